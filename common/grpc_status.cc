@@ -1,0 +1,18 @@
+#include "common/grpc_status.h"
+
+#include <string>
+
+namespace kfleet {
+
+// Both enums use the canonical code numbers (google.rpc.Code), so a cast is exact.
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status ToAbslStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+}  // namespace kfleet
