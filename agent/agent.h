@@ -1,0 +1,48 @@
+// kfleet-agent as an object: Start() builds the object graph (state dir, host id, outbox, command
+// book and manager, session) and connects; Stop() winds it down. main() only parses flags.
+#ifndef KFLEET_AGENT_AGENT_H_
+#define KFLEET_AGENT_AGENT_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/credentials.h"
+
+namespace kfleet::agent {
+
+inline constexpr char kAgentVersion[] = "0.1.0";
+
+struct AgentOptions {
+  std::string controller;  // HOST:PORT
+  std::string state_dir;
+  std::string name;  // empty: the host name
+  std::map<std::string, std::string> labels;
+  TransportSecurity security;
+  absl::Duration reconnect_max = absl::Seconds(30);
+  absl::Duration kill_grace = absl::Seconds(10);
+  uint64_t outbox_max_bytes = 64ull << 20;
+};
+
+class Agent {
+ public:
+  static absl::StatusOr<std::unique_ptr<Agent>> Start(const AgentOptions& options);
+  ~Agent();  // Stop()s
+
+  // Cancels running commands, gives their results a moment to reach the controller, disconnects.
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit Agent(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses "k=v,k2=v2". The error names the bad pair.
+absl::StatusOr<std::map<std::string, std::string>> ParseLabels(const std::string& text);
+
+}  // namespace kfleet::agent
+
+#endif  // KFLEET_AGENT_AGENT_H_

@@ -1,0 +1,224 @@
+#include "agent/commands/command_manager.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/duration.h"
+#include "common/log.h"
+
+namespace kfleet::agent {
+namespace {
+
+// Feeds a command's output into the outbox, keeping each stream's byte offset. AppendLog blocks
+// while the outbox is full, which blocks the reader, which blocks the command's writes: output is
+// slowed, never dropped.
+class OutboxSink : public OutputSink {
+ public:
+  OutboxSink(Outbox* outbox, std::string command_id)
+      : outbox_(outbox), command_id_(std::move(command_id)) {}
+
+  void Write(v1::LogStream stream, absl::string_view data) override {
+    v1::LogChunk chunk;
+    chunk.set_command_id(command_id_);
+    chunk.set_stream(stream);
+    uint64_t& offset = stream == v1::STDERR ? stderr_bytes : stdout_bytes;
+    chunk.set_offset(offset);
+    chunk.set_data(std::string(data));
+    absl::Status s = outbox_->AppendLog(chunk);
+    if (!s.ok()) {
+      LogError(absl::StrCat("command ", command_id_, ": output not kept: ", s.ToString()));
+      return;
+    }
+    offset += data.size();
+  }
+
+  // Written by the two reader threads, each its own stream; read after Wait().
+  uint64_t stdout_bytes = 0;
+  uint64_t stderr_bytes = 0;
+
+ private:
+  Outbox* outbox_;
+  std::string command_id_;
+};
+
+}  // namespace
+
+CommandManager::CommandManager(CommandBook* book, Outbox* outbox, Options options)
+    : book_(book), outbox_(outbox), options_(std::move(options)) {}
+
+CommandManager::~CommandManager() { CancelAll("kfleet-agent is stopping"); }
+
+absl::Status CommandManager::Report(v1::SequencedItem item) {
+  absl::StatusOr<uint64_t> seq = outbox_->AppendSequenced(std::move(item));
+  if (!seq.ok()) LogError(absl::StrCat("cannot record a command state: ", seq.status().ToString()));
+  return seq.status();
+}
+
+absl::Status CommandManager::RecoverInterrupted() {
+  absl::StatusOr<std::vector<CommandRecord>> records = book_->Unfinished();
+  if (!records.ok()) return records.status();
+  for (const CommandRecord& r : *records) {
+    bool killed = r.pgid > 0 && KillGroupIfSame(r.pgid, r.start_time);
+    LogWarning(absl::StrCat("command ", r.command_id,
+                            " was interrupted by an agent restart; reporting it lost",
+                            killed ? " and killing what is left of it" : ""));
+    v1::SequencedItem item;
+    v1::CommandFinished* fin = item.mutable_finished();
+    fin->set_command_id(r.command_id);
+    v1::CommandResult* result = fin->mutable_result();
+    result->set_verdict(v1::INFRA_ERROR);
+    result->set_lost(true);
+    result->set_exit_code(-1);
+    result->set_detail(
+        "kfleet-agent restarted while the command ran; it was not run again (agent crash or "
+        "reboot)");
+    if (absl::Status s = Report(std::move(item)); !s.ok()) return s;
+    if (absl::Status s = book_->SetFinished(r.command_id); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+void CommandManager::OnCommand(const v1::Command& command) {
+  const std::string& id = command.command_id();
+  std::vector<std::thread> ended;
+  bool already_running;
+  {
+    absl::MutexLock lock(&mu_);
+    ended.swap(done_threads_);
+    already_running = running_.count(id) > 0;
+  }
+  for (auto& t : ended) t.join();  // threads of commands that finished: about to return
+  if (already_running) return;
+  if (book_->Known(id)) return;  // accepted before: never run twice
+  // Durable acceptance first; only then may anything run.
+  if (absl::Status s = book_->Accept(id); !s.ok()) {
+    LogError(absl::StrCat("cannot accept command ", id, ": ", s.ToString()));
+    return;
+  }
+  v1::SequencedItem accepted;
+  accepted.mutable_accepted()->set_command_id(id);
+  if (!Report(std::move(accepted)).ok()) return;
+
+  absl::MutexLock lock(&mu_);
+  auto& slot = running_[id];
+  slot = std::make_unique<Running>();
+  slot->thread = std::thread([this, command] { Run(command); });
+}
+
+void CommandManager::Run(v1::Command command) {
+  const std::string id = command.command_id();
+  const v1::Step& step = command.step();
+  v1::CommandResult result;
+  OutboxSink sink(outbox_, id);
+  RunSpec spec;
+  spec.kill_grace = options_.kill_grace;
+  spec.timeout = kDefaultExecTimeout;
+  if (!step.timeout().empty()) {
+    if (absl::StatusOr<absl::Duration> d = ParseDuration(step.timeout()); d.ok()) spec.timeout = *d;
+  }
+  bool runnable = step.has_exec() && !step.exec().argv().empty();
+  if (runnable) {
+    spec.argv.assign(step.exec().argv().begin(), step.exec().argv().end());
+    spec.env.insert(step.exec().env().begin(), step.exec().env().end());
+    spec.dir = step.exec().dir().empty() ? options_.work_dir : step.exec().dir();
+  }
+
+  std::string cancel_reason;
+  bool cancelled_early = false;
+  {
+    absl::MutexLock lock(&mu_);
+    Running& r = *running_[id];
+    cancelled_early = r.cancel_before_start;
+    cancel_reason = r.cancel_reason;
+  }
+  if (cancelled_early) {
+    result.set_verdict(v1::CANCELLED);
+    result.set_cancelled(true);
+    result.set_exit_code(-1);
+    result.set_detail(cancel_reason);
+  } else if (!runnable) {
+    result.set_verdict(v1::INFRA_ERROR);
+    result.set_exit_code(-1);
+    result.set_detail("this kfleet-agent does not know the step kind; upgrade the agent");
+  } else {
+    absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(spec, &sink);
+    if (!process.ok()) {
+      result.set_verdict(v1::INFRA_ERROR);
+      result.set_exit_code(-1);
+      result.set_detail(absl::StrCat("cannot start the command: ", process.status().message()));
+    } else {
+      Process* p = process->get();
+      absl::StatusOr<uint64_t> start_time = ProcessStartTime(p->pid());
+      book_->SetRunning(id, p->pid(), start_time.ok() ? *start_time : 0).IgnoreError();
+      v1::SequencedItem started;
+      started.mutable_started()->set_command_id(id);
+      started.mutable_started()->set_pid(p->pid());
+      Report(std::move(started)).IgnoreError();
+      {
+        absl::MutexLock lock(&mu_);
+        Running& r = *running_[id];
+        r.process = std::move(*process);
+        if (r.cancel_before_start) r.process->Cancel(r.cancel_reason);
+      }
+      result = p->Wait();
+    }
+  }
+
+  v1::SequencedItem finished;
+  v1::CommandFinished* fin = finished.mutable_finished();
+  fin->set_command_id(id);
+  *fin->mutable_result() = result;
+  fin->set_stdout_bytes(sink.stdout_bytes);
+  fin->set_stderr_bytes(sink.stderr_bytes);
+  if (Report(std::move(finished)).ok()) book_->SetFinished(id).IgnoreError();
+  LogInfo(absl::StrCat("command ", id, ": ", v1::Verdict_Name(result.verdict()),
+                       result.detail().empty() ? "" : absl::StrCat(" (", result.detail(), ")")));
+
+  absl::MutexLock lock(&mu_);
+  auto it = running_.find(id);
+  done_threads_.push_back(std::move(it->second->thread));
+  running_.erase(it);
+}
+
+void CommandManager::OnCancel(const v1::Cancel& cancel) {
+  absl::MutexLock lock(&mu_);
+  auto it = running_.find(cancel.command_id());
+  if (it == running_.end()) return;
+  std::string reason = cancel.reason().empty() ? "cancelled" : cancel.reason();
+  if (it->second->process) {
+    it->second->process->Cancel(reason);
+  } else {
+    it->second->cancel_before_start = true;
+    it->second->cancel_reason = reason;
+  }
+}
+
+void CommandManager::CancelAll(const std::string& reason) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, r] : running_) {
+      if (r->process) {
+        r->process->Cancel(reason);
+      } else {
+        r->cancel_before_start = true;
+        r->cancel_reason = reason;
+      }
+    }
+    mu_.Await(absl::Condition(
+        +[](decltype(running_)* m) { return m->empty(); }, &running_));
+  }
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock lock(&mu_);
+    threads.swap(done_threads_);
+  }
+  for (auto& t : threads) t.join();
+}
+
+int CommandManager::running() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(running_.size());
+}
+
+}  // namespace kfleet::agent

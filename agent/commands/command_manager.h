@@ -1,0 +1,69 @@
+// Runs the commands the controller gives: records each as accepted before anything else, runs it
+// in its own process group, streams its output into the outbox, and reports Accepted, Started and
+// Finished as sequenced outbox items. Commands interrupted by an agent crash are reported once, as
+// lost, and never run again.
+#ifndef KFLEET_AGENT_COMMANDS_COMMAND_MANAGER_H_
+#define KFLEET_AGENT_COMMANDS_COMMAND_MANAGER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/commands/command_book.h"
+#include "agent/exec/process.h"
+#include "agent/outbox/outbox.h"
+#include "kfleet/v1/agent.pb.h"
+
+namespace kfleet::agent {
+
+inline constexpr absl::Duration kDefaultExecTimeout = absl::Hours(1);
+
+class CommandManager {
+ public:
+  struct Options {
+    std::string work_dir;  // default working directory of commands
+    absl::Duration kill_grace = absl::Seconds(10);
+  };
+  CommandManager(CommandBook* book, Outbox* outbox, Options options);
+  // Cancels what still runs and waits for it.
+  ~CommandManager();
+
+  // Reports the commands a previous run of the agent left unfinished as lost (INFRA_ERROR) and
+  // kills what is left of their process groups. Call once, before the first session.
+  absl::Status RecoverInterrupted();
+
+  // A Command from the controller. A command seen before is ignored (the controller resends until
+  // it sees Accepted). Thread-safe.
+  void OnCommand(const kfleet::v1::Command& command);
+  // A Cancel from the controller; unknown or ended commands are ignored. Thread-safe.
+  void OnCancel(const kfleet::v1::Cancel& cancel);
+
+  // Cancels every running command with `reason` and waits until all have reported.
+  void CancelAll(const std::string& reason);
+  int running() const;
+
+ private:
+  struct Running {
+    std::unique_ptr<Process> process;  // null until started
+    bool cancel_before_start = false;
+    std::string cancel_reason;
+    std::thread thread;
+  };
+  void Run(kfleet::v1::Command command);
+  absl::Status Report(kfleet::v1::SequencedItem item);
+
+  CommandBook* book_;
+  Outbox* outbox_;
+  const Options options_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Running>> running_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> done_threads_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace kfleet::agent
+
+#endif  // KFLEET_AGENT_COMMANDS_COMMAND_MANAGER_H_

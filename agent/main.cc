@@ -1,0 +1,79 @@
+// kfleet-agent: parses flags, starts the agent, runs until SIGINT or SIGTERM.
+#include <signal.h>
+
+#include <cstdio>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "agent/agent.h"
+#include "agent/host/facts.h"
+#include "common/duration.h"
+#include "common/files.h"
+#include "common/log.h"
+
+ABSL_FLAG(std::string, controller, "",
+          "controller address HOST:PORT; default: kfleet.controller= on the kernel command line");
+ABSL_FLAG(std::string, state_dir, "/var/lib/kfleet-agent",
+          "directory for the host id, the outbox and command records");
+ABSL_FLAG(std::string, name, "", "host name to register under (default: the system host name)");
+ABSL_FLAG(std::string, labels, "", "labels as k=v,k2=v2 (e.g. role=builder,pool=local)");
+ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only for a loopback controller");
+ABSL_FLAG(std::string, reconnect_max, "30s", "longest wait between reconnect attempts");
+ABSL_FLAG(std::string, kill_grace, "10s", "time between SIGTERM and SIGKILL on cancel or timeout");
+
+namespace {
+
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "kfleet-agent: %s\n", what.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "kfleet-agent: runs kfleet commands on this host.\n\n"
+      "Usage: kfleet-agent --controller HOST:PORT --state-dir DIR [--name NAME] [--labels k=v,...]"
+      " [--insecure]\n\n"
+      "Registers with the controller, runs the commands it is given (each in its own process\n"
+      "group), streams their output and reports their results. Keeps its host id and an outbox\n"
+      "of unacknowledged output in DIR, so nothing is lost across reconnects and restarts.");
+  absl::ParseCommandLine(argc, argv);
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  kfleet::agent::AgentOptions options;
+  options.controller = absl::GetFlag(FLAGS_controller);
+  if (options.controller.empty()) {
+    if (auto cmdline = kfleet::ReadFile("/proc/cmdline", 65536); cmdline.ok()) {
+      options.controller = kfleet::agent::KernelCmdlineValue(*cmdline, "kfleet.controller");
+    }
+  }
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.name = absl::GetFlag(FLAGS_name);
+  options.security.insecure = absl::GetFlag(FLAGS_insecure);
+  auto labels = kfleet::agent::ParseLabels(absl::GetFlag(FLAGS_labels));
+  if (!labels.ok()) return Fail(absl::StrCat("--labels: ", labels.status().message()));
+  options.labels = *labels;
+  auto reconnect = kfleet::ParseDuration(absl::GetFlag(FLAGS_reconnect_max));
+  if (!reconnect.ok()) return Fail(absl::StrCat("--reconnect-max: ", reconnect.status().message()));
+  options.reconnect_max = *reconnect;
+  auto grace = kfleet::ParseDuration(absl::GetFlag(FLAGS_kill_grace));
+  if (!grace.ok()) return Fail(absl::StrCat("--kill-grace: ", grace.status().message()));
+  options.kill_grace = *grace;
+
+  auto agent = kfleet::agent::Agent::Start(options);
+  if (!agent.ok()) return Fail(std::string(agent.status().message()));
+  int sig = 0;
+  sigwait(&set, &sig);
+  kfleet::LogInfo(absl::StrCat("signal ", sig, ": stopping"));
+  (*agent)->Stop();
+  return 0;
+}

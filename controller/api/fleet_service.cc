@@ -1,0 +1,224 @@
+#include "controller/api/fleet_service.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/duration.h"
+#include "common/grpc_status.h"
+#include "common/ids.h"
+#include "common/status_macros.h"
+#include "controller/api/job_streams.h"
+
+namespace kfleet::controller {
+namespace {
+
+constexpr int kMaxSteps = 100;
+constexpr int kMaxArgs = 4096;
+constexpr size_t kMaxStepBytes = 256 << 10;
+
+absl::Status ValidateStep(int i, const v1::Step& step) {
+  std::string where = absl::StrCat("steps[", i, "]");
+  if (!step.timeout().empty()) {
+    absl::StatusOr<absl::Duration> d = ParseDuration(step.timeout());
+    if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ".timeout: ", d.status().message()));
+  }
+  switch (step.kind_case()) {
+    case v1::Step::kExec: {
+      const v1::ExecStep& e = step.exec();
+      if (e.argv().empty() || e.argv(0).empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ".exec.argv is empty: give the command to run, e.g. [uname, -r]"));
+      }
+      if (e.argv_size() > kMaxArgs) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ".exec.argv has ", e.argv_size(), " words; the limit is ", kMaxArgs));
+      }
+      size_t bytes = e.dir().size();
+      for (const std::string& a : e.argv()) bytes += a.size();
+      for (const auto& [k, v] : e.env()) {
+        if (k.empty() || k.find('=') != std::string::npos) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, ".exec.env: invalid variable name \"", k.substr(0, 64), "\""));
+        }
+        bytes += k.size() + v.size();
+      }
+      if (bytes > kMaxStepBytes) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ".exec is ", bytes, " bytes; the limit is ", kMaxStepBytes));
+      }
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " has no step kind: expected one of exec"));
+  }
+}
+
+bool LabelsMatch(const v1::Host& host, const google::protobuf::Map<std::string, std::string>& want) {
+  for (const auto& [k, v] : want) {
+    auto it = host.labels().find(k);
+    if (it == host.labels().end() || it->second != v) return false;
+  }
+  return true;
+}
+
+std::string DescribeLabels(const google::protobuf::Map<std::string, std::string>& labels) {
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : labels) parts.push_back(absl::StrCat(k, "=", v));
+  std::sort(parts.begin(), parts.end());
+  return absl::StrJoin(parts, ",");
+}
+
+}  // namespace
+
+absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
+  if (spec.name().size() > 128) {
+    return absl::InvalidArgumentError("name is longer than 128 characters");
+  }
+  if (spec.steps().empty()) {
+    return absl::InvalidArgumentError("steps is empty: a job needs at least one step");
+  }
+  if (spec.steps_size() > kMaxSteps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("steps has ", spec.steps_size(), " entries; the limit is ", kMaxSteps));
+  }
+  for (int i = 0; i < spec.steps_size(); ++i) RETURN_IF_ERROR(ValidateStep(i, spec.steps(i)));
+  const v1::HostSelector& sel = spec.hosts();
+  int kinds = int{sel.all()} + int{!sel.names().empty()} + int{!sel.labels().empty()};
+  if (kinds != 1) {
+    return absl::InvalidArgumentError(
+        "hosts: give exactly one of all, names or labels (kctl: --all, --host NAME or -l k=v)");
+  }
+  for (const std::string& n : sel.names()) {
+    if (!IsValidId(n)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("hosts.names: \"", n.substr(0, 64), "\" is not a valid host name"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename Fn>
+grpc::ServerUnaryReactor* FleetServiceImpl::OnExecutor(grpc::CallbackServerContext* ctx, Fn fn) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  deps_.executor->Post(
+      [reactor, fn = std::move(fn)]() mutable { reactor->Finish(ToGrpcStatus(fn())); });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::ListHosts(grpc::CallbackServerContext* ctx,
+                                                      const v1::ListHostsRequest*,
+                                                      v1::ListHostsResponse* resp) {
+  return OnExecutor(ctx, [this, resp]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<v1::Host> hosts, deps_.store->ListHosts());
+    for (v1::Host& h : hosts) *resp->add_hosts() = std::move(h);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::GetHost(grpc::CallbackServerContext* ctx,
+                                                    const v1::GetHostRequest* req,
+                                                    v1::Host* resp) {
+  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+    ASSIGN_OR_RETURN(*resp, deps_.store->GetHost(req->name_or_id()));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::Job> FleetServiceImpl::Submit(const v1::JobSpec& spec,
+                                                 const std::string& submitter) {
+  RETURN_IF_ERROR(ValidateJobSpec(spec));
+  const v1::HostSelector& sel = spec.hosts();
+  std::vector<std::string> host_ids;
+  if (!sel.names().empty()) {
+    for (const std::string& name : sel.names()) {
+      ASSIGN_OR_RETURN(v1::Host h, deps_.store->GetHost(name));
+      host_ids.push_back(h.id());
+    }
+  } else {
+    ASSIGN_OR_RETURN(std::vector<v1::Host> hosts, deps_.store->ListHosts());
+    for (const v1::Host& h : hosts) {
+      if (h.state() == v1::ONLINE && LabelsMatch(h, sel.labels())) host_ids.push_back(h.id());
+    }
+    if (host_ids.empty()) {
+      return absl::FailedPreconditionError(
+          sel.all() ? std::string("no host is online: start an agent (kfleet-agent --controller "
+                                  "HOST:PORT), then check `kctl hosts`")
+                    : absl::StrCat("no online host carries labels ", DescribeLabels(sel.labels()),
+                                   ": `kctl hosts` shows hosts and their labels"));
+    }
+  }
+  auto created = deps_.store->CreateJob(spec, host_ids, submitter,
+                                        absl::ToUnixMillis(absl::Now()));
+  if (!created.ok()) return created.status();
+  for (Dispatch& d : created->second) {
+    v1::ControllerMessage m;
+    *m.mutable_command() = std::move(d.command);
+    deps_.fleet->Send(d.host_id, std::move(m));  // offline hosts get it when they say Hello
+  }
+  deps_.feed->Publish();
+  return std::move(created->first);
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::SubmitJob(grpc::CallbackServerContext* ctx,
+                                                      const v1::SubmitJobRequest* req,
+                                                      v1::Job* resp) {
+  std::string submitter = ctx->peer();
+  return OnExecutor(ctx, [this, req, resp, submitter]() -> absl::Status {
+    ASSIGN_OR_RETURN(*resp, Submit(req->spec(), submitter));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::ListJobs(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListJobsRequest* req,
+                                                     v1::ListJobsResponse* resp) {
+  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+    int limit = req->limit() == 0 ? 50 : static_cast<int>(std::min<uint32_t>(req->limit(), 1000));
+    ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, deps_.store->ListJobs(limit));
+    for (v1::Job& j : jobs) *resp->add_jobs() = std::move(j);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::GetJob(grpc::CallbackServerContext* ctx,
+                                                   const v1::GetJobRequest* req, v1::Job* resp) {
+  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+    ASSIGN_OR_RETURN(*resp, deps_.store->GetJob(req->id()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::CancelJob(grpc::CallbackServerContext* ctx,
+                                                      const v1::CancelJobRequest* req,
+                                                      v1::Job* resp) {
+  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+    ASSIGN_OR_RETURN(CancelOutcome outcome,
+                     deps_.store->CancelJob(req->id(), absl::ToUnixMillis(absl::Now())));
+    for (const CancelOrder& c : outcome.cancels) {
+      v1::ControllerMessage m;
+      m.mutable_cancel()->set_command_id(c.command_id);
+      m.mutable_cancel()->set_reason(c.reason);
+      deps_.fleet->Send(c.host_id, std::move(m));  // offline: sent again on its next Hello
+    }
+    deps_.feed->Publish();
+    *resp = std::move(outcome.job);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<v1::Job>* FleetServiceImpl::WatchJob(grpc::CallbackServerContext* ctx,
+                                                              const v1::GetJobRequest* req) {
+  return StartWatchJob(JobStreamDeps{deps_.store, deps_.logs, deps_.executor, deps_.feed}, *req);
+}
+
+grpc::ServerWriteReactor<v1::LogData>* FleetServiceImpl::TailLogs(
+    grpc::CallbackServerContext* ctx, const v1::TailLogsRequest* req) {
+  return StartTailLogs(JobStreamDeps{deps_.store, deps_.logs, deps_.executor, deps_.feed}, *req);
+}
+
+}  // namespace kfleet::controller

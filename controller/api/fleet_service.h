@@ -1,0 +1,67 @@
+// The admin API (FleetService) that kctl calls. Callback handlers: each unary call runs its store
+// work on the executor and finishes from there; the streaming calls (WatchJob, TailLogs) are
+// reactors that re-read state when the change feed moves.
+#ifndef KFLEET_CONTROLLER_API_FLEET_SERVICE_H_
+#define KFLEET_CONTROLLER_API_FLEET_SERVICE_H_
+
+#include "common/executor.h"
+#include "controller/fleet/change_feed.h"
+#include "controller/fleet/fleet.h"
+#include "controller/logs/log_store.h"
+#include "controller/store/store.h"
+#include "kfleet/v1/fleet.grpc.pb.h"
+
+namespace kfleet::controller {
+
+// Checks a job spec: steps present and well formed, durations parse, one host selector. The error
+// names the field and what was expected.
+absl::Status ValidateJobSpec(const kfleet::v1::JobSpec& spec);
+
+class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
+ public:
+  struct Deps {
+    Store* store;
+    LogStore* logs;
+    Fleet* fleet;
+    Executor* executor;
+    ChangeFeed* feed;
+  };
+  explicit FleetServiceImpl(Deps deps) : deps_(deps) {}
+
+  grpc::ServerUnaryReactor* ListHosts(grpc::CallbackServerContext* ctx,
+                                      const kfleet::v1::ListHostsRequest* req,
+                                      kfleet::v1::ListHostsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetHost(grpc::CallbackServerContext* ctx,
+                                    const kfleet::v1::GetHostRequest* req,
+                                    kfleet::v1::Host* resp) override;
+  grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* ctx,
+                                      const kfleet::v1::SubmitJobRequest* req,
+                                      kfleet::v1::Job* resp) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* ctx,
+                                     const kfleet::v1::ListJobsRequest* req,
+                                     kfleet::v1::ListJobsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx,
+                                   const kfleet::v1::GetJobRequest* req,
+                                   kfleet::v1::Job* resp) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx,
+                                      const kfleet::v1::CancelJobRequest* req,
+                                      kfleet::v1::Job* resp) override;
+  grpc::ServerWriteReactor<kfleet::v1::Job>* WatchJob(
+      grpc::CallbackServerContext* ctx, const kfleet::v1::GetJobRequest* req) override;
+  grpc::ServerWriteReactor<kfleet::v1::LogData>* TailLogs(
+      grpc::CallbackServerContext* ctx, const kfleet::v1::TailLogsRequest* req) override;
+
+ private:
+  // Runs `fn` (returning absl::Status) on the executor and finishes the call with its status.
+  template <typename Fn>
+  grpc::ServerUnaryReactor* OnExecutor(grpc::CallbackServerContext* ctx, Fn fn);
+
+  absl::StatusOr<kfleet::v1::Job> Submit(const kfleet::v1::JobSpec& spec,
+                                         const std::string& submitter);
+
+  Deps deps_;
+};
+
+}  // namespace kfleet::controller
+
+#endif  // KFLEET_CONTROLLER_API_FLEET_SERVICE_H_

@@ -1,0 +1,45 @@
+// kfleet-controller as an object: Start() builds the object graph (store, log store, executor,
+// fleet, services) and serves; the destructor shuts everything down. main() only parses flags.
+#ifndef KFLEET_CONTROLLER_CONTROLLER_H_
+#define KFLEET_CONTROLLER_CONTROLLER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/credentials.h"
+
+namespace kfleet::controller {
+
+struct ControllerOptions {
+  std::string listen = "127.0.0.1:7400";  // port 0 picks a free port: see Controller::port()
+  std::string state_dir;
+  TransportSecurity security;
+  absl::Duration heartbeat = absl::Seconds(10);
+  int offline_after_missed = 3;
+  int executor_threads = 4;
+};
+
+class Controller {
+ public:
+  static absl::StatusOr<std::unique_ptr<Controller>> Start(const ControllerOptions& options);
+  ~Controller();
+
+  int port() const;
+  // Blocks until Shutdown() is called from another thread.
+  void Wait();
+  // Stops serving: open streams end, in-flight work drains. Thread-safe, idempotent.
+  void Shutdown();
+
+ private:
+  struct Impl;
+  explicit Controller(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kfleet::controller
+
+#endif  // KFLEET_CONTROLLER_CONTROLLER_H_

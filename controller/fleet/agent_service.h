@@ -1,0 +1,48 @@
+// The agent side of the controller: AgentService.Session, one callback reactor per connected
+// agent (no thread per stream). Reactions never block: every message is handled on the executor
+// (SQLite, log fsyncs), and the next read starts only when the last message is durable, so gRPC
+// flow control slows an agent that sends faster than the controller can store.
+#ifndef KFLEET_CONTROLLER_FLEET_AGENT_SERVICE_H_
+#define KFLEET_CONTROLLER_FLEET_AGENT_SERVICE_H_
+
+#include "common/executor.h"
+#include "controller/fleet/change_feed.h"
+#include "controller/fleet/fleet.h"
+#include "controller/logs/log_store.h"
+#include "controller/store/store.h"
+#include "kfleet/v1/agent.grpc.pb.h"
+
+namespace kfleet::controller {
+
+inline constexpr uint32_t kProtocolMajor = 1;
+inline constexpr uint32_t kProtocolMinor = 0;
+
+// Limits on what one agent message may carry; past them the controller answers with a
+// ProtocolError (or ends the session) and keeps serving everyone else.
+inline constexpr size_t kMaxLogChunkBytes = 1 << 20;
+inline constexpr int kMaxItemsPerMessage = 4096;
+inline constexpr int kMaxLabels = 64;
+
+// Everything a session needs; all pointers outlive the service.
+struct SessionDeps {
+  Store* store;
+  LogStore* logs;
+  Fleet* fleet;
+  Executor* executor;
+  ChangeFeed* feed;
+};
+
+class AgentServiceImpl : public kfleet::v1::AgentService::CallbackService {
+ public:
+  explicit AgentServiceImpl(SessionDeps deps) : deps_(deps) {}
+
+  grpc::ServerBidiReactor<kfleet::v1::AgentMessage, kfleet::v1::ControllerMessage>* Session(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  SessionDeps deps_;
+};
+
+}  // namespace kfleet::controller
+
+#endif  // KFLEET_CONTROLLER_FLEET_AGENT_SERVICE_H_

@@ -1,0 +1,69 @@
+// kfleet-controller: parses flags, starts the controller, serves until SIGINT or SIGTERM.
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/duration.h"
+#include "common/log.h"
+#include "controller/controller.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7400", "gRPC address for agents and kctl (HOST:PORT)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Prometheus /metrics address (HOST:PORT); not served by this version");
+ABSL_FLAG(std::string, state_dir, "/var/lib/kfleet",
+          "directory for the SQLite database (kfleet.db) and the stored logs");
+ABSL_FLAG(std::string, config, "", "controller config file (pools); not read by this version");
+ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only on loopback addresses");
+ABSL_FLAG(std::string, heartbeat, "10s", "agent heartbeat interval; 3 missed make a host offline");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "kfleet-controller: the kfleet fleet controller.\n\n"
+      "Usage: kfleet-controller --listen HOST:PORT --state-dir DIR [--insecure]\n\n"
+      "Agents (kfleet-agent) connect to --listen and are given commands; kctl talks to the same\n"
+      "address. State lives in DIR/kfleet.db (SQLite, WAL) and logs under DIR/logs.");
+  absl::ParseCommandLine(argc, argv);
+
+  // Signals are taken by a thread of ours with sigwait, so no handler runs inside gRPC code.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  kfleet::controller::ControllerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.security.insecure = absl::GetFlag(FLAGS_insecure);
+  absl::StatusOr<absl::Duration> heartbeat = kfleet::ParseDuration(absl::GetFlag(FLAGS_heartbeat));
+  if (!heartbeat.ok()) {
+    std::fprintf(stderr, "kfleet-controller: --heartbeat: %s\n",
+                 std::string(heartbeat.status().message()).c_str());
+    return 2;
+  }
+  options.heartbeat = *heartbeat;
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    kfleet::LogWarning("--metrics-listen is not served by this version; ignoring it");
+  }
+  auto controller = kfleet::controller::Controller::Start(options);
+  if (!controller.ok()) {
+    std::fprintf(stderr, "kfleet-controller: %s\n",
+                 std::string(controller.status().message()).c_str());
+    return 1;
+  }
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    kfleet::LogInfo(absl::StrCat("signal ", sig, ": shutting down"));
+    (*controller)->Shutdown();
+  });
+  (*controller)->Wait();
+  signals.detach();
+  return 0;
+}

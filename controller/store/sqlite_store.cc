@@ -1,0 +1,590 @@
+#include "controller/store/sqlite_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "common/status_macros.h"
+
+namespace kfleet::controller {
+namespace {
+
+using kfleet::v1::CommandInfo;
+using kfleet::v1::CommandState;
+using kfleet::v1::Host;
+using kfleet::v1::Job;
+
+// Index i holds the SQL that brings the schema from version i to i+1. Append only.
+const std::vector<std::string>& Migrations() {
+  static const auto* kMigrations = new std::vector<std::string>{
+      R"sql(
+CREATE TABLE hosts (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  meta BLOB NOT NULL,            -- kfleet.v1.Host with labels and facts
+  state INTEGER NOT NULL,
+  boot_id TEXT NOT NULL DEFAULT '',
+  agent_version TEXT NOT NULL DEFAULT '',
+  last_seen_ms INTEGER NOT NULL DEFAULT 0,
+  registered_ms INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  spec BLOB NOT NULL,            -- kfleet.v1.JobSpec
+  state INTEGER NOT NULL,
+  verdict INTEGER NOT NULL DEFAULT 0,
+  submitter TEXT NOT NULL DEFAULT '',
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE commands (
+  id TEXT PRIMARY KEY,
+  job_id TEXT NOT NULL REFERENCES jobs(id),
+  host_id TEXT NOT NULL REFERENCES hosts(id),
+  step_index INTEGER NOT NULL,
+  step BLOB NOT NULL,            -- kfleet.v1.Step
+  state INTEGER NOT NULL,
+  result BLOB,                   -- kfleet.v1.CommandResult
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL DEFAULT 0,
+  finished_ms INTEGER NOT NULL DEFAULT 0,
+  stdout_bytes INTEGER NOT NULL DEFAULT 0,
+  stderr_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX commands_by_host_state ON commands(host_id, state);
+CREATE INDEX commands_by_job ON commands(job_id, step_index);
+CREATE INDEX jobs_by_created ON jobs(created_ms);
+)sql",
+  };
+  return *kMigrations;
+}
+
+bool IsTerminal(int64_t state) {
+  return state == v1::COMMAND_FINISHED || state == v1::COMMAND_SKIPPED;
+}
+
+constexpr char kHostColumns[] =
+    "id, name, meta, state, boot_id, agent_version, last_seen_ms, registered_ms";
+constexpr char kCommandColumns[] =
+    "c.id, c.host_id, h.name, c.step_index, c.step, c.state, c.result, c.cancel_requested, "
+    "c.created_ms, c.started_ms, c.finished_ms, c.stdout_bytes, c.stderr_bytes, c.job_id";
+
+Host HostFromRow(const Stmt& s) {
+  Host h;
+  h.ParseFromString(s.Blob(2));
+  h.set_id(s.Text(0));
+  h.set_name(s.Text(1));
+  h.set_state(static_cast<v1::HostState>(s.Int(3)));
+  h.set_boot_id(s.Text(4));
+  h.set_agent_version(s.Text(5));
+  h.set_last_seen_unix_ms(s.Int(6));
+  h.set_registered_unix_ms(s.Int(7));
+  return h;
+}
+
+CommandInfo CommandFromRow(const Stmt& s) {
+  CommandInfo c;
+  c.set_id(s.Text(0));
+  c.set_host_id(s.Text(1));
+  c.set_host_name(s.Text(2));
+  c.set_step_index(static_cast<int32_t>(s.Int(3)));
+  c.mutable_step()->ParseFromString(s.Blob(4));
+  c.set_state(static_cast<CommandState>(s.Int(5)));
+  if (!s.IsNull(6)) c.mutable_result()->ParseFromString(s.Blob(6));
+  c.set_cancel_requested(s.Int(7) != 0);
+  c.set_created_unix_ms(s.Int(8));
+  c.set_started_unix_ms(s.Int(9));
+  c.set_finished_unix_ms(s.Int(10));
+  c.set_stdout_bytes(s.Int(11));
+  c.set_stderr_bytes(s.Int(12));
+  c.set_job_id(s.Text(13));
+  return c;
+}
+
+// The job's verdict from its commands: a cancelled job is CANCELLED; otherwise the most telling
+// failure wins, so one failing host is never hidden behind others that passed.
+v1::Verdict JobVerdict(bool cancel_requested, const std::vector<CommandInfo>& commands) {
+  if (cancel_requested) return v1::CANCELLED;
+  for (v1::Verdict v : {v1::FAIL, v1::BOOT_FAILED, v1::TIMEOUT, v1::INFRA_ERROR, v1::CANCELLED}) {
+    for (const CommandInfo& c : commands) {
+      if (c.state() == v1::COMMAND_FINISHED && c.result().verdict() == v) return v;
+    }
+  }
+  return v1::PASS;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(SqliteDb db, OpenSqlite(path));
+  RETURN_IF_ERROR(Migrate(db.get(), Migrations()));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db)));
+}
+
+template <typename Fn>
+auto SqliteStore::InTransaction(Fn fn) -> decltype(fn()) {
+  if (absl::Status s = Exec(db_.get(), "BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto result = fn();
+  if (result.ok()) {
+    if (absl::Status s = Exec(db_.get(), "COMMIT"); !s.ok()) {
+      Exec(db_.get(), "ROLLBACK").IgnoreError();
+      return s;
+    }
+  } else {
+    Exec(db_.get(), "ROLLBACK").IgnoreError();
+  }
+  return result;
+}
+
+absl::StatusOr<Host> SqliteStore::LoadHost(const std::string& where, const std::string& arg) {
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), absl::StrCat("SELECT ", kHostColumns,
+                                                                 " FROM hosts WHERE ", where)));
+  s.Bind(1, arg);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) {
+    return absl::NotFoundError(
+        absl::StrCat("no host \"", arg, "\": `kctl hosts` lists the hosts the controller knows"));
+  }
+  Host h = HostFromRow(s);
+  ASSIGN_OR_RETURN(Stmt running,
+                   Stmt::Prepare(db_.get(),
+                                 "SELECT id FROM commands WHERE host_id = ?1 AND state IN (2, 3)"));
+  running.Bind(1, h.id());
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, running.Step());
+    if (!more) break;
+    h.add_running_command_ids(running.Text(0));
+  }
+  return h;
+}
+
+absl::StatusOr<Host> SqliteStore::RegisterHost(const v1::Hello& hello, int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  return InTransaction([&]() -> absl::StatusOr<Host> {
+    Host meta;
+    *meta.mutable_labels() = hello.labels();
+    *meta.mutable_facts() = hello.facts();
+    std::string name = hello.name().empty() ? hello.facts().hostname() : hello.name();
+    if (name.empty()) name = hello.host_id();
+
+    // Someone else holding the name?
+    ASSIGN_OR_RETURN(Stmt other, Stmt::Prepare(db_.get(),
+                                               "SELECT id, state FROM hosts WHERE name = ?1 AND "
+                                               "id != ?2"));
+    other.Bind(1, name).Bind(2, hello.host_id());
+    ASSIGN_OR_RETURN(bool taken, other.Step());
+    if (taken) {
+      std::string other_id = other.Text(0);
+      if (other.Int(1) == v1::ONLINE) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "host name \"", name, "\" is already used by online host ", other_id,
+            ": start the agent with another --name"));
+      }
+      ASSIGN_OR_RETURN(Stmt rename,
+                       Stmt::Prepare(db_.get(), "UPDATE hosts SET name = ?1 WHERE id = ?2"));
+      rename.Bind(1, absl::StrCat(name, "~", other_id.substr(0, 10))).Bind(2, other_id);
+      RETURN_IF_ERROR(rename.Run());
+    }
+    ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), R"sql(
+INSERT INTO hosts (id, name, meta, state, boot_id, agent_version, last_seen_ms, registered_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+ON CONFLICT(id) DO UPDATE SET name = excluded.name, meta = excluded.meta, state = excluded.state,
+  boot_id = excluded.boot_id, agent_version = excluded.agent_version,
+  last_seen_ms = excluded.last_seen_ms)sql"));
+    up.Bind(1, hello.host_id())
+        .Bind(2, name)
+        .BindBlob(3, meta.SerializeAsString())
+        .Bind(4, int64_t{v1::ONLINE})
+        .Bind(5, hello.boot_id())
+        .Bind(6, hello.agent_version())
+        .Bind(7, now_ms);
+    RETURN_IF_ERROR(up.Run());
+    return LoadHost("id = ?1", hello.host_id());
+  });
+}
+
+absl::Status SqliteStore::SetHostState(const std::string& host_id, v1::HostState state,
+                                       int64_t last_seen_ms) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(),
+                                         "UPDATE hosts SET state = ?1, last_seen_ms = "
+                                         "MAX(last_seen_ms, ?2) WHERE id = ?3"));
+  s.Bind(1, int64_t{state}).Bind(2, last_seen_ms).Bind(3, host_id);
+  return s.Run();
+}
+
+absl::Status SqliteStore::MarkAllOffline() {
+  absl::MutexLock lock(&mu_);
+  return Exec(db_.get(), absl::StrCat("UPDATE hosts SET state = ", int{v1::OFFLINE}));
+}
+
+absl::StatusOr<std::vector<Host>> SqliteStore::ListHosts() {
+  absl::MutexLock lock(&mu_);
+  std::vector<Host> hosts;
+  ASSIGN_OR_RETURN(Stmt ids, Stmt::Prepare(db_.get(), "SELECT id FROM hosts ORDER BY name"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, ids.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(Host h, LoadHost("id = ?1", ids.Text(0)));
+    hosts.push_back(std::move(h));
+  }
+  return hosts;
+}
+
+absl::StatusOr<Host> SqliteStore::GetHost(const std::string& name_or_id) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Host> h = LoadHost("name = ?1", name_or_id);
+  if (absl::IsNotFound(h.status())) return LoadHost("id = ?1", name_or_id);
+  return h;
+}
+
+absl::StatusOr<uint64_t> SqliteStore::LastSeq(const std::string& host_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), "SELECT last_seq FROM hosts WHERE id = ?1"));
+  s.Bind(1, host_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? static_cast<uint64_t>(s.Int(0)) : 0;
+}
+
+absl::StatusOr<v1::Command> SqliteStore::InsertCommand(const std::string& job_id,
+                                                       const std::string& host_id, int step_index,
+                                                       const v1::Step& step,
+                                                       v1::CommandState state, int64_t now_ms) {
+  v1::Command cmd;
+  cmd.set_command_id(NewId("c-"));
+  cmd.set_job_id(job_id);
+  *cmd.mutable_step() = step;
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+INSERT INTO commands (id, job_id, host_id, step_index, step, state, created_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7))sql"));
+  s.Bind(1, cmd.command_id())
+      .Bind(2, job_id)
+      .Bind(3, host_id)
+      .Bind(4, int64_t{step_index})
+      .BindBlob(5, step.SerializeAsString())
+      .Bind(6, int64_t{state})
+      .Bind(7, now_ms);
+  RETURN_IF_ERROR(s.Run());
+  return cmd;
+}
+
+absl::StatusOr<std::pair<Job, std::vector<Dispatch>>> SqliteStore::CreateJob(
+    const v1::JobSpec& spec, const std::vector<std::string>& host_ids,
+    const std::string& submitter, int64_t now_ms) {
+  if (spec.steps().empty()) return absl::InvalidArgumentError("a job needs at least one step");
+  if (host_ids.empty()) return absl::InvalidArgumentError("a job needs at least one host");
+  absl::MutexLock lock(&mu_);
+  return InTransaction([&]() -> absl::StatusOr<std::pair<Job, std::vector<Dispatch>>> {
+    std::string job_id = NewId("j-");
+    ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+INSERT INTO jobs (id, name, spec, state, submitter, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6))sql"));
+    s.Bind(1, job_id)
+        .Bind(2, spec.name())
+        .BindBlob(3, spec.SerializeAsString())
+        .Bind(4, int64_t{v1::JOB_RUNNING})
+        .Bind(5, submitter)
+        .Bind(6, now_ms);
+    RETURN_IF_ERROR(s.Run());
+    std::vector<Dispatch> dispatch;
+    for (const std::string& host_id : host_ids) {
+      ASSIGN_OR_RETURN(v1::Command cmd, InsertCommand(job_id, host_id, 0, spec.steps(0),
+                                                      v1::COMMAND_PENDING, now_ms));
+      dispatch.push_back({host_id, std::move(cmd)});
+    }
+    ASSIGN_OR_RETURN(Job job, LoadJob(job_id));
+    return std::make_pair(std::move(job), std::move(dispatch));
+  });
+}
+
+absl::StatusOr<std::vector<CommandInfo>> SqliteStore::LoadCommands(const std::string& where,
+                                                                   const std::string& arg) {
+  ASSIGN_OR_RETURN(Stmt s,
+                   Stmt::Prepare(db_.get(), absl::StrCat("SELECT ", kCommandColumns,
+                                                         " FROM commands c JOIN hosts h ON "
+                                                         "h.id = c.host_id WHERE ",
+                                                         where, " ORDER BY h.name, c.step_index")));
+  s.Bind(1, arg);
+  std::vector<CommandInfo> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(CommandFromRow(s));
+  }
+  return out;
+}
+
+absl::StatusOr<Job> SqliteStore::LoadJob(const std::string& job_id) {
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+SELECT id, spec, state, verdict, submitter, created_ms, finished_ms FROM jobs WHERE id = ?1)sql"));
+  s.Bind(1, job_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) {
+    return absl::NotFoundError(
+        absl::StrCat("no job \"", job_id, "\": `kctl jobs` lists the recent jobs"));
+  }
+  Job job;
+  job.set_id(s.Text(0));
+  job.mutable_spec()->ParseFromString(s.Blob(1));
+  job.set_state(static_cast<v1::JobState>(s.Int(2)));
+  job.set_verdict(static_cast<v1::Verdict>(s.Int(3)));
+  job.set_submitter(s.Text(4));
+  job.set_created_unix_ms(s.Int(5));
+  job.set_finished_unix_ms(s.Int(6));
+  ASSIGN_OR_RETURN(std::vector<CommandInfo> commands, LoadCommands("c.job_id = ?1", job_id));
+  for (CommandInfo& c : commands) *job.add_commands() = std::move(c);
+  return job;
+}
+
+absl::StatusOr<Job> SqliteStore::GetJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  return LoadJob(job_id);
+}
+
+absl::StatusOr<std::vector<Job>> SqliteStore::ListJobs(int limit) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(),
+                                         "SELECT id FROM jobs ORDER BY created_ms DESC, id LIMIT "
+                                         "?1"));
+  s.Bind(1, int64_t{limit});
+  std::vector<Job> jobs;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(Job job, LoadJob(s.Text(0)));
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+absl::StatusOr<CommandInfo> SqliteStore::GetCommand(const std::string& command_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(std::vector<CommandInfo> found, LoadCommands("c.id = ?1", command_id));
+  if (found.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("no command \"", command_id, "\": `kctl job JOB` lists a job's commands"));
+  }
+  return found[0];
+}
+
+absl::StatusOr<std::vector<v1::Command>> SqliteStore::PendingCommands(const std::string& host_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+SELECT id, job_id, step FROM commands WHERE host_id = ?1 AND state = ?2 AND cancel_requested = 0
+ORDER BY created_ms)sql"));
+  s.Bind(1, host_id).Bind(2, int64_t{v1::COMMAND_PENDING});
+  std::vector<v1::Command> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    v1::Command& c = out.emplace_back();
+    c.set_command_id(s.Text(0));
+    c.set_job_id(s.Text(1));
+    c.mutable_step()->ParseFromString(s.Blob(2));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<CancelOrder>> SqliteStore::PendingCancels(const std::string& host_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+SELECT id FROM commands WHERE host_id = ?1 AND state IN (2, 3) AND cancel_requested = 1)sql"));
+  s.Bind(1, host_id);
+  std::vector<CancelOrder> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back({host_id, s.Text(0), "job cancelled"});
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> SqliteStore::CommandHost(const std::string& command_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), "SELECT host_id FROM commands WHERE id = ?1"));
+  s.Bind(1, command_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("no command \"", command_id, "\""));
+  return s.Text(0);
+}
+
+absl::StatusOr<bool> SqliteStore::MaybeFinishJob(const std::string& job_id, int64_t now_ms) {
+  ASSIGN_OR_RETURN(Stmt st, Stmt::Prepare(db_.get(),
+                                          "SELECT state, cancel_requested FROM jobs WHERE id = ?1"));
+  st.Bind(1, job_id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row || st.Int(0) == v1::JOB_DONE) return false;
+  bool cancel_requested = st.Int(1) != 0;
+  ASSIGN_OR_RETURN(std::vector<CommandInfo> commands, LoadCommands("c.job_id = ?1", job_id));
+  for (const CommandInfo& c : commands) {
+    if (!IsTerminal(c.state())) return false;
+  }
+  ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(),
+                                          "UPDATE jobs SET state = ?1, verdict = ?2, finished_ms "
+                                          "= ?3 WHERE id = ?4"));
+  up.Bind(1, int64_t{v1::JOB_DONE})
+      .Bind(2, int64_t{JobVerdict(cancel_requested, commands)})
+      .Bind(3, now_ms)
+      .Bind(4, job_id);
+  RETURN_IF_ERROR(up.Run());
+  return true;
+}
+
+absl::Status SqliteStore::ApplyOne(const std::string& host_id, const v1::SequencedItem& item,
+                                   int64_t now_ms, ApplyOutcome* outcome) {
+  std::string command_id;
+  switch (item.item_case()) {
+    case v1::SequencedItem::kAccepted:
+      command_id = item.accepted().command_id();
+      break;
+    case v1::SequencedItem::kStarted:
+      command_id = item.started().command_id();
+      break;
+    case v1::SequencedItem::kFinished:
+      command_id = item.finished().command_id();
+      break;
+    default:
+      return absl::OkStatus();  // a newer agent's item kind: nothing to do with it here
+  }
+  ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(), R"sql(
+SELECT c.state, c.cancel_requested, c.job_id, c.step_index, j.spec, j.cancel_requested
+FROM commands c JOIN jobs j ON j.id = c.job_id WHERE c.id = ?1 AND c.host_id = ?2)sql"));
+  get.Bind(1, command_id).Bind(2, host_id);
+  ASSIGN_OR_RETURN(bool row, get.Step());
+  if (!row) return absl::OkStatus();  // not this host's command: ignored, never applied
+  int64_t state = get.Int(0);
+  bool cancel_requested = get.Int(1) != 0 || get.Int(5) != 0;
+  std::string job_id = get.Text(2);
+  int step_index = static_cast<int>(get.Int(3));
+  v1::JobSpec spec;
+  spec.ParseFromString(get.Blob(4));
+
+  if (item.has_accepted() || item.has_started()) {
+    if (IsTerminal(state)) {
+      // Cancelled while the command was on its way: tell the agent to stop it.
+      if (cancel_requested) outcome->cancels.push_back({host_id, command_id, "job cancelled"});
+      return absl::OkStatus();
+    }
+    int64_t next = item.has_started() ? v1::COMMAND_RUNNING : v1::COMMAND_ACCEPTED;
+    if (next < state) return absl::OkStatus();
+    ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), R"sql(
+UPDATE commands SET state = ?1, started_ms = CASE WHEN ?1 = 3 THEN ?2 ELSE started_ms END
+WHERE id = ?3)sql"));
+    up.Bind(1, next).Bind(2, now_ms).Bind(3, command_id);
+    RETURN_IF_ERROR(up.Run());
+    if (cancel_requested) outcome->cancels.push_back({host_id, command_id, "job cancelled"});
+    return absl::OkStatus();
+  }
+
+  // Finished.
+  if (IsTerminal(state)) return absl::OkStatus();
+  const v1::CommandFinished& fin = item.finished();
+  ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), R"sql(
+UPDATE commands SET state = ?1, result = ?2, finished_ms = ?3, stdout_bytes = ?4, stderr_bytes = ?5
+WHERE id = ?6)sql"));
+  up.Bind(1, int64_t{v1::COMMAND_FINISHED})
+      .BindBlob(2, fin.result().SerializeAsString())
+      .Bind(3, now_ms)
+      .Bind(4, static_cast<int64_t>(fin.stdout_bytes()))
+      .Bind(5, static_cast<int64_t>(fin.stderr_bytes()))
+      .Bind(6, command_id);
+  RETURN_IF_ERROR(up.Run());
+  int next_step = step_index + 1;
+  if (next_step < spec.steps_size()) {
+    bool go_on = fin.result().verdict() == v1::PASS && !cancel_requested;
+    if (go_on) {
+      ASSIGN_OR_RETURN(v1::Command cmd,
+                       InsertCommand(job_id, host_id, next_step, spec.steps(next_step),
+                                     v1::COMMAND_PENDING, now_ms));
+      outcome->dispatch.push_back({host_id, std::move(cmd)});
+    } else {
+      for (int i = next_step; i < spec.steps_size(); ++i) {
+        RETURN_IF_ERROR(
+            InsertCommand(job_id, host_id, i, spec.steps(i), v1::COMMAND_SKIPPED, now_ms)
+                .status());
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(bool done, MaybeFinishJob(job_id, now_ms));
+  if (done) outcome->finished_jobs.push_back(job_id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ApplyOutcome> SqliteStore::ApplySequenced(
+    const std::string& host_id, const std::vector<v1::SequencedItem>& items, int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  return InTransaction([&]() -> absl::StatusOr<ApplyOutcome> {
+    ApplyOutcome outcome;
+    ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(), "SELECT last_seq FROM hosts WHERE id = ?1"));
+    get.Bind(1, host_id);
+    ASSIGN_OR_RETURN(bool row, get.Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("no host ", host_id));
+    uint64_t last = static_cast<uint64_t>(get.Int(0));
+    for (const v1::SequencedItem& item : items) {
+      if (item.seq() <= last) {
+        ++outcome.skipped_items;
+        continue;
+      }
+      RETURN_IF_ERROR(ApplyOne(host_id, item, now_ms, &outcome));
+      last = item.seq();
+    }
+    ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), "UPDATE hosts SET last_seq = ?1 WHERE id = "
+                                                       "?2"));
+    up.Bind(1, static_cast<int64_t>(last)).Bind(2, host_id);
+    RETURN_IF_ERROR(up.Run());
+    outcome.last_seq = last;
+    return outcome;
+  });
+}
+
+absl::StatusOr<CancelOutcome> SqliteStore::CancelJob(const std::string& job_id, int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  return InTransaction([&]() -> absl::StatusOr<CancelOutcome> {
+    ASSIGN_OR_RETURN(Job job, LoadJob(job_id));
+    if (job.state() == v1::JOB_DONE) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", job_id, " already ended (", v1::Verdict_Name(job.verdict()), ")"));
+    }
+    ASSIGN_OR_RETURN(Stmt mark,
+                     Stmt::Prepare(db_.get(), "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1"));
+    mark.Bind(1, job_id);
+    RETURN_IF_ERROR(mark.Run());
+    CancelOutcome outcome;
+    v1::CommandResult cancelled;
+    cancelled.set_verdict(v1::CANCELLED);
+    cancelled.set_cancelled(true);
+    cancelled.set_exit_code(-1);
+    cancelled.set_detail("cancelled before it started");
+    for (const CommandInfo& c : job.commands()) {
+      if (c.state() == v1::COMMAND_PENDING) {
+        ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), R"sql(
+UPDATE commands SET state = ?1, result = ?2, finished_ms = ?3, cancel_requested = 1 WHERE id = ?4)sql"));
+        up.Bind(1, int64_t{v1::COMMAND_FINISHED})
+            .BindBlob(2, cancelled.SerializeAsString())
+            .Bind(3, now_ms)
+            .Bind(4, c.id());
+        RETURN_IF_ERROR(up.Run());
+      } else if (!IsTerminal(c.state())) {
+        ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), "UPDATE commands SET cancel_requested "
+                                                           "= 1 WHERE id = ?1"));
+        up.Bind(1, c.id());
+        RETURN_IF_ERROR(up.Run());
+        outcome.cancels.push_back({c.host_id(), c.id(), "job cancelled"});
+      }
+    }
+    RETURN_IF_ERROR(MaybeFinishJob(job_id, now_ms).status());
+    ASSIGN_OR_RETURN(outcome.job, LoadJob(job_id));
+    return outcome;
+  });
+}
+
+absl::StatusOr<int> SqliteStore::CountRunningJobs() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), "SELECT COUNT(*) FROM jobs WHERE state = ?1"));
+  s.Bind(1, int64_t{v1::JOB_RUNNING});
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? static_cast<int>(s.Int(0)) : 0;
+}
+
+}  // namespace kfleet::controller

@@ -1,0 +1,80 @@
+// Store on SQLite (WAL, synchronous=FULL): one connection behind a mutex. Every method is one
+// transaction, so a crash leaves the state of the last committed call.
+#ifndef KFLEET_CONTROLLER_STORE_SQLITE_STORE_H_
+#define KFLEET_CONTROLLER_STORE_SQLITE_STORE_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/store/sqlite.h"
+#include "controller/store/store.h"
+
+namespace kfleet::controller {
+
+class SqliteStore : public Store {
+ public:
+  // Opens or creates the database at `path` and migrates its schema.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+
+  absl::StatusOr<kfleet::v1::Host> RegisterHost(const kfleet::v1::Hello& hello,
+                                                int64_t now_ms) override;
+  absl::Status SetHostState(const std::string& host_id, kfleet::v1::HostState state,
+                            int64_t last_seen_ms) override;
+  absl::Status MarkAllOffline() override;
+  absl::StatusOr<std::vector<kfleet::v1::Host>> ListHosts() override;
+  absl::StatusOr<kfleet::v1::Host> GetHost(const std::string& name_or_id) override;
+  absl::StatusOr<uint64_t> LastSeq(const std::string& host_id) override;
+  absl::StatusOr<std::pair<kfleet::v1::Job, std::vector<Dispatch>>> CreateJob(
+      const kfleet::v1::JobSpec& spec, const std::vector<std::string>& host_ids,
+      const std::string& submitter, int64_t now_ms) override;
+  absl::StatusOr<kfleet::v1::Job> GetJob(const std::string& job_id) override;
+  absl::StatusOr<std::vector<kfleet::v1::Job>> ListJobs(int limit) override;
+  absl::StatusOr<kfleet::v1::CommandInfo> GetCommand(const std::string& command_id) override;
+  absl::StatusOr<std::vector<kfleet::v1::Command>> PendingCommands(
+      const std::string& host_id) override;
+  absl::StatusOr<std::vector<CancelOrder>> PendingCancels(const std::string& host_id) override;
+  absl::StatusOr<std::string> CommandHost(const std::string& command_id) override;
+  absl::StatusOr<ApplyOutcome> ApplySequenced(const std::string& host_id,
+                                              const std::vector<kfleet::v1::SequencedItem>& items,
+                                              int64_t now_ms) override;
+  absl::StatusOr<CancelOutcome> CancelJob(const std::string& job_id, int64_t now_ms) override;
+  absl::StatusOr<int> CountRunningJobs() override;
+
+ private:
+  explicit SqliteStore(SqliteDb db) : db_(std::move(db)) {}
+
+  // Helpers below run inside a transaction the caller holds, with mu_ held.
+  absl::StatusOr<kfleet::v1::Host> LoadHost(const std::string& where, const std::string& arg)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<kfleet::v1::Job> LoadJob(const std::string& job_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<kfleet::v1::CommandInfo>> LoadCommands(const std::string& where,
+                                                                    const std::string& arg)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<kfleet::v1::Command> InsertCommand(const std::string& job_id,
+                                                    const std::string& host_id, int step_index,
+                                                    const kfleet::v1::Step& step,
+                                                    kfleet::v1::CommandState state,
+                                                    int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies one item; may add to `outcome`.
+  absl::Status ApplyOne(const std::string& host_id, const kfleet::v1::SequencedItem& item,
+                        int64_t now_ms, ApplyOutcome* outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the job if all its commands ended; returns true if it did.
+  absl::StatusOr<bool> MaybeFinishJob(const std::string& job_id, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `fn` in BEGIN IMMEDIATE ... COMMIT, rolling back on error.
+  template <typename Fn>
+  auto InTransaction(Fn fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(fn());
+
+  absl::Mutex mu_;
+  SqliteDb db_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace kfleet::controller
+
+#endif  // KFLEET_CONTROLLER_STORE_SQLITE_STORE_H_

@@ -1,0 +1,99 @@
+// The controller's durable state: hosts, jobs, commands. SQLite is the embedded implementation
+// (sqlite_store.h); the interface lets a larger installation put PostgreSQL behind it later.
+#ifndef KFLEET_CONTROLLER_STORE_STORE_H_
+#define KFLEET_CONTROLLER_STORE_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kfleet/v1/agent.pb.h"
+#include "kfleet/v1/fleet.pb.h"
+
+namespace kfleet::controller {
+
+// A command to send to the agent of `host_id`.
+struct Dispatch {
+  std::string host_id;
+  kfleet::v1::Command command;
+};
+
+// A cancel to send to the agent of `host_id`.
+struct CancelOrder {
+  std::string host_id;
+  std::string command_id;
+  std::string reason;
+};
+
+// What applying a batch of sequenced items changed, for the caller to act on.
+struct ApplyOutcome {
+  uint64_t last_seq = 0;             // the host's highest stored seq after the batch
+  std::vector<Dispatch> dispatch;    // next steps created by finished commands
+  std::vector<CancelOrder> cancels;  // commands the agent accepted after they were cancelled
+  std::vector<std::string> finished_jobs;
+  int skipped_items = 0;             // already stored (resent after a reconnect)
+};
+
+// What a cancel changed.
+struct CancelOutcome {
+  kfleet::v1::Job job;
+  std::vector<CancelOrder> cancels;  // commands running on agents: send them Cancel
+};
+
+// All methods are thread-safe. Errors are absl codes: NotFound, InvalidArgument,
+// FailedPrecondition, Internal for storage failures.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Registers or refreshes the host of a Hello and marks it online. A new host id whose name is
+  // taken by an online host is refused (AlreadyExists); a name held by an offline host is taken
+  // over and the old record renamed "<name>~<id prefix>".
+  virtual absl::StatusOr<kfleet::v1::Host> RegisterHost(const kfleet::v1::Hello& hello,
+                                                        int64_t now_ms) = 0;
+  virtual absl::Status SetHostState(const std::string& host_id, kfleet::v1::HostState state,
+                                    int64_t last_seen_ms) = 0;
+  // Marks every host offline: on controller start, before any agent has said Hello.
+  virtual absl::Status MarkAllOffline() = 0;
+  virtual absl::StatusOr<std::vector<kfleet::v1::Host>> ListHosts() = 0;
+  virtual absl::StatusOr<kfleet::v1::Host> GetHost(const std::string& name_or_id) = 0;
+  virtual absl::StatusOr<uint64_t> LastSeq(const std::string& host_id) = 0;
+
+  // Stores the job and the commands of its first step on `host_ids` (pending), in one
+  // transaction. Returns the job and what to dispatch.
+  virtual absl::StatusOr<std::pair<kfleet::v1::Job, std::vector<Dispatch>>> CreateJob(
+      const kfleet::v1::JobSpec& spec, const std::vector<std::string>& host_ids,
+      const std::string& submitter, int64_t now_ms) = 0;
+  virtual absl::StatusOr<kfleet::v1::Job> GetJob(const std::string& job_id) = 0;
+  // Newest first.
+  virtual absl::StatusOr<std::vector<kfleet::v1::Job>> ListJobs(int limit) = 0;
+  virtual absl::StatusOr<kfleet::v1::CommandInfo> GetCommand(const std::string& command_id) = 0;
+
+  // Commands for `host_id` not yet accepted by its agent (to send on a new session), and commands
+  // it accepted whose cancel is pending.
+  virtual absl::StatusOr<std::vector<kfleet::v1::Command>> PendingCommands(
+      const std::string& host_id) = 0;
+  virtual absl::StatusOr<std::vector<CancelOrder>> PendingCancels(const std::string& host_id) = 0;
+
+  // Owner host of a command, NotFound if there is no such command.
+  virtual absl::StatusOr<std::string> CommandHost(const std::string& command_id) = 0;
+
+  // Applies sequenced items of `host_id` in one transaction; items with seq <= the stored last
+  // seq are skipped, so a resent batch changes nothing.
+  virtual absl::StatusOr<ApplyOutcome> ApplySequenced(
+      const std::string& host_id, const std::vector<kfleet::v1::SequencedItem>& items,
+      int64_t now_ms) = 0;
+
+  // Cancels a job: pending commands end as CANCELLED at once; accepted and running ones are
+  // returned for the caller to send Cancel. FailedPrecondition if the job already ended.
+  virtual absl::StatusOr<CancelOutcome> CancelJob(const std::string& job_id, int64_t now_ms) = 0;
+
+  // Jobs not ended, for watchers and metrics.
+  virtual absl::StatusOr<int> CountRunningJobs() = 0;
+};
+
+}  // namespace kfleet::controller
+
+#endif  // KFLEET_CONTROLLER_STORE_STORE_H_
