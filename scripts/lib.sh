@@ -1,0 +1,61 @@
+# Shared by the scripts in this folder: install what kfleet needs from Debian, and build it.
+# Sourced, not run.
+
+KFLEET_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KFLEET_BUILD=${KFLEET_BUILD:-$KFLEET_ROOT/build}
+
+KFLEET_PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache git python3
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libsqlite3-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev
+  procps
+)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+kfleet_install_deps() {
+  local missing=()
+  for p in "${KFLEET_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "Debian packages: all present"
+    return 0
+  fi
+  say "installing ${#missing[@]} Debian packages: ${missing[*]}"
+  if [ "$(id -u)" != 0 ]; then
+    echo "kfleet: installing packages needs root: run this script as root (or with sudo)" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null || { echo "kfleet: apt-get update failed" >&2; return 1; }
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+    { echo "kfleet: apt-get install failed for: ${missing[*]}" >&2; return 1; }
+}
+
+# kfleet_build [extra cmake args...]: configures (once) and builds everything into $KFLEET_BUILD.
+kfleet_build() {
+  say "building kfleet in $KFLEET_BUILD"
+  export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+  cmake -S "$KFLEET_ROOT" -B "$KFLEET_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" \
+    >"$KFLEET_BUILD.configure.log" 2>&1 ||
+    { cat "$KFLEET_BUILD.configure.log" >&2; echo "kfleet: cmake configure failed" >&2; return 1; }
+  cmake --build "$KFLEET_BUILD" -j"$(nproc)"
+}
+
+# Processes started by a script are recorded here and stopped by pid, never by name.
+KFLEET_PIDS=()
+kfleet_stop_started() {
+  local pid
+  for pid in "${KFLEET_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${KFLEET_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+  done
+  KFLEET_PIDS=()
+}
+
+# A free TCP port on 127.0.0.1.
+kfleet_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
