@@ -5,7 +5,7 @@ KFLEET_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KFLEET_BUILD=${KFLEET_BUILD:-$KFLEET_ROOT/build}
 
 KFLEET_PACKAGES=(
-  build-essential cmake ninja-build pkg-config ccache git python3
+  build-essential cmake pkg-config ccache git python3
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsqlite3-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev
   procps
@@ -37,7 +37,7 @@ kfleet_install_deps() {
 kfleet_build() {
   say "building kfleet in $KFLEET_BUILD"
   export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
-  cmake -S "$KFLEET_ROOT" -B "$KFLEET_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" \
+  cmake -S "$KFLEET_ROOT" -B "$KFLEET_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" \
     >"$KFLEET_BUILD.configure.log" 2>&1 ||
     { cat "$KFLEET_BUILD.configure.log" >&2; echo "kfleet: cmake configure failed" >&2; return 1; }
   cmake --build "$KFLEET_BUILD" -j"$(nproc)"
