@@ -2,6 +2,8 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -10,6 +12,7 @@
 #include "agent/agent.h"
 #include "agent/host/facts.h"
 #include "common/duration.h"
+#include "common/flag_names.h"
 #include "common/files.h"
 #include "common/log.h"
 
@@ -40,7 +43,10 @@ int main(int argc, char** argv) {
       "Registers with the controller, runs the commands it is given (each in its own process\n"
       "group), streams their output and reports their results. Keeps its host id and an outbox\n"
       "of unacknowledged output in DIR, so nothing is lost across reconnects and restarts.");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args = kfleet::DashFlagsToUnderscores(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
 
   sigset_t set;
   sigemptyset(&set);

@@ -2,6 +2,8 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -9,6 +11,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "common/duration.h"
+#include "common/flag_names.h"
 #include "common/log.h"
 #include "controller/controller.h"
 
@@ -27,7 +30,10 @@ int main(int argc, char** argv) {
       "Usage: kfleet-controller --listen HOST:PORT --state-dir DIR [--insecure]\n\n"
       "Agents (kfleet-agent) connect to --listen and are given commands; kctl talks to the same\n"
       "address. State lives in DIR/kfleet.db (SQLite, WAL) and logs under DIR/logs.");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args = kfleet::DashFlagsToUnderscores(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
 
   // Signals are taken by a thread of ours with sigwait, so no handler runs inside gRPC code.
   sigset_t set;
