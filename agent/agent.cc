@@ -10,6 +10,7 @@
 #include "agent/outbox/outbox.h"
 #include "agent/session/session_client.h"
 #include "common/files.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 
@@ -49,6 +50,14 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   }
   if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
   RETURN_IF_ERROR(MakeDirs(options.state_dir + "/work"));
+  if (!options.host_id.empty()) {
+    // Given by whoever made this host (a provider, on the kernel command line): it wins.
+    if (!IsValidId(options.host_id)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--host-id \"", options.host_id.substr(0, 64), "\" is not 1-64 of [A-Za-z0-9._-]"));
+    }
+    RETURN_IF_ERROR(WriteFileAtomic(options.state_dir + "/host_id", options.host_id + "\n"));
+  }
   ASSIGN_OR_RETURN(std::string host_id, LoadOrCreateHostId(options.state_dir));
 
   auto impl = std::make_unique<Impl>();

@@ -18,7 +18,8 @@ inline constexpr char kAgentVersion[] = "0.1.0";
 struct AgentOptions {
   std::string controller;  // HOST:PORT
   std::string state_dir;
-  std::string name;  // empty: the host name
+  std::string host_id;  // empty: the one in the state dir, made on first start
+  std::string name;     // empty: the host name
   std::map<std::string, std::string> labels;
   TransportSecurity security;
   absl::Duration reconnect_max = absl::Seconds(30);

@@ -20,6 +20,8 @@ ABSL_FLAG(std::string, controller, "",
           "controller address HOST:PORT; default: kfleet.controller= on the kernel command line");
 ABSL_FLAG(std::string, state_dir, "/var/lib/kfleet-agent",
           "directory for the host id, the outbox and command records");
+ABSL_FLAG(std::string, host_id, "",
+          "use this host id (from a provider) instead of the one made in the state dir");
 ABSL_FLAG(std::string, name, "", "host name to register under (default: the system host name)");
 ABSL_FLAG(std::string, labels, "", "labels as k=v,k2=v2 (e.g. role=builder,pool=local)");
 ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only for a loopback controller");
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
   }
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   options.name = absl::GetFlag(FLAGS_name);
+  options.host_id = absl::GetFlag(FLAGS_host_id);
   options.security.insecure = absl::GetFlag(FLAGS_insecure);
   auto labels = kfleet::agent::ParseLabels(absl::GetFlag(FLAGS_labels));
   if (!labels.ok()) return Fail(absl::StrCat("--labels: ", labels.status().message()));

@@ -20,13 +20,15 @@ std::string HostPart(absl::string_view address) {
   return std::string(address.substr(0, colon));
 }
 
-absl::Status InsecureAllowed(const TransportSecurity& security, absl::string_view address) {
+absl::Status InsecureAllowed(const TransportSecurity& security, absl::string_view address,
+                             bool dialing = false) {
   if (!security.insecure) {
     return absl::UnimplementedError(
         "TLS is not set up in this build: pass --insecure and use a loopback address "
         "(127.0.0.1, [::1] or localhost)");
   }
-  if (!IsLoopbackAddress(address)) {
+  if (!IsLoopbackAddress(address) &&
+      !(dialing && HostPart(address) == kGuestForwardedControllerIp)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--insecure is accepted only on loopback, and \"", address,
         "\" is not a loopback address: use 127.0.0.1:PORT, [::1]:PORT or localhost:PORT"));
@@ -54,7 +56,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const TransportSecurity& security,
                                                            absl::string_view address) {
-  if (absl::Status s = InsecureAllowed(security, address); !s.ok()) return s;
+  if (absl::Status s = InsecureAllowed(security, address, /*dialing=*/true); !s.ok()) return s;
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);

@@ -30,6 +30,11 @@ struct TransportSecurity {
 // True if `address` ("HOST:PORT", "[::1]:PORT", "localhost:PORT") names a loopback host.
 bool IsLoopbackAddress(absl::string_view address);
 
+// Inside a guest, the controller is reached at this address of qemu's restricted user-mode
+// network, which forwards it to the controller port on the hypervisor's loopback and to nothing
+// else. A channel to it counts as loopback for --insecure.
+inline constexpr char kGuestForwardedControllerIp[] = "10.0.2.100";
+
 // Server credentials for listening on `address`. Errors name the refused address and the fix.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TransportSecurity& security, absl::string_view address);

@@ -25,6 +25,10 @@ TEST(CredentialsTest, InsecureOnlyOnLoopback) {
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("0.0.0.0:7400"), absl::string_view::npos);
   EXPECT_FALSE(MakeChannel(TransportSecurity{}, "127.0.0.1:7400").ok());
+  // A guest dials the forwarded controller address; nobody may listen on it insecurely.
+  EXPECT_TRUE(MakeChannel(insecure, "10.0.2.100:7400").ok());
+  EXPECT_FALSE(MakeServerCredentials(insecure, "10.0.2.100:7400").ok());
+  EXPECT_FALSE(MakeChannel(insecure, "10.0.2.101:7400").ok());
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
   return d;
 }
 
-std::string FormatDuration(absl::Duration d) {
+std::string ShortDuration(absl::Duration d) {
   if (d < absl::Seconds(1)) return absl::StrCat(absl::ToInt64Milliseconds(d), "ms");
   int64_t s = absl::ToInt64Seconds(d);
   std::string out;

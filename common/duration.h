@@ -15,7 +15,7 @@ namespace kfleet {
 absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text);
 
 // "1m30s", "250ms", "2h": the short form people read.
-std::string FormatDuration(absl::Duration d);
+std::string ShortDuration(absl::Duration d);
 
 }  // namespace kfleet
 

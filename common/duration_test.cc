@@ -24,11 +24,11 @@ TEST(DurationTest, RefusesBadInputWithHint) {
 }
 
 TEST(DurationTest, FormatsShort) {
-  EXPECT_EQ(FormatDuration(absl::Milliseconds(250)), "250ms");
-  EXPECT_EQ(FormatDuration(absl::Milliseconds(2500)), "2.5s");
-  EXPECT_EQ(FormatDuration(absl::Seconds(42)), "42s");
-  EXPECT_EQ(FormatDuration(absl::Seconds(90)), "1m30s");
-  EXPECT_EQ(FormatDuration(absl::Hours(2)), "2h");
+  EXPECT_EQ(ShortDuration(absl::Milliseconds(250)), "250ms");
+  EXPECT_EQ(ShortDuration(absl::Milliseconds(2500)), "2.5s");
+  EXPECT_EQ(ShortDuration(absl::Seconds(42)), "42s");
+  EXPECT_EQ(ShortDuration(absl::Seconds(90)), "1m30s");
+  EXPECT_EQ(ShortDuration(absl::Hours(2)), "2h");
 }
 
 }  // namespace

@@ -269,7 +269,7 @@ v1::CommandResult Process::Wait() {
   if (timed_out_) {
     result.set_verdict(v1::TIMEOUT);
     result.set_timed_out(true);
-    result.set_detail(absl::StrCat("timed out after ", kfleet::FormatDuration(timeout_)));
+    result.set_detail(absl::StrCat("timed out after ", kfleet::ShortDuration(timeout_)));
   } else if (cancelled_) {
     result.set_verdict(v1::CANCELLED);
     result.set_cancelled(true);

@@ -116,6 +116,10 @@ class Outbox {
 
   // Highest seq ever assigned (0 if none).
   uint64_t last_seq() const;
+  // The controller has stored items up to `seq` from an earlier life of this host (its state dir
+  // was wiped, or lives on a guest's tmpfs): number new items after it, durably. No-op if the
+  // outbox is already past `seq`. Call with a Welcome's last_seq before sending.
+  void AdvanceSeq(uint64_t seq);
 
   // Wakes everyone blocked in AppendLog/NextBatch; later appends fail with CancelledError and later
   // NextBatch calls return false at once. Syncs the current segment and the acknowledged watermark

@@ -501,3 +501,29 @@ TEST(OutboxTest, DirectoryIsExclusive) {
 
 }  // namespace
 }  // namespace kfleet::agent
+
+namespace kfleet::agent {
+namespace {
+
+// Validates that a Welcome's last_seq from an earlier life of the host moves numbering past it,
+// durably across reopen, and never backwards.
+TEST(OutboxAdvanceSeqTest, NumbersAfterTheControllersSeq) {
+  char tmpl[] = "/tmp/kfleet-outbox-adv-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  {
+    auto outbox = Outbox::Open(OutboxOptions{dir});
+    ASSERT_TRUE(outbox.ok());
+    (*outbox)->AdvanceSeq(57);
+    kfleet::v1::SequencedItem item;
+    item.mutable_accepted()->set_command_id("c-1");
+    EXPECT_EQ(*(*outbox)->AppendSequenced(item), 58u);
+    (*outbox)->AdvanceSeq(10);
+    EXPECT_EQ(*(*outbox)->AppendSequenced(item), 59u);
+  }
+  auto reopened = Outbox::Open(OutboxOptions{dir});
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->last_seq(), 59u);
+}
+
+}  // namespace
+}  // namespace kfleet::agent

@@ -128,7 +128,9 @@ grpc::Status SessionClient::RunSession() {
     return grpc::Status(grpc::StatusCode::INTERNAL, "controller answered Hello without Welcome");
   }
   const v1::Welcome& welcome = in.welcome();
-  // What the controller already stored needs no resend.
+  // Numbering continues after what the controller has (a guest's state dir may be new), and
+  // what it already stored needs no resend.
+  outbox_->AdvanceSeq(welcome.last_seq());
   v1::Ack stored;
   stored.set_seq(welcome.last_seq());
   *stored.mutable_logs() = welcome.stored();
