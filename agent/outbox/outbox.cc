@@ -411,17 +411,17 @@ uint64_t Outbox::unacked_bytes() const {
 }
 
 void Outbox::AdvanceSeq(uint64_t seq) {
-  // write_mu_ first, as in AppendSequenced, so no seq is being handed out meanwhile.
-  absl::MutexLock write_lock(&write_mu_);
-  absl::MutexLock ack_lock(&ack_mu_);
   {
+    // write_mu_ as in AppendSequenced, so no seq is being handed out meanwhile.
+    absl::MutexLock write_lock(&write_mu_);
     absl::MutexLock lock(&mu_);
     if (closed_ || seq <= last_seq_) return;
     last_seq_ = seq;
     // Recorded as acknowledged so that a reopen continues after it (see the header).
-    acked_seq_ = seq;
-    ack_dirty_ = true;
+    acked_seq_ = std::max(acked_seq_, seq);
   }
+  absl::MutexLock ack_lock(&ack_mu_);
+  ack_dirty_ = true;
   if (absl::Status status = PersistAcked(); !status.ok()) {
     LogWarning(absl::StrCat("outbox: could not record the advanced seq: ", status.ToString()));
   }
