@@ -1,6 +1,9 @@
 #include "agent/agent.h"
 
+#include <sys/reboot.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -24,6 +27,16 @@ struct Agent::Impl {
   std::unique_ptr<SessionClient> session;
   bool stopped = false;
 };
+
+namespace {
+
+absl::Status RebootHost() {
+  ::sync();
+  if (::reboot(RB_AUTOBOOT) != 0) return ErrnoStatus("reboot(2)", errno);
+  return absl::OkStatus();  // not reached
+}
+
+}  // namespace
 
 Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -69,7 +82,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   impl->book = std::make_unique<CommandBook>(std::move(book));
   impl->commands = std::make_unique<CommandManager>(
       impl->book.get(), impl->outbox.get(),
-      CommandManager::Options{options.state_dir + "/work", options.kill_grace});
+      CommandManager::Options{options.state_dir + "/work", options.kill_grace,
+                              options.allow_reboot, RebootHost});
   RETURN_IF_ERROR(impl->commands->RecoverInterrupted());
 
   SessionOptions session;

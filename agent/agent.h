@@ -25,6 +25,7 @@ struct AgentOptions {
   absl::Duration reconnect_max = absl::Seconds(30);
   absl::Duration kill_grace = absl::Seconds(10);
   uint64_t outbox_max_bytes = 64ull << 20;
+  bool allow_reboot = false;  // reboot steps reboot this machine for real
 };
 
 class Agent {

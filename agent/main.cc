@@ -24,6 +24,8 @@ ABSL_FLAG(std::string, host_id, "",
           "use this host id (from a provider) instead of the one made in the state dir");
 ABSL_FLAG(std::string, name, "", "host name to register under (default: the system host name)");
 ABSL_FLAG(std::string, labels, "", "labels as k=v,k2=v2 (e.g. role=builder,pool=local)");
+ABSL_FLAG(bool, allow_reboot, false,
+          "let reboot steps reboot this machine (guest images set it; leave it off elsewhere)");
 ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only for a loopback controller");
 ABSL_FLAG(std::string, reconnect_max, "30s", "longest wait between reconnect attempts");
 ABSL_FLAG(std::string, kill_grace, "10s", "time between SIGTERM and SIGKILL on cancel or timeout");
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
   options.name = absl::GetFlag(FLAGS_name);
   options.host_id = absl::GetFlag(FLAGS_host_id);
   options.security.insecure = absl::GetFlag(FLAGS_insecure);
+  options.allow_reboot = absl::GetFlag(FLAGS_allow_reboot);
   auto labels = kfleet::agent::ParseLabels(absl::GetFlag(FLAGS_labels));
   if (!labels.ok()) return Fail(absl::StrCat("--labels: ", labels.status().message()));
   options.labels = *labels;

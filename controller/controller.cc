@@ -1,5 +1,11 @@
 #include "controller/controller.h"
 
+#include <unistd.h>
+
+#include <map>
+#include <thread>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/executor.h"
@@ -11,6 +17,11 @@
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
 #include "controller/logs/log_store.h"
+#include "controller/provision/exec_provider.h"
+#include "controller/provision/host_command.h"
+#include "controller/provision/libvirt_provider.h"
+#include "controller/provision/pool_config.h"
+#include "controller/provision/pool_manager.h"
 #include "controller/store/sqlite_store.h"
 
 namespace kfleet::controller {
@@ -23,13 +34,95 @@ struct Controller::Impl {
   std::unique_ptr<ChangeFeed> feed;
   std::unique_ptr<Fleet> fleet;
   std::unique_ptr<AgentServiceImpl> agent_service;
+  std::unique_ptr<provision::PoolManager> pools;
   std::unique_ptr<FleetServiceImpl> fleet_service;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  std::thread reconciler;
   absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
+
+  // Gives waiting commands hosts and lets the pools catch up, until shut down.
+  void Reconcile(absl::Duration interval) {
+    absl::MutexLock lock(&mu);
+    while (!shut_down) {
+      mu.AwaitWithTimeout(absl::Condition(&shut_down), interval);
+      if (shut_down) break;
+      mu.Unlock();
+      absl::StatusOr<std::vector<Dispatch>> dispatch =
+          store->AssignWaiting(absl::ToUnixMillis(absl::Now()));
+      if (dispatch.ok()) {
+        for (Dispatch& d : *dispatch) {
+          v1::ControllerMessage m;
+          *m.mutable_command() = std::move(d.command);
+          fleet->Send(d.host_id, std::move(m));
+        }
+        if (!dispatch->empty()) feed->Publish();
+      }
+      pools->Tick(absl::Now());
+      mu.Lock();
+    }
+  }
 };
+
+namespace {
+
+std::string Dirname(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// Next to this executable: the build tree (build/controller/ -> build/agent/, ../deploy/image) or
+// an install prefix (bin/ -> bin/, share/kfleet/image).
+std::string FindBeside(const std::vector<std::string>& relative) {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string dir = Dirname(std::string(buf, n));
+  for (const std::string& r : relative) {
+    if (Exists(dir + "/" + r)) return dir + "/" + r;
+  }
+  return "";
+}
+
+// Finds or builds a guest image with its recipe (content-addressed cache under `cache_dir`).
+absl::StatusOr<provision::BootImage> BuildImage(const std::string& name,
+                                                const std::string& recipes,
+                                                const std::string& agent,
+                                                const std::string& cache_dir) {
+  if (name != "tiny") {
+    return absl::UnimplementedError(absl::StrCat(
+        "image \"", name, "\" cannot be built by this version: use image: tiny"));
+  }
+  std::string script = recipes + "/tiny/build.sh";
+  if (recipes.empty() || !Exists(script)) {
+    return absl::FailedPreconditionError(
+        "the image recipes (deploy/image/tiny/build.sh) were not found: pass --image-recipes DIR");
+  }
+  if (agent.empty() || !Exists(agent)) {
+    return absl::FailedPreconditionError(
+        "the kfleet-agent binary to bake into images was not found: pass --agent-binary PATH");
+  }
+  LogInfo(absl::StrCat("building (or finding) the ", name, " image with ", script));
+  ASSIGN_OR_RETURN(provision::HostCommandResult r,
+                   provision::RunHostCommand({"bash", script, "--agent", agent, "--out", cache_dir},
+                                             absl::Minutes(15)));
+  std::string out = r.output;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  std::string dir = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
+  if (r.exit_code != 0 || !Exists(dir + "/vmlinuz")) {
+    return absl::InternalError(absl::StrCat("building the ", name, " image failed (exit ",
+                                            r.exit_code, "):\n", out.substr(out.size() > 4000
+                                                                                  ? out.size() - 4000
+                                                                                  : 0)));
+  }
+  return provision::BootImage{dir + "/vmlinuz", dir + "/initrd.img", "", "panic=-1 quiet"};
+}
+
+}  // namespace
 
 Controller::Controller(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -51,9 +144,56 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   impl->agent_service = std::make_unique<AgentServiceImpl>(SessionDeps{
       impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
       impl->feed.get()});
+
+  std::vector<provision::PoolConfig> pools = provision::DefaultPools();
+  if (!options.config_file.empty()) {
+    ASSIGN_OR_RETURN(std::string text, ReadFile(options.config_file, 1 << 20));
+    ASSIGN_OR_RETURN(pools, provision::ParsePoolConfig(text, options.config_file));
+  }
+  std::string agent = !options.agent_binary.empty()
+                          ? options.agent_binary
+                          : FindBeside({"../agent/kfleet-agent", "kfleet-agent"});
+  std::string recipes = !options.image_recipes.empty()
+                            ? options.image_recipes
+                            : FindBeside({"../../deploy/image", "../share/kfleet/image"});
+  std::string state_dir = options.state_dir;
+  auto image_cache = std::make_shared<std::map<std::string, provision::BootImage>>();
+  provision::PoolManager::Deps pool_deps;
+  pool_deps.store = impl->store.get();
+  pool_deps.logs = impl->logs.get();
+  pool_deps.fleet = impl->fleet.get();
+  pool_deps.feed = impl->feed.get();
+  pool_deps.make_provider = [state_dir](const provision::PoolConfig& pool)
+      -> absl::StatusOr<std::unique_ptr<provision::Provider>> {
+    if (pool.provider == "exec") {
+      provision::ExecProviderOptions o;
+      o.create = pool.exec_create;
+      o.destroy = pool.exec_destroy;
+      o.power_cycle = pool.exec_power_cycle;
+      o.work_dir = state_dir + "/exec-provider";
+      return std::make_unique<provision::ExecProvider>(o);
+    }
+    provision::LibvirtOptions o;
+    o.uri = pool.uri;
+    o.work_dir = state_dir + "/guests";
+    ASSIGN_OR_RETURN(std::unique_ptr<provision::LibvirtProvider> p,
+                     provision::LibvirtProvider::Open(o));
+    return std::unique_ptr<provision::Provider>(std::move(p));
+  };
+  // Only the reconcile thread calls it, so the cache needs no lock.
+  pool_deps.image = [image_cache, recipes, agent,
+                     state_dir](const std::string& name) -> absl::StatusOr<provision::BootImage> {
+    auto it = image_cache->find(name);
+    if (it != image_cache->end()) return it->second;
+    ASSIGN_OR_RETURN(provision::BootImage image,
+                     BuildImage(name, recipes, agent, state_dir + "/images"));
+    (*image_cache)[name] = image;
+    return image;
+  };
+  impl->pools = std::make_unique<provision::PoolManager>(std::move(pools), std::move(pool_deps));
   impl->fleet_service = std::make_unique<FleetServiceImpl>(FleetServiceImpl::Deps{
       impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
-      impl->feed.get()});
+      impl->feed.get(), impl->pools.get()});
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &impl->port);
@@ -72,7 +212,12 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
         "cannot listen on ", options.listen,
         ": the address is in use or not local; pick another with --listen HOST:PORT"));
   }
+  impl->pools->set_controller_port(impl->port);
   impl->fleet->Start();
+  Impl* raw = impl.get();
+  impl->reconciler = std::thread([raw, interval = options.reconcile_interval] {
+    raw->Reconcile(interval);
+  });
   LogInfo(absl::StrCat("kfleet-controller listening on ", options.listen.substr(
                                                               0, options.listen.rfind(':')),
                        ":", impl->port, ", state in ", options.state_dir));
@@ -92,6 +237,7 @@ void Controller::Shutdown() {
     impl_->shut_down = true;
   }
   impl_->fleet->Stop();
+  if (impl_->reconciler.joinable()) impl_->reconciler.join();
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 

@@ -21,6 +21,14 @@ struct ControllerOptions {
   absl::Duration heartbeat = absl::Seconds(10);
   int offline_after_missed = 3;
   int executor_threads = 4;
+  // Pools from this YAML file; empty: the default pool `local` (DESIGN.md, "Provisioning").
+  std::string config_file;
+  // The agent binary baked into guest images, and the image recipes (deploy/image). Empty: found
+  // next to this executable (build tree or install prefix).
+  std::string agent_binary;
+  std::string image_recipes;
+  // How often pools are reconciled (guests created, scaled, power-cycled).
+  absl::Duration reconcile_interval = absl::Seconds(1);
 };
 
 class Controller {

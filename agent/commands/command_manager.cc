@@ -137,6 +137,8 @@ void CommandManager::Run(v1::Command command) {
     result.set_cancelled(true);
     result.set_exit_code(-1);
     result.set_detail(cancel_reason);
+  } else if (step.has_reboot()) {
+    result = Reboot(id);
   } else if (!runnable) {
     result.set_verdict(v1::INFRA_ERROR);
     result.set_exit_code(-1);
@@ -179,6 +181,38 @@ void CommandManager::Run(v1::Command command) {
   auto it = running_.find(id);
   done_threads_.push_back(std::move(it->second->thread));
   running_.erase(it);
+}
+
+v1::CommandResult CommandManager::Reboot(const std::string& command_id) {
+  v1::CommandResult result;
+  result.set_exit_code(-1);
+  if (!options_.allow_reboot) {
+    result.set_verdict(v1::INFRA_ERROR);
+    result.set_detail(
+        "this kfleet-agent was not started with --allow-reboot, so it does not reboot its host");
+    return result;
+  }
+  v1::SequencedItem started;
+  started.mutable_started()->set_command_id(command_id);
+  started.mutable_started()->set_pid(0);
+  if (!Report(std::move(started)).ok()) {
+    result.set_verdict(v1::INFRA_ERROR);
+    result.set_detail("cannot record the reboot in the outbox");
+    return result;
+  }
+  // The outbox may not survive the reboot (a guest's state on tmpfs): give the controller a moment
+  // to acknowledge that the reboot started.
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (outbox_->unacked_bytes() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  // Done as far as this agent goes: after the reboot it must not report the command lost.
+  book_->SetFinished(command_id).IgnoreError();
+  LogInfo(absl::StrCat("command ", command_id, ": rebooting the host"));
+  absl::Status s = options_.reboot ? options_.reboot() : absl::UnimplementedError("no reboot");
+  result.set_verdict(v1::INFRA_ERROR);
+  result.set_detail(absl::StrCat("reboot failed: ", s.message()));
+  return result;
 }
 
 void CommandManager::OnCancel(const v1::Cancel& cancel) {

@@ -5,6 +5,7 @@
 #ifndef KFLEET_AGENT_COMMANDS_COMMAND_MANAGER_H_
 #define KFLEET_AGENT_COMMANDS_COMMAND_MANAGER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -27,6 +28,10 @@ class CommandManager {
   struct Options {
     std::string work_dir;  // default working directory of commands
     absl::Duration kill_grace = absl::Seconds(10);
+    // Reboot steps reboot the machine for real only when allowed (guest images allow it).
+    bool allow_reboot = false;
+    // Reboots the machine; returns only on failure. Tests replace it.
+    std::function<absl::Status()> reboot;
   };
   CommandManager(CommandBook* book, Outbox* outbox, Options options);
   // Cancels what still runs and waits for it.
@@ -54,6 +59,10 @@ class CommandManager {
     std::thread thread;
   };
   void Run(kfleet::v1::Command command);
+  // The reboot step: reports it started, waits (briefly) until the controller has that, records
+  // the command as done (the controller completes it when the host registers with a new boot id),
+  // syncs and reboots. Returns a result only if it could not reboot.
+  kfleet::v1::CommandResult Reboot(const std::string& command_id);
   absl::Status Report(kfleet::v1::SequencedItem item);
 
   CommandBook* book_;

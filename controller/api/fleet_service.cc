@@ -1,5 +1,6 @@
 #include "controller/api/fleet_service.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,9 +53,11 @@ absl::Status ValidateStep(int i, const v1::Step& step) {
       }
       return absl::OkStatus();
     }
+    case v1::Step::kReboot:
+      return absl::OkStatus();
     default:
       return absl::InvalidArgumentError(
-          absl::StrCat(where, " has no step kind: expected one of exec"));
+          absl::StrCat(where, " has no step kind: expected one of exec, reboot"));
   }
 }
 
@@ -89,6 +92,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   for (int i = 0; i < spec.steps_size(); ++i) RETURN_IF_ERROR(ValidateStep(i, spec.steps(i)));
   const v1::HostSelector& sel = spec.hosts();
   int kinds = int{sel.all()} + int{!sel.names().empty()} + int{!sel.labels().empty()};
+  if (sel.count() > 1000) return absl::InvalidArgumentError("hosts.count is over 1000");
   if (kinds != 1) {
     return absl::InvalidArgumentError(
         "hosts: give exactly one of all, names or labels (kctl: --all, --host NAME or -l k=v)");
@@ -134,7 +138,12 @@ absl::StatusOr<v1::Job> FleetServiceImpl::Submit(const v1::JobSpec& spec,
   RETURN_IF_ERROR(ValidateJobSpec(spec));
   const v1::HostSelector& sel = spec.hosts();
   std::vector<std::string> host_ids;
-  if (!sel.names().empty()) {
+  if (sel.count() > 0) {
+    if (sel.labels().empty()) {
+      return absl::InvalidArgumentError("hosts.count needs hosts.labels (kctl: -l k=v --count N)");
+    }
+    // Commands wait for idle hosts with these labels; none need be online yet.
+  } else if (!sel.names().empty()) {
     for (const std::string& name : sel.names()) {
       ASSIGN_OR_RETURN(v1::Host h, deps_.store->GetHost(name));
       host_ids.push_back(h.id());
@@ -155,7 +164,11 @@ absl::StatusOr<v1::Job> FleetServiceImpl::Submit(const v1::JobSpec& spec,
   auto created = deps_.store->CreateJob(spec, host_ids, submitter,
                                         absl::ToUnixMillis(absl::Now()));
   if (!created.ok()) return created.status();
-  for (Dispatch& d : created->second) {
+  std::vector<Dispatch> dispatch = std::move(created->second);
+  if (sel.count() > 0) {
+    ASSIGN_OR_RETURN(dispatch, deps_.store->AssignWaiting(absl::ToUnixMillis(absl::Now())));
+  }
+  for (Dispatch& d : dispatch) {
     v1::ControllerMessage m;
     *m.mutable_command() = std::move(d.command);
     deps_.fleet->Send(d.host_id, std::move(m));  // offline hosts get it when they say Hello
@@ -207,6 +220,54 @@ grpc::ServerUnaryReactor* FleetServiceImpl::CancelJob(grpc::CallbackServerContex
     }
     deps_.feed->Publish();
     *resp = std::move(outcome.job);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::ListPools(grpc::CallbackServerContext* ctx,
+                                                      const v1::ListPoolsRequest*,
+                                                      v1::ListPoolsResponse* resp) {
+  return OnExecutor(ctx, [this, resp]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<v1::Pool> pools, deps_.pools->ListPools());
+    for (v1::Pool& p : pools) *resp->add_pools() = std::move(p);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::Bringup(grpc::CallbackServerContext* ctx,
+                                                    const v1::BringupRequest* req,
+                                                    v1::BringupResponse* resp) {
+  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+    int count = req->count() == 0 ? 1 : static_cast<int>(std::min<uint32_t>(req->count(), 1000));
+    ASSIGN_OR_RETURN(std::vector<v1::Guest> guests, deps_.pools->Bringup(req->pool(), count));
+    for (v1::Guest& g : guests) *resp->add_guests() = std::move(g);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::Destroy(grpc::CallbackServerContext* ctx,
+                                                    const v1::DestroyRequest* req,
+                                                    v1::DestroyResponse* resp) {
+  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<std::string> names, deps_.pools->Destroy(req->name()));
+    for (std::string& n : names) resp->add_destroyed(std::move(n));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::ListEvents(grpc::CallbackServerContext* ctx,
+                                                       const v1::ListEventsRequest* req,
+                                                       v1::ListEventsResponse* resp) {
+  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+    std::string host_id;
+    if (!req->host().empty()) {
+      ASSIGN_OR_RETURN(v1::Host h, deps_.store->GetHost(req->host()));
+      host_id = h.id();
+    }
+    int limit = req->limit() == 0 ? 100 : static_cast<int>(std::min<uint32_t>(req->limit(), 10000));
+    ASSIGN_OR_RETURN(std::vector<v1::Event> events,
+                     deps_.store->ListEvents(host_id, req->kind(), limit));
+    for (v1::Event& e : events) *resp->add_events() = std::move(e);
     return absl::OkStatus();
   });
 }

@@ -8,6 +8,7 @@
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
 #include "controller/logs/log_store.h"
+#include "controller/provision/pool_manager.h"
 #include "controller/store/store.h"
 #include "kfleet/v1/fleet.grpc.pb.h"
 
@@ -25,6 +26,7 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
     Fleet* fleet;
     Executor* executor;
     ChangeFeed* feed;
+    provision::PoolManager* pools;
   };
   explicit FleetServiceImpl(Deps deps) : deps_(deps) {}
 
@@ -46,6 +48,18 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx,
                                       const kfleet::v1::CancelJobRequest* req,
                                       kfleet::v1::Job* resp) override;
+  grpc::ServerUnaryReactor* ListPools(grpc::CallbackServerContext* ctx,
+                                      const kfleet::v1::ListPoolsRequest* req,
+                                      kfleet::v1::ListPoolsResponse* resp) override;
+  grpc::ServerUnaryReactor* Bringup(grpc::CallbackServerContext* ctx,
+                                    const kfleet::v1::BringupRequest* req,
+                                    kfleet::v1::BringupResponse* resp) override;
+  grpc::ServerUnaryReactor* Destroy(grpc::CallbackServerContext* ctx,
+                                    const kfleet::v1::DestroyRequest* req,
+                                    kfleet::v1::DestroyResponse* resp) override;
+  grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* ctx,
+                                       const kfleet::v1::ListEventsRequest* req,
+                                       kfleet::v1::ListEventsResponse* resp) override;
   grpc::ServerWriteReactor<kfleet::v1::Job>* WatchJob(
       grpc::CallbackServerContext* ctx, const kfleet::v1::GetJobRequest* req) override;
   grpc::ServerWriteReactor<kfleet::v1::LogData>* TailLogs(

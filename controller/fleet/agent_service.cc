@@ -81,7 +81,21 @@ class SessionReactor final
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // the agent closed its side or the stream broke
+    if (!ok) {
+      // The agent closed its side, the stream broke, or a message could not be parsed: gRPC does
+      // not tell these apart. Before Hello none of them is a proper session, so say so.
+      bool registered;
+      {
+        absl::MutexLock lock(&mu_);
+        registered = !host_id_.empty();
+      }
+      if (!registered) {
+        LogWarning(absl::StrCat("session from ", peer_, " ended before a valid Hello"));
+        Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                           "the stream ended before a valid Hello: the first message must be a "
+                           "kfleet.v1.AgentMessage with hello set"));
+        return;
+      }
       Close(grpc::Status::OK);
       return;
     }
@@ -173,6 +187,7 @@ class SessionReactor final
 
   absl::Status HandleHello(const v1::Hello& hello) {
     RETURN_IF_ERROR(ValidateHello(hello));
+    absl::StatusOr<v1::Host> before = deps_.store->GetHost(hello.host_id());
     ASSIGN_OR_RETURN(v1::Host host, deps_.store->RegisterHost(hello, NowMs()));
     ASSIGN_OR_RETURN(uint64_t last_seq, deps_.store->LastSeq(hello.host_id()));
     {
@@ -213,6 +228,12 @@ class SessionReactor final
     LogInfo(absl::StrCat("host ", host_name_, " (", host_id_, ") registered from ", peer_,
                          ", boot ", hello.boot_id()));
 
+    if (before.ok() && !before->boot_id().empty() && before->boot_id() != hello.boot_id()) {
+      // A new boot: reboot steps waiting for it pass; whatever ran in the old boot is lost.
+      ASSIGN_OR_RETURN(ApplyOutcome booted, deps_.store->HostBooted(host_id_, before->boot_id(),
+                                                                    hello.boot_id(), NowMs()));
+      ActOn(booted);
+    }
     ASSIGN_OR_RETURN(std::vector<v1::Command> pending, deps_.store->PendingCommands(host_id_));
     for (v1::Command& c : pending) {
       ControllerMessage m;
@@ -292,6 +313,12 @@ class SessionReactor final
     }
     Send(std::move(ack_msg));
 
+    ActOn(outcome);
+    deps_.feed->Publish();
+    return absl::OkStatus();
+  }
+
+  void ActOn(ApplyOutcome& outcome) {
     for (Dispatch& d : outcome.dispatch) {
       ControllerMessage m;
       *m.mutable_command() = std::move(d.command);
@@ -299,8 +326,6 @@ class SessionReactor final
     }
     for (const CancelOrder& c : outcome.cancels) SendCancel(c);
     for (const std::string& job : outcome.finished_jobs) LogInfo(absl::StrCat("job ", job, " ended"));
-    deps_.feed->Publish();
-    return absl::OkStatus();
   }
 
   const SessionDeps deps_;

@@ -33,7 +33,7 @@ absl::StatusOr<SqliteDb> OpenSqlite(const std::string& path) {
   }
   sqlite3_busy_timeout(db.get(), 5000);
   RETURN_IF_ERROR(Exec(db.get(),
-                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
+                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
   return db;
 }
 
@@ -114,6 +114,11 @@ absl::Status Stmt::Run() {
     ASSIGN_OR_RETURN(bool row, Step());
     if (!row) return absl::OkStatus();
   }
+}
+
+void Stmt::Reset() {
+  sqlite3_reset(stmt_.get());
+  sqlite3_clear_bindings(stmt_.get());
 }
 
 int64_t Stmt::Int(int col) const { return sqlite3_column_int64(stmt_.get(), col); }

@@ -49,6 +49,8 @@ class Stmt {
   absl::StatusOr<bool> Step();
   // Steps to completion (for statements without results).
   absl::Status Run();
+  // Makes the statement ready to bind and step again.
+  void Reset();
 
   int64_t Int(int col) const;
   std::string Text(int col) const;

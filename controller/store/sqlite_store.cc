@@ -57,6 +57,26 @@ CREATE INDEX commands_by_host_state ON commands(host_id, state);
 CREATE INDEX commands_by_job ON commands(job_id, step_index);
 CREATE INDEX jobs_by_created ON jobs(created_ms);
 )sql",
+      // 2: guests, events; commands may wait for a host (host_id '') and keep the host's name.
+      R"sql(
+CREATE TABLE guests (
+  name TEXT PRIMARY KEY,
+  pool TEXT NOT NULL,
+  meta BLOB NOT NULL             -- kfleet.v1.Guest
+);
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  host_id TEXT NOT NULL,
+  host_name TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  message TEXT NOT NULL,
+  command_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_by_host ON events(host_id, id);
+ALTER TABLE commands ADD COLUMN host_name TEXT NOT NULL DEFAULT '';
+UPDATE commands SET host_name = (SELECT name FROM hosts WHERE hosts.id = commands.host_id);
+)sql",
   };
   return *kMigrations;
 }
@@ -68,7 +88,7 @@ bool IsTerminal(int64_t state) {
 constexpr char kHostColumns[] =
     "id, name, meta, state, boot_id, agent_version, last_seen_ms, registered_ms";
 constexpr char kCommandColumns[] =
-    "c.id, c.host_id, h.name, c.step_index, c.step, c.state, c.result, c.cancel_requested, "
+    "c.id, c.host_id, COALESCE(h.name, c.host_name), c.step_index, c.step, c.state, c.result, c.cancel_requested, "
     "c.created_ms, c.started_ms, c.finished_ms, c.stdout_bytes, c.stderr_bytes, c.job_id";
 
 Host HostFromRow(const Stmt& s) {
@@ -121,21 +141,6 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   ASSIGN_OR_RETURN(SqliteDb db, OpenSqlite(path));
   RETURN_IF_ERROR(Migrate(db.get(), Migrations()));
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db)));
-}
-
-template <typename Fn>
-auto SqliteStore::InTransaction(Fn fn) -> decltype(fn()) {
-  if (absl::Status s = Exec(db_.get(), "BEGIN IMMEDIATE"); !s.ok()) return s;
-  auto result = fn();
-  if (result.ok()) {
-    if (absl::Status s = Exec(db_.get(), "COMMIT"); !s.ok()) {
-      Exec(db_.get(), "ROLLBACK").IgnoreError();
-      return s;
-    }
-  } else {
-    Exec(db_.get(), "ROLLBACK").IgnoreError();
-  }
-  return result;
 }
 
 absl::StatusOr<Host> SqliteStore::LoadHost(const std::string& where, const std::string& arg) {
@@ -257,8 +262,8 @@ absl::StatusOr<v1::Command> SqliteStore::InsertCommand(const std::string& job_id
   cmd.set_job_id(job_id);
   *cmd.mutable_step() = step;
   ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
-INSERT INTO commands (id, job_id, host_id, step_index, step, state, created_ms)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7))sql"));
+INSERT INTO commands (id, job_id, host_id, step_index, step, state, created_ms, host_name)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE((SELECT name FROM hosts WHERE id = ?3), '')))sql"));
   s.Bind(1, cmd.command_id())
       .Bind(2, job_id)
       .Bind(3, host_id)
@@ -274,7 +279,10 @@ absl::StatusOr<std::pair<Job, std::vector<Dispatch>>> SqliteStore::CreateJob(
     const v1::JobSpec& spec, const std::vector<std::string>& host_ids,
     const std::string& submitter, int64_t now_ms) {
   if (spec.steps().empty()) return absl::InvalidArgumentError("a job needs at least one step");
-  if (host_ids.empty()) return absl::InvalidArgumentError("a job needs at least one host");
+  int waiting = static_cast<int>(spec.hosts().count());
+  if (host_ids.empty() && waiting == 0) {
+    return absl::InvalidArgumentError("a job needs at least one host");
+  }
   absl::MutexLock lock(&mu_);
   return InTransaction([&]() -> absl::StatusOr<std::pair<Job, std::vector<Dispatch>>> {
     std::string job_id = NewId("j-");
@@ -288,7 +296,12 @@ INSERT INTO jobs (id, name, spec, state, submitter, created_ms) VALUES (?1, ?2, 
         .Bind(6, now_ms);
     RETURN_IF_ERROR(s.Run());
     std::vector<Dispatch> dispatch;
-    for (const std::string& host_id : host_ids) {
+    // A selector with a count makes commands that wait for hosts (AssignWaiting gives them some).
+    for (int i = 0; i < waiting; ++i) {
+      RETURN_IF_ERROR(
+          InsertCommand(job_id, "", 0, spec.steps(0), v1::COMMAND_PENDING, now_ms).status());
+    }
+    for (const std::string& host_id : waiting > 0 ? std::vector<std::string>() : host_ids) {
       ASSIGN_OR_RETURN(v1::Command cmd, InsertCommand(job_id, host_id, 0, spec.steps(0),
                                                       v1::COMMAND_PENDING, now_ms));
       dispatch.push_back({host_id, std::move(cmd)});
@@ -302,9 +315,9 @@ absl::StatusOr<std::vector<CommandInfo>> SqliteStore::LoadCommands(const std::st
                                                                    const std::string& arg) {
   ASSIGN_OR_RETURN(Stmt s,
                    Stmt::Prepare(db_.get(), absl::StrCat("SELECT ", kCommandColumns,
-                                                         " FROM commands c JOIN hosts h ON "
-                                                         "h.id = c.host_id WHERE ",
-                                                         where, " ORDER BY h.name, c.step_index")));
+                                                         " FROM commands c LEFT JOIN hosts h "
+                                                         "ON h.id = c.host_id WHERE ",
+                                                         where, " ORDER BY 3, c.step_index, c.id")));
   s.Bind(1, arg);
   std::vector<CommandInfo> out;
   while (true) {
@@ -448,17 +461,13 @@ absl::Status SqliteStore::ApplyOne(const std::string& host_id, const v1::Sequenc
       return absl::OkStatus();  // a newer agent's item kind: nothing to do with it here
   }
   ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(), R"sql(
-SELECT c.state, c.cancel_requested, c.job_id, c.step_index, j.spec, j.cancel_requested
+SELECT c.state, c.cancel_requested, j.cancel_requested
 FROM commands c JOIN jobs j ON j.id = c.job_id WHERE c.id = ?1 AND c.host_id = ?2)sql"));
   get.Bind(1, command_id).Bind(2, host_id);
   ASSIGN_OR_RETURN(bool row, get.Step());
   if (!row) return absl::OkStatus();  // not this host's command: ignored, never applied
   int64_t state = get.Int(0);
-  bool cancel_requested = get.Int(1) != 0 || get.Int(5) != 0;
-  std::string job_id = get.Text(2);
-  int step_index = static_cast<int>(get.Int(3));
-  v1::JobSpec spec;
-  spec.ParseFromString(get.Blob(4));
+  bool cancel_requested = get.Int(1) != 0 || get.Int(2) != 0;
 
   if (item.has_accepted() || item.has_started()) {
     if (IsTerminal(state)) {
@@ -479,7 +488,24 @@ WHERE id = ?3)sql"));
 
   // Finished.
   if (IsTerminal(state)) return absl::OkStatus();
-  const v1::CommandFinished& fin = item.finished();
+  return FinishLocked(command_id, item.finished(), now_ms, outcome);
+}
+
+absl::Status SqliteStore::FinishLocked(const std::string& command_id,
+                                       const v1::CommandFinished& fin, int64_t now_ms,
+                                       ApplyOutcome* outcome) {
+  ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(), R"sql(
+SELECT c.state, c.cancel_requested, c.job_id, c.step_index, j.spec, j.cancel_requested, c.host_id
+FROM commands c JOIN jobs j ON j.id = c.job_id WHERE c.id = ?1)sql"));
+  get.Bind(1, command_id);
+  ASSIGN_OR_RETURN(bool row, get.Step());
+  if (!row || IsTerminal(get.Int(0))) return absl::OkStatus();
+  bool cancel_requested = get.Int(1) != 0 || get.Int(5) != 0;
+  std::string job_id = get.Text(2);
+  int step_index = static_cast<int>(get.Int(3));
+  v1::JobSpec spec;
+  spec.ParseFromString(get.Blob(4));
+  std::string host_id = get.Text(6);
   ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), R"sql(
 UPDATE commands SET state = ?1, result = ?2, finished_ms = ?3, stdout_bytes = ?4, stderr_bytes = ?5
 WHERE id = ?6)sql"));

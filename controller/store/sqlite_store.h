@@ -43,6 +43,24 @@ class SqliteStore : public Store {
                                               int64_t now_ms) override;
   absl::StatusOr<CancelOutcome> CancelJob(const std::string& job_id, int64_t now_ms) override;
   absl::StatusOr<int> CountRunningJobs() override;
+  absl::StatusOr<ApplyOutcome> HostBooted(const std::string& host_id,
+                                          const std::string& old_boot_id,
+                                          const std::string& boot_id, int64_t now_ms) override;
+  absl::StatusOr<std::vector<kfleet::v1::CommandInfo>> OverdueReboots(int64_t now_ms) override;
+  absl::StatusOr<ApplyOutcome> FinishCommand(const std::string& command_id,
+                                             const kfleet::v1::CommandResult& result,
+                                             int64_t now_ms) override;
+  absl::StatusOr<std::vector<Dispatch>> AssignWaiting(int64_t now_ms) override;
+  absl::StatusOr<std::vector<std::map<std::string, std::string>>> WaitingSelectors() override;
+  absl::StatusOr<std::set<std::string>> BusyHosts() override;
+  absl::Status PutGuest(const kfleet::v1::Guest& guest) override;
+  absl::Status DeleteGuest(const std::string& name) override;
+  absl::StatusOr<std::vector<kfleet::v1::Guest>> ListGuests() override;
+  absl::Status ForgetHost(const std::string& host_id) override;
+  absl::Status AddEvent(const kfleet::v1::Event& event) override;
+  absl::StatusOr<std::vector<kfleet::v1::Event>> ListEvents(const std::string& host_id,
+                                                            const std::string& kind,
+                                                            int limit) override;
 
  private:
   explicit SqliteStore(SqliteDb db) : db_(std::move(db)) {}
@@ -64,9 +82,16 @@ class SqliteStore : public Store {
   // Applies one item; may add to `outcome`.
   absl::Status ApplyOne(const std::string& host_id, const kfleet::v1::SequencedItem& item,
                         int64_t now_ms, ApplyOutcome* outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends a command (if not ended): stores the result, creates the host's next step or skips the
+  // rest, ends the job when it can.
+  absl::Status FinishLocked(const std::string& command_id, const kfleet::v1::CommandFinished& fin,
+                            int64_t now_ms, ApplyOutcome* outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the job if all its commands ended; returns true if it did.
   absl::StatusOr<bool> MaybeFinishJob(const std::string& job_id, int64_t now_ms)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AddEventLocked(const kfleet::v1::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::set<std::string>> BusyHostsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `fn` in BEGIN IMMEDIATE ... COMMIT, rolling back on error.
   template <typename Fn>
   auto InTransaction(Fn fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(fn());
@@ -74,6 +99,21 @@ class SqliteStore : public Store {
   absl::Mutex mu_;
   SqliteDb db_ ABSL_GUARDED_BY(mu_);
 };
+
+template <typename Fn>
+auto SqliteStore::InTransaction(Fn fn) -> decltype(fn()) {
+  if (absl::Status s = Exec(db_.get(), "BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto result = fn();
+  if (result.ok()) {
+    if (absl::Status s = Exec(db_.get(), "COMMIT"); !s.ok()) {
+      Exec(db_.get(), "ROLLBACK").IgnoreError();
+      return s;
+    }
+  } else {
+    Exec(db_.get(), "ROLLBACK").IgnoreError();
+  }
+  return result;
+}
 
 }  // namespace kfleet::controller
 

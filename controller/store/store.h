@@ -4,6 +4,8 @@
 #define KFLEET_CONTROLLER_STORE_STORE_H_
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -92,6 +94,44 @@ class Store {
 
   // Jobs not ended, for watchers and metrics.
   virtual absl::StatusOr<int> CountRunningJobs() = 0;
+
+  // --- Reboots and boots ---
+
+  // The host registered with boot id `boot_id`, different from the one it had: its reboot
+  // commands pass (wall time = reboot to registration), and its other accepted or running commands
+  // are lost with the boot they ran in. Records a `boot` event.
+  virtual absl::StatusOr<ApplyOutcome> HostBooted(const std::string& host_id,
+                                                  const std::string& old_boot_id,
+                                                  const std::string& boot_id, int64_t now_ms) = 0;
+  // Reboot commands started (or accepted) before `now` minus their timeout that have not seen the
+  // host come back.
+  virtual absl::StatusOr<std::vector<kfleet::v1::CommandInfo>> OverdueReboots(int64_t now_ms) = 0;
+  // Ends a command with `result` (if it has not ended), as if its agent had reported it.
+  virtual absl::StatusOr<ApplyOutcome> FinishCommand(const std::string& command_id,
+                                                     const kfleet::v1::CommandResult& result,
+                                                     int64_t now_ms) = 0;
+
+  // --- Waiting commands (selectors with a count) ---
+
+  // Gives waiting commands idle online hosts that carry their labels (one command per host at a
+  // time, distinct hosts within a job). Returns what to send.
+  virtual absl::StatusOr<std::vector<Dispatch>> AssignWaiting(int64_t now_ms) = 0;
+  // The label selectors of commands still waiting for a host, one entry per command.
+  virtual absl::StatusOr<std::vector<std::map<std::string, std::string>>> WaitingSelectors() = 0;
+  // Hosts with a command assigned and not ended (pending, accepted, running).
+  virtual absl::StatusOr<std::set<std::string>> BusyHosts() = 0;
+
+  // --- Guests and events ---
+
+  virtual absl::Status PutGuest(const kfleet::v1::Guest& guest) = 0;
+  virtual absl::Status DeleteGuest(const std::string& name) = 0;
+  virtual absl::StatusOr<std::vector<kfleet::v1::Guest>> ListGuests() = 0;
+  // Removes a host record (a destroyed guest); its jobs keep their history.
+  virtual absl::Status ForgetHost(const std::string& host_id) = 0;
+  virtual absl::Status AddEvent(const kfleet::v1::Event& event) = 0;
+  virtual absl::StatusOr<std::vector<kfleet::v1::Event>> ListEvents(const std::string& host_id,
+                                                                    const std::string& kind,
+                                                                    int limit) = 0;
 };
 
 }  // namespace kfleet::controller

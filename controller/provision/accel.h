@@ -1,0 +1,27 @@
+// How guests run on this hypervisor host: KVM when it really works, else TCG (emulation).
+#ifndef KFLEET_CONTROLLER_PROVISION_ACCEL_H_
+#define KFLEET_CONTROLLER_PROVISION_ACCEL_H_
+
+#include <string>
+
+namespace kfleet::controller::provision {
+
+inline constexpr char kAccelKvm[] = "kvm";
+inline constexpr char kAccelTcg[] = "tcg";
+
+// Returns "kvm" or "tcg", deciding by trying, on the local host:
+//  - /dev/kvm cannot be opened read-write: "tcg" at once, nothing cached (so loading kvm later
+//    is noticed);
+//  - else a probe: qemu-system-x86_64 -accel kvm boots `kernel` (or, if `kernel` is empty, just
+//    the firmware) for at most 15 s; "kvm" if the guest prints its banner ("Linux version" on the
+//    serial console, or SeaBIOS's on its debug port), else "tcg" (a /dev/kvm that opens but hangs
+//    guests, as with broken nested virtualization). The answer is cached in `cache_dir`/accel and
+//    returned from there afterwards; delete that file to probe again. An empty `cache_dir`
+//    disables the cache.
+// Blocks for up to ~15 s on a first probe. Not for concurrent calls with the same `cache_dir`
+// (the caller serializes them).
+std::string DetectAccel(const std::string& kernel, const std::string& cache_dir);
+
+}  // namespace kfleet::controller::provision
+
+#endif  // KFLEET_CONTROLLER_PROVISION_ACCEL_H_

@@ -1,0 +1,407 @@
+#include "controller/provision/libvirt_provider.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/files.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "controller/provision/accel.h"
+#include "controller/provision/host_command.h"
+
+namespace kfleet::controller::provision {
+namespace {
+
+constexpr char kConsoleFile[] = "console.log";
+constexpr char kOverlayFile[] = "overlay.qcow2";
+constexpr absl::Duration kQemuImgTimeout = absl::Seconds(60);
+
+// Frees what libvirt hands back with malloc.
+struct CharFreer {
+  void operator()(char* p) const { std::free(p); }
+};
+using LibvirtString = std::unique_ptr<char, CharFreer>;
+
+absl::Status CheckGuestName(const std::string& name) {
+  if (IsValidId(name) && name[0] != '.' && name[0] != '-') return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("guest name \"", name, "\" is not valid"));
+}
+
+// "qemu:///system" is this host; "qemu+ssh://host/system" is not.
+bool IsLocalUri(const std::string& uri) {
+  size_t sep = uri.find("://");
+  return sep != std::string::npos && absl::StartsWith(uri.substr(sep + 3), "/");
+}
+
+absl::Status MakeSharedDir(const std::string& dir) {
+  RETURN_IF_ERROR(MakeDirs(dir));
+  if (::chmod(dir.c_str(), 0755) != 0) return ErrnoStatus(absl::StrCat("chmod ", dir), errno);
+  return absl::OkStatus();
+}
+
+// A new file of `size` bytes that occupies no disk until written.
+absl::Status MakeSparseFile(const std::string& path, uint64_t size) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(absl::StrCat("create ", path), errno);
+  int rc = ::ftruncate(fd, static_cast<off_t>(size));
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoStatus(absl::StrCat("truncate ", path), err);
+  return absl::OkStatus();
+}
+
+absl::Status RemoveTree(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("remove ", dir, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadTail(const std::string& path, size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(absl::StrCat("open ", path), errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoStatus(absl::StrCat("stat ", path), err);
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  off_t offset = static_cast<off_t>(size > max_bytes ? size - max_bytes : 0);
+  std::string out(size - static_cast<size_t>(offset), '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, offset + done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  out.resize(done);
+  return out;
+}
+
+// Hard power off, if the domain runs.
+absl::Status PowerOff(virDomainPtr dom, const std::string& name) {
+  if (virDomainIsActive(dom) != 1 || virDomainDestroy(dom) == 0) return absl::OkStatus();
+  absl::Status s = LibvirtError(name, "power off");
+  if (virDomainIsActive(dom) == 0) return absl::OkStatus();  // it stopped by itself meanwhile
+  return s;
+}
+
+// The guest's kfleet metadata, or nullopt if the domain is not a kfleet guest.
+std::optional<GuestMetadata> ReadMetadata(virDomainPtr dom) {
+  LibvirtString element(
+      virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, kMetadataNamespace, 0));
+  if (element == nullptr) return std::nullopt;
+  return ParseGuestMetadata(element.get());
+}
+
+}  // namespace
+
+class LibvirtProvider::GuestLock {
+ public:
+  GuestLock(LibvirtProvider* p, const std::string& name) : p_(p), name_(name) {
+    absl::MutexLock l(&p_->names_mu_);
+    auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(p_->names_mu_) {
+      return p_->busy_.count(name_) == 0;
+    };
+    p_->names_mu_.Await(absl::Condition(&free));
+    p_->busy_.insert(name_);
+  }
+  ~GuestLock() {
+    absl::MutexLock l(&p_->names_mu_);
+    p_->busy_.erase(name_);
+  }
+  GuestLock(const GuestLock&) = delete;
+  GuestLock& operator=(const GuestLock&) = delete;
+
+ private:
+  LibvirtProvider* const p_;
+  const std::string name_;
+};
+
+absl::StatusOr<std::unique_ptr<LibvirtProvider>> LibvirtProvider::Open(
+    const LibvirtOptions& options) {
+  if (options.work_dir.empty() || options.work_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("libvirt work dir \"", options.work_dir, "\": expected an absolute path"));
+  }
+  if (!options.accel.empty() && options.accel != kAccelKvm && options.accel != kAccelTcg) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("accel \"", options.accel, "\": expected \"kvm\", \"tcg\" or empty"));
+  }
+  if (options.machine != "q35" && options.machine != "pc") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("machine \"", options.machine, "\": expected \"q35\" or \"pc\""));
+  }
+  if (options.relay_command.empty()) {
+    return absl::InvalidArgumentError("relay command is empty");
+  }
+  RETURN_IF_ERROR(MakeSharedDir(options.work_dir));
+  absl::StatusOr<ConnectHandle> conn = OpenConnection(options.uri);
+  if (!conn.ok()) return conn.status();
+  bool forbidden = RelayForbidden(conn->get());
+  if (forbidden) {
+    LogWarning(absl::StrCat("libvirt at ", options.uri,
+                            " runs qemu with -sandbox spawn=deny: guests cannot reach the "
+                            "controller until qemu.conf has seccomp_sandbox = 0"));
+  }
+  return std::unique_ptr<LibvirtProvider>(new LibvirtProvider(
+      options, *std::move(conn), IsLocalUri(options.uri), forbidden));
+}
+
+LibvirtProvider::LibvirtProvider(const LibvirtOptions& options, ConnectHandle conn, bool local,
+                                 bool relay_forbidden)
+    : options_(options),
+      local_(local),
+      conn_(std::move(conn)),
+      relay_forbidden_(relay_forbidden) {}
+
+std::string LibvirtProvider::GuestDir(const std::string& name) const {
+  return absl::StrCat(options_.work_dir, "/", name);
+}
+
+bool LibvirtProvider::RelayForbidden(virConnectPtr conn) {
+  static constexpr char kProbe[] =
+      "<domain type='qemu'><name>kfleet-sandbox-probe</name><memory unit='MiB'>64</memory>"
+      "<os><type arch='x86_64'>hvm</type></os></domain>";
+  LibvirtString argv(virConnectDomainXMLToNative(conn, "qemu-argv", kProbe, 0));
+  if (argv == nullptr) {
+    LogWarning(absl::StrCat("cannot tell whether libvirt's seccomp sandbox allows the guest "
+                            "relay: ",
+                            LibvirtError("", "domxml-to-native").message()));
+    return false;
+  }
+  return absl::StrContains(argv.get(), "spawn=deny");
+}
+
+absl::Status LibvirtProvider::EnsureConnected() {
+  {
+    absl::ReaderMutexLock l(&conn_mu_);
+    if (virConnectIsAlive(conn_.get()) == 1) return absl::OkStatus();
+  }
+  absl::MutexLock l(&conn_mu_);
+  if (virConnectIsAlive(conn_.get()) == 1) return absl::OkStatus();
+  absl::StatusOr<ConnectHandle> conn = OpenConnection(options_.uri);
+  if (!conn.ok()) return conn.status();
+  LogInfo(absl::StrCat("reconnected to libvirt at ", options_.uri));
+  conn_ = *std::move(conn);
+  relay_forbidden_ = RelayForbidden(conn_.get());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DomainHandle> LibvirtProvider::LookupGuest(const std::string& name) {
+  absl::StatusOr<DomainHandle> dom = LookupDomain(conn_.get(), name);
+  if (!dom.ok()) return dom.status();
+  if (!ReadMetadata(dom->get()).has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "domain ", name, " exists but is not a kfleet guest (no kfleet metadata); leaving it"));
+  }
+  return dom;
+}
+
+absl::StatusOr<std::string> LibvirtProvider::Accel(const std::string& kernel) {
+  if (!options_.accel.empty()) return options_.accel;
+  absl::MutexLock l(&accel_mu_);
+  if (accel_.empty()) {
+    if (local_) {
+      accel_ = DetectAccel(kernel, options_.work_dir);
+    } else {
+      LibvirtString caps(
+          virConnectGetDomainCapabilities(conn_.get(), nullptr, "x86_64", nullptr, "kvm", 0));
+      accel_ = caps != nullptr ? kAccelKvm : kAccelTcg;
+    }
+    LogInfo(absl::StrCat("libvirt at ", options_.uri, ": guests run with ", accel_));
+  }
+  return accel_;
+}
+
+absl::Status LibvirtProvider::CheckReadable(const std::string& what,
+                                            const std::string& path) const {
+  if (!local_ || path.empty() || ::access(path.c_str(), R_OK) == 0) return absl::OkStatus();
+  return ErrnoStatus(absl::StrCat(what, " ", path), errno);
+}
+
+absl::Status LibvirtProvider::MakeGuestFiles(const GuestSpec& spec, DomainOptions* options) {
+  const std::string dir = GuestDir(spec.name);
+  RETURN_IF_ERROR(MakeSharedDir(dir));
+  // Made here, not by libvirt, so that it is readable without root (libvirt would make it 0600).
+  options->console_path = absl::StrCat(dir, "/", kConsoleFile);
+  RETURN_IF_ERROR(MakeSparseFile(options->console_path, 0));
+  if (!spec.base_image.empty()) {
+    options->overlay_path = absl::StrCat(dir, "/", kOverlayFile);
+    absl::StatusOr<HostCommandResult> r =
+        RunHostCommand({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                        spec.base_image, options->overlay_path},
+                       kQemuImgTimeout);
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) {
+      return absl::InternalError(
+          absl::StrCat("qemu-img create of the overlay failed: ", r->output));
+    }
+  }
+  for (const DiskSpec& disk : spec.disks) {
+    std::string path = absl::StrCat(dir, "/disk-", disk.name, ".img");
+    RETURN_IF_ERROR(MakeSparseFile(path, disk.size_mib << 20));
+    options->disk_paths.push_back(std::move(path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<GuestInfo> LibvirtProvider::Create(const GuestSpec& spec) {
+  RETURN_IF_ERROR(ValidateGuestSpec(spec));
+  RETURN_IF_ERROR(CheckReadable("kernel", spec.kernel));
+  RETURN_IF_ERROR(CheckReadable("initrd", spec.initrd));
+  RETURN_IF_ERROR(CheckReadable("base image", spec.base_image));
+  GuestLock guest(this, spec.name);
+  RETURN_IF_ERROR(EnsureConnected());
+  absl::ReaderMutexLock l(&conn_mu_);
+  const std::string& name = spec.name;
+  if (spec.controller_port != 0 && relay_forbidden_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "guest ", name, ": libvirt at ", options_.uri,
+        " runs qemu with -sandbox spawn=deny, which kills qemu when the guest connects to the "
+        "controller; set seccomp_sandbox = 0 in /etc/libvirt/qemu.conf and restart libvirtd "
+        "(scripts/libvirt.sh: kfleet_start_libvirtd does both)"));
+  }
+  absl::StatusOr<DomainHandle> existing = LookupDomain(conn_.get(), name);
+  if (existing.ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("guest ", name, " already exists"));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+
+  DomainOptions domain;
+  ASSIGN_OR_RETURN(domain.accel, Accel(spec.kernel));
+  domain.machine = options_.machine;
+  if (spec.controller_port != 0) {
+    domain.relay_command = absl::StrReplaceAll(
+        options_.relay_command, {{"{port}", absl::StrCat(spec.controller_port)}});
+  }
+  // A directory without a domain is what a crash between the two left: start afresh.
+  RETURN_IF_ERROR(RemoveTree(GuestDir(name)));
+  auto fail = [&](absl::Status s) {
+    absl::Status cleanup = RemoveTree(GuestDir(name));
+    if (!cleanup.ok()) LogWarning(cleanup.ToString());
+    return s;
+  };
+  absl::Status files = MakeGuestFiles(spec, &domain);
+  if (!files.ok()) return fail(absl::Status(files.code(), absl::StrCat("guest ", name, ": ", files.message())));
+  absl::StatusOr<std::string> xml = DomainXml(spec, domain);
+  if (!xml.ok()) return fail(xml.status());
+
+  DomainHandle dom(virDomainDefineXML(conn_.get(), xml->c_str()));
+  if (dom == nullptr) return fail(LibvirtError(name, "define"));
+  if (virDomainCreate(dom.get()) != 0) {
+    absl::Status s = LibvirtError(name, "start");
+    virDomainUndefine(dom.get());
+    return fail(s);
+  }
+  LogInfo(absl::StrCat("guest ", name, " started (", domain.accel, ")"));
+  return GuestInfo{name, true, domain.accel, domain.console_path};
+}
+
+absl::Status LibvirtProvider::Destroy(const std::string& name) {
+  RETURN_IF_ERROR(CheckGuestName(name));
+  GuestLock guest(this, name);
+  RETURN_IF_ERROR(EnsureConnected());
+  absl::ReaderMutexLock l(&conn_mu_);
+  absl::StatusOr<DomainHandle> dom = LookupGuest(name);
+  if (dom.ok()) {
+    RETURN_IF_ERROR(PowerOff(dom->get(), name));
+    constexpr unsigned kFlags =
+        VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+        VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
+    if (virDomainUndefineFlags(dom->get(), kFlags) != 0) return LibvirtError(name, "undefine");
+  } else if (!absl::IsNotFound(dom.status())) {
+    return dom.status();
+  }
+  return RemoveTree(GuestDir(name));
+}
+
+absl::Status LibvirtProvider::PowerCycle(const std::string& name) {
+  RETURN_IF_ERROR(CheckGuestName(name));
+  GuestLock guest(this, name);
+  RETURN_IF_ERROR(EnsureConnected());
+  absl::ReaderMutexLock l(&conn_mu_);
+  ASSIGN_OR_RETURN(DomainHandle dom, LookupGuest(name));
+  RETURN_IF_ERROR(PowerOff(dom.get(), name));
+  if (virDomainCreate(dom.get()) != 0) return LibvirtError(name, "start");
+  return absl::OkStatus();
+}
+
+absl::Status LibvirtProvider::SetKernel(const std::string& name, const std::string& kernel,
+                                        const std::string& initrd) {
+  RETURN_IF_ERROR(CheckGuestName(name));
+  if (kernel.empty() && initrd.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(CheckReadable("kernel", kernel));
+  RETURN_IF_ERROR(CheckReadable("initrd", initrd));
+  GuestLock guest(this, name);
+  RETURN_IF_ERROR(EnsureConnected());
+  absl::ReaderMutexLock l(&conn_mu_);
+  ASSIGN_OR_RETURN(DomainHandle dom, LookupGuest(name));
+  LibvirtString current(
+      virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE));
+  if (current == nullptr) return LibvirtError(name, "read the definition");
+  absl::StatusOr<std::string> xml = ReplaceBootFiles(current.get(), kernel, initrd);
+  if (!xml.ok()) {
+    return absl::Status(xml.status().code(),
+                        absl::StrCat("guest ", name, ": set kernel: ", xml.status().message()));
+  }
+  DomainHandle redefined(virDomainDefineXML(conn_.get(), xml->c_str()));
+  if (redefined == nullptr) return LibvirtError(name, "set kernel");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> LibvirtProvider::ConsoleLog(const std::string& name,
+                                                        size_t max_bytes) {
+  RETURN_IF_ERROR(CheckGuestName(name));
+  std::string path = absl::StrCat(GuestDir(name), "/", kConsoleFile);
+  {
+    RETURN_IF_ERROR(EnsureConnected());
+    absl::ReaderMutexLock l(&conn_mu_);
+    ASSIGN_OR_RETURN(DomainHandle dom, LookupGuest(name));
+    std::optional<GuestMetadata> meta = ReadMetadata(dom.get());
+    if (meta.has_value() && !meta->console_path.empty()) path = meta->console_path;
+  }
+  absl::StatusOr<std::string> tail = ReadTail(path, max_bytes);
+  if (!tail.ok()) {
+    return absl::Status(tail.status().code(),
+                        absl::StrCat("guest ", name, ": console: ", tail.status().message()));
+  }
+  return tail;
+}
+
+absl::StatusOr<std::vector<GuestInfo>> LibvirtProvider::List() {
+  RETURN_IF_ERROR(EnsureConnected());
+  absl::ReaderMutexLock l(&conn_mu_);
+  virDomainPtr* domains = nullptr;
+  int n = virConnectListAllDomains(conn_.get(), &domains, 0);
+  if (n < 0) return LibvirtError("", "list domains");
+  std::vector<DomainHandle> owned;
+  for (int i = 0; i < n; ++i) owned.emplace_back(domains[i]);
+  std::free(domains);
+
+  std::vector<GuestInfo> guests;
+  for (const DomainHandle& dom : owned) {
+    std::optional<GuestMetadata> meta = ReadMetadata(dom.get());
+    if (!meta.has_value()) continue;
+    const char* name = virDomainGetName(dom.get());
+    if (name == nullptr) continue;
+    guests.push_back(GuestInfo{name, virDomainIsActive(dom.get()) == 1, meta->accel,
+                               meta->console_path});
+  }
+  return guests;
+}
+
+}  // namespace kfleet::controller::provision

@@ -1,0 +1,398 @@
+#include "controller/provision/pool_manager.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+
+namespace kfleet::controller::provision {
+namespace {
+
+// A guest that stays offline this long is power-cycled (again at most this often).
+constexpr absl::Duration kOfflinePowerCycleAfter = absl::Minutes(2);
+constexpr size_t kConsoleTailBytes = 256 << 10;
+
+int64_t Ms(absl::Time t) { return absl::ToUnixMillis(t); }
+
+bool Covers(const std::map<std::string, std::string>& pool_labels,
+            const std::map<std::string, std::string>& want) {
+  for (const auto& [k, v] : want) {
+    auto it = pool_labels.find(k);
+    if (it == pool_labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+PoolManager::PoolManager(std::vector<PoolConfig> pools, Deps deps)
+    : pools_(std::move(pools)), deps_(std::move(deps)) {}
+
+const PoolConfig* PoolManager::FindPool(const std::string& name) const {
+  for (const PoolConfig& p : pools_) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+void PoolManager::Event(const std::string& host_id, const std::string& kind,
+                        const std::string& message, const std::string& command_id) {
+  v1::Event e;
+  e.set_host_id(host_id);
+  e.set_time_unix_ms(Ms(absl::Now()));
+  e.set_kind(kind);
+  e.set_message(message);
+  e.set_command_id(command_id);
+  if (absl::Status s = deps_.store->AddEvent(e); !s.ok()) LogWarning(s.ToString());
+  LogInfo(absl::StrCat("event ", kind, ": ", message));
+}
+
+void PoolManager::Act(ApplyOutcome& outcome) {
+  for (Dispatch& d : outcome.dispatch) {
+    v1::ControllerMessage m;
+    *m.mutable_command() = std::move(d.command);
+    deps_.fleet->Send(d.host_id, std::move(m));
+  }
+  deps_.feed->Publish();
+}
+
+absl::StatusOr<Provider*> PoolManager::ProviderFor(const PoolConfig& pool) {
+  auto it = providers_.find(pool.name);
+  if (it != providers_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(std::unique_ptr<Provider> p, deps_.make_provider(pool));
+  Provider* raw = p.get();
+  providers_[pool.name] = std::move(p);
+  return raw;
+}
+
+absl::StatusOr<std::vector<v1::Pool>> PoolManager::ListPools() {
+  ASSIGN_OR_RETURN(std::vector<v1::Guest> guests, deps_.store->ListGuests());
+  ASSIGN_OR_RETURN(auto waiting, deps_.store->WaitingSelectors());
+  std::vector<v1::Pool> out;
+  for (const PoolConfig& c : pools_) {
+    v1::Pool& p = out.emplace_back();
+    p.set_name(c.name);
+    p.set_provider(c.provider);
+    p.set_image(c.image);
+    p.set_cpus(c.cpus);
+    p.set_memory_mib(c.memory_mib);
+    p.set_min(c.min);
+    p.set_max(c.max);
+    p.set_idle_timeout_ms(absl::ToInt64Milliseconds(c.idle_timeout));
+    p.mutable_labels()->insert(c.labels.begin(), c.labels.end());
+    for (const v1::Guest& g : guests) {
+      if (g.pool() == c.name) *p.add_guests() = g;
+    }
+    for (const auto& sel : waiting) p.set_waiting_commands(p.waiting_commands() + Covers(c.labels, sel));
+  }
+  return out;
+}
+
+std::vector<v1::Guest> PoolManager::NewGuests(const PoolConfig& pool, int count,
+                                              const std::vector<v1::Guest>& existing) {
+  std::set<std::string> taken;
+  for (const v1::Guest& g : existing) taken.insert(g.name());
+  std::vector<v1::Guest> out;
+  for (int n = 1; static_cast<int>(out.size()) < count; ++n) {
+    std::string name = absl::StrCat(pool.name, "-", n);
+    if (taken.count(name)) continue;
+    v1::Guest& g = out.emplace_back();
+    g.set_name(name);
+    g.set_pool(pool.name);
+    g.set_host_id(NewId("h-"));
+    g.set_state("creating");
+    g.set_created_unix_ms(Ms(absl::Now()));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Guest>> PoolManager::Bringup(const std::string& pool_name,
+                                                            int count) {
+  const PoolConfig* pool = FindPool(pool_name);
+  if (pool == nullptr) {
+    std::vector<std::string> names;
+    for (const PoolConfig& p : pools_) names.push_back(p.name);
+    return absl::NotFoundError(absl::StrCat("no pool \"", pool_name, "\" (pools: ",
+                                            absl::StrJoin(names, ", "), "; see `kctl pools`)"));
+  }
+  ASSIGN_OR_RETURN(std::vector<v1::Guest> all, deps_.store->ListGuests());
+  int have = 0;
+  for (const v1::Guest& g : all) have += g.pool() == pool_name;
+  if (have + count > static_cast<int>(pool->max)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("pool ", pool_name, " has ", have, " of at most ", pool->max,
+                     " guests: bring up at most ", std::max(0, static_cast<int>(pool->max) - have),
+                     " more, or raise max in the controller's config"));
+  }
+  std::vector<v1::Guest> created = NewGuests(*pool, count, all);
+  for (const v1::Guest& g : created) RETURN_IF_ERROR(deps_.store->PutGuest(g));
+  deps_.feed->Publish();
+  return created;
+}
+
+absl::Status PoolManager::CreateGuest(v1::Guest guest) {
+  const PoolConfig* pool = FindPool(guest.pool());
+  if (pool == nullptr) return absl::NotFoundError(absl::StrCat("no pool ", guest.pool()));
+  ASSIGN_OR_RETURN(Provider * provider, ProviderFor(*pool));
+  ASSIGN_OR_RETURN(BootImage image, deps_.image(pool->image));
+  GuestSpec spec;
+  spec.name = guest.name();
+  spec.pool = pool->name;
+  spec.cpus = pool->cpus;
+  spec.memory_mib = pool->memory_mib;
+  spec.disks = pool->disks;
+  spec.kernel = image.kernel;
+  spec.initrd = image.initrd;
+  spec.base_image = image.base_image;
+  spec.cmdline = image.cmdline;
+  spec.controller_port = controller_port_;
+  std::vector<std::string> labels;
+  for (const auto& [k, v] : pool->labels) labels.push_back(absl::StrCat(k, "=", v));
+  spec.settings["kfleet.host_id"] = guest.host_id();
+  spec.settings["kfleet.name"] = guest.name();
+  spec.settings["kfleet.labels"] = absl::StrJoin(labels, ",");
+  spec.settings["kfleet.controller"] =
+      pool->provider == "libvirt"
+          ? absl::StrCat(kGuestControllerIp, ":", controller_port_.load())
+          : absl::StrCat("127.0.0.1:", controller_port_.load());
+  LogInfo(absl::StrCat("pool ", pool->name, ": creating guest ", guest.name()));
+  absl::StatusOr<GuestInfo> info = provider->Create(spec);
+  if (!info.ok()) {
+    guest.set_state("failed");
+    guest.set_detail(std::string(info.status().message()));
+    RETURN_IF_ERROR(deps_.store->PutGuest(guest));
+    return info.status();
+  }
+  guest.set_state("running");
+  guest.set_accel(info->accel);
+  RETURN_IF_ERROR(deps_.store->PutGuest(guest));
+  runtime_[guest.name()] = Runtime{absl::Now()};
+  Event(guest.host_id(), "guest_created",
+        absl::StrCat(guest.name(), " created in pool ", pool->name, " (", info->accel, ")"));
+  return absl::OkStatus();
+}
+
+absl::Status PoolManager::DestroyGuest(const v1::Guest& guest, const std::string& why) {
+  const PoolConfig* pool = FindPool(guest.pool());
+  if (pool != nullptr) {
+    ASSIGN_OR_RETURN(Provider * provider, ProviderFor(*pool));
+    RETURN_IF_ERROR(provider->Destroy(guest.name()));
+  }
+  // Whatever ran there will not finish.
+  absl::StatusOr<v1::Host> host = deps_.store->GetHost(guest.host_id());
+  if (host.ok()) {
+    for (const std::string& id : host->running_command_ids()) {
+      v1::CommandResult r;
+      r.set_verdict(v1::INFRA_ERROR);
+      r.set_lost(true);
+      r.set_exit_code(-1);
+      r.set_detail(absl::StrCat("guest ", guest.name(), " was destroyed (", why, ")"));
+      absl::StatusOr<ApplyOutcome> out = deps_.store->FinishCommand(id, r, Ms(absl::Now()));
+      if (out.ok()) Act(*out);
+    }
+  }
+  RETURN_IF_ERROR(deps_.store->DeleteGuest(guest.name()));
+  RETURN_IF_ERROR(deps_.store->ForgetHost(guest.host_id()));
+  runtime_.erase(guest.name());
+  LogInfo(absl::StrCat("pool ", guest.pool(), ": destroyed guest ", guest.name(), " (", why, ")"));
+  deps_.feed->Publish();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> PoolManager::Destroy(const std::string& name_or_pool) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(std::vector<v1::Guest> guests, deps_.store->ListGuests());
+  bool is_pool = FindPool(name_or_pool) != nullptr;
+  std::vector<std::string> destroyed;
+  for (const v1::Guest& g : guests) {
+    if (g.name() != name_or_pool && !(is_pool && g.pool() == name_or_pool)) continue;
+    RETURN_IF_ERROR(DestroyGuest(g, "kctl destroy"));
+    destroyed.push_back(g.name());
+  }
+  if (destroyed.empty() && !is_pool) {
+    return absl::NotFoundError(absl::StrCat("no guest or pool \"", name_or_pool,
+                                            "\": `kctl pools` lists pools and their guests"));
+  }
+  return destroyed;
+}
+
+void PoolManager::Autoscale(absl::Time now, const std::vector<v1::Guest>& guests) {
+  absl::StatusOr<std::vector<std::map<std::string, std::string>>> waiting =
+      deps_.store->WaitingSelectors();
+  absl::StatusOr<std::set<std::string>> busy = deps_.store->BusyHosts();
+  if (!waiting.ok() || !busy.ok()) return;
+  for (const PoolConfig& pool : pools_) {
+    int demand = 0;
+    for (const auto& sel : *waiting) demand += Covers(pool.labels, sel);
+    std::vector<const v1::Guest*> mine;
+    int busy_guests = 0;
+    for (const v1::Guest& g : guests) {
+      if (g.pool() != pool.name || g.state() == "failed") continue;
+      mine.push_back(&g);
+      bool is_busy = busy->count(g.host_id()) > 0;
+      busy_guests += is_busy;
+      auto rt = runtime_.find(g.name());
+      if (rt != runtime_.end() && is_busy) rt->second.last_busy = now;
+    }
+    // Enough guests for what runs and what waits, within [min, max].
+    int target = std::clamp(busy_guests + demand, static_cast<int>(pool.min),
+                            static_cast<int>(pool.max));
+    int have = static_cast<int>(mine.size());
+    if (have < target) {
+      LogInfo(absl::StrCat("pool ", pool.name, ": ", demand, " commands wait, growing from ", have,
+                           " to ", target, " guests"));
+      for (const v1::Guest& g : NewGuests(pool, target - have, guests)) {
+        if (absl::Status s = deps_.store->PutGuest(g); !s.ok()) LogWarning(s.ToString());
+      }
+      continue;
+    }
+    if (demand > 0) continue;
+    // Shrink: idle running guests past the idle timeout, never below min.
+    for (const v1::Guest* g : mine) {
+      if (have <= static_cast<int>(pool.min)) break;
+      auto rt = runtime_.find(g->name());
+      if (g->state() != "running" || busy->count(g->host_id()) || rt == runtime_.end()) continue;
+      if (now - rt->second.last_busy < pool.idle_timeout) continue;
+      if (absl::Status s = DestroyGuest(*g, "idle timeout"); !s.ok()) {
+        LogWarning(absl::StrCat("pool ", pool.name, ": ", s.ToString()));
+        continue;
+      }
+      --have;
+    }
+  }
+}
+
+void PoolManager::HandleOverdueReboots(absl::Time now, const std::vector<v1::Guest>& guests) {
+  absl::StatusOr<std::vector<v1::CommandInfo>> overdue = deps_.store->OverdueReboots(Ms(now));
+  if (!overdue.ok()) return;
+  for (const v1::CommandInfo& c : *overdue) {
+    const v1::Guest* guest = nullptr;
+    for (const v1::Guest& g : guests) {
+      if (g.host_id() == c.host_id()) guest = &g;
+    }
+    v1::CommandResult r;
+    r.set_verdict(v1::BOOT_FAILED);
+    r.set_exit_code(-1);
+    r.set_wall_ms(Ms(now) - (c.started_unix_ms() ? c.started_unix_ms() : c.created_unix_ms()));
+    if (guest == nullptr) {
+      r.set_detail(absl::StrCat(c.host_name(), " did not register again before the deadline (",
+                                c.step().timeout().empty() ? "5m" : c.step().timeout(),
+                                "); it is not a guest of a pool, so nobody can power-cycle it"));
+    } else {
+      const PoolConfig* pool = FindPool(guest->pool());
+      absl::StatusOr<Provider*> provider =
+          pool ? ProviderFor(*pool) : absl::NotFoundError("no pool");
+      // The console up to now is the evidence: keep it with the command before the power-cycle.
+      CopyConsoles({*guest});
+      absl::Status cycled = provider.ok() ? (*provider)->PowerCycle(guest->name())
+                                          : provider.status();
+      runtime_[guest->name()].last_power_cycle = now;
+      r.set_detail(absl::StrCat(
+          c.host_name(), " did not register again before the deadline (",
+          c.step().timeout().empty() ? "5m" : c.step().timeout(), "); ",
+          cycled.ok() ? "power-cycled" : absl::StrCat("power-cycle failed: ", cycled.message()),
+          "; console: kctl logs ", c.id(), " --stream console"));
+      Event(c.host_id(), "power_cycle",
+            absl::StrCat(guest->name(), " power-cycled: no registration after reboot"), c.id());
+    }
+    Event(c.host_id(), "boot_failed", r.detail(), c.id());
+    absl::StatusOr<ApplyOutcome> out = deps_.store->FinishCommand(c.id(), r, Ms(now));
+    if (out.ok()) Act(*out);
+  }
+}
+
+void PoolManager::CopyConsoles(const std::vector<v1::Guest>& guests) {
+  for (const v1::Guest& g : guests) {
+    if (g.state() != "running") continue;
+    const PoolConfig* pool = FindPool(g.pool());
+    if (pool == nullptr) continue;
+    absl::StatusOr<Provider*> provider = ProviderFor(*pool);
+    if (!provider.ok()) continue;
+    absl::StatusOr<std::string> tail = (*provider)->ConsoleLog(g.name(), kConsoleTailBytes);
+    if (!tail.ok()) continue;
+    Runtime& rt = runtime_[g.name()];
+    // The provider returns the tail of an append-only file: find what is new by its size.
+    absl::StatusOr<v1::Host> host = deps_.store->GetHost(g.host_id());
+    std::string fresh;
+    if (tail->size() >= kConsoleTailBytes) {
+      fresh = *tail;  // more than a tail's worth arrived, or we lost track: take what there is
+    } else if (tail->size() > rt.console_offset) {
+      fresh = tail->substr(rt.console_offset);
+    } else if (tail->size() < rt.console_offset) {
+      fresh = *tail;  // the file was replaced (power-cycle without append)
+    }
+    rt.console_offset = tail->size();
+    if (fresh.empty() || !host.ok()) continue;
+    for (const std::string& id : host->running_command_ids()) {
+      v1::LogChunk chunk;
+      chunk.set_command_id(id);
+      chunk.set_stream(v1::CONSOLE);
+      chunk.set_offset(deps_.logs->Size(id, v1::CONSOLE));
+      chunk.set_data(fresh);
+      if (auto s = deps_.logs->WriteDurable({&chunk}); !s.ok()) LogWarning(s.status().ToString());
+    }
+  }
+}
+
+void PoolManager::Tick(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::vector<v1::Guest>> guests = deps_.store->ListGuests();
+  if (!guests.ok()) return;
+  for (const v1::Guest& g : *guests) {
+    if (g.state() == "creating") {
+      if (absl::Status s = CreateGuest(g); !s.ok()) {
+        LogWarning(absl::StrCat("guest ", g.name(), ": ", s.ToString()));
+      }
+      deps_.feed->Publish();
+    }
+  }
+  guests = deps_.store->ListGuests();
+  if (!guests.ok()) return;
+  for (v1::Guest& g : *guests) {
+    if (g.state() != "running") continue;
+    if (!runtime_.count(g.name())) runtime_[g.name()] = Runtime{now};  // after a restart
+    absl::StatusOr<v1::Host> host = deps_.store->GetHost(g.host_id());
+    if (host.ok() && g.registered_unix_ms() == 0) {
+      g.set_registered_unix_ms(host->registered_unix_ms());
+      deps_.store->PutGuest(g).IgnoreError();
+      Event(g.host_id(), "guest_registered",
+            absl::StrCat(g.name(), " registered ",
+                         absl::FormatDuration(absl::Milliseconds(host->registered_unix_ms() -
+                                                                 g.created_unix_ms())),
+                         " after it was created"));
+    }
+    const PoolConfig* pool = FindPool(g.pool());
+    if (!host.ok() && pool && now - absl::FromUnixMillis(g.created_unix_ms()) > pool->boot_timeout) {
+      std::string console;
+      if (auto p = ProviderFor(*pool); p.ok()) {
+        console = (*p)->ConsoleLog(g.name(), 2000).value_or("");
+      }
+      LogWarning(absl::StrCat("guest ", g.name(), " never registered; console tail:\n", console));
+      g.set_state("failed");
+      g.set_detail("its agent never registered within the boot timeout");
+      deps_.store->PutGuest(g).IgnoreError();
+      continue;
+    }
+    // Offline for long: power-cycle, at most every kOfflinePowerCycleAfter.
+    if (host.ok() && host->state() == v1::OFFLINE && pool != nullptr &&
+        now - absl::FromUnixMillis(host->last_seen_unix_ms()) > kOfflinePowerCycleAfter &&
+        now - runtime_[g.name()].last_power_cycle > kOfflinePowerCycleAfter) {
+      if (auto p = ProviderFor(*pool); p.ok() && (*p)->PowerCycle(g.name()).ok()) {
+        runtime_[g.name()].last_power_cycle = now;
+        Event(g.host_id(), "power_cycle",
+              absl::StrCat(g.name(), " power-cycled: offline since ",
+                           absl::FormatTime(absl::FromUnixMillis(host->last_seen_unix_ms()))));
+      }
+    }
+  }
+  HandleOverdueReboots(now, *guests);
+  CopyConsoles(*guests);
+  Autoscale(now, *guests);
+}
+
+}  // namespace kfleet::controller::provision

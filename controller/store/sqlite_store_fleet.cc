@@ -1,0 +1,264 @@
+// SqliteStore: boots and reboots, commands waiting for hosts, guests and events.
+#include "absl/strings/str_cat.h"
+#include "common/duration.h"
+#include "common/status_macros.h"
+#include "controller/store/sqlite_store.h"
+
+namespace kfleet::controller {
+namespace {
+
+constexpr absl::Duration kDefaultRebootTimeout = absl::Minutes(5);
+
+absl::Duration RebootTimeout(const v1::Step& step) {
+  if (step.timeout().empty()) return kDefaultRebootTimeout;
+  absl::StatusOr<absl::Duration> d = ParseDuration(step.timeout());
+  return d.ok() ? *d : kDefaultRebootTimeout;
+}
+
+bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& have,
+                 const google::protobuf::Map<std::string, std::string>& want) {
+  for (const auto& [k, v] : want) {
+    auto it = have.find(k);
+    if (it == have.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status SqliteStore::AddEventLocked(const v1::Event& e) {
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+INSERT INTO events (host_id, host_name, time_ms, kind, message, command_id)
+VALUES (?1, COALESCE((SELECT name FROM hosts WHERE id = ?1), ?2), ?3, ?4, ?5, ?6))sql"));
+  s.Bind(1, e.host_id())
+      .Bind(2, e.host_name())
+      .Bind(3, e.time_unix_ms())
+      .Bind(4, e.kind())
+      .Bind(5, e.message())
+      .Bind(6, e.command_id());
+  return s.Run();
+}
+
+absl::Status SqliteStore::AddEvent(const v1::Event& event) {
+  absl::MutexLock lock(&mu_);
+  return AddEventLocked(event);
+}
+
+absl::StatusOr<std::vector<v1::Event>> SqliteStore::ListEvents(const std::string& host_id,
+                                                               const std::string& kind,
+                                                               int limit) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+SELECT host_id, host_name, time_ms, kind, message, command_id FROM (
+  SELECT * FROM events WHERE (?1 = '' OR host_id = ?1) AND (?2 = '' OR kind = ?2)
+  ORDER BY id DESC LIMIT ?3) ORDER BY id)sql"));
+  s.Bind(1, host_id).Bind(2, kind).Bind(3, int64_t{limit});
+  std::vector<v1::Event> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    v1::Event& e = out.emplace_back();
+    e.set_host_id(s.Text(0));
+    e.set_host_name(s.Text(1));
+    e.set_time_unix_ms(s.Int(2));
+    e.set_kind(s.Text(3));
+    e.set_message(s.Text(4));
+    e.set_command_id(s.Text(5));
+  }
+  return out;
+}
+
+absl::StatusOr<ApplyOutcome> SqliteStore::HostBooted(const std::string& host_id,
+                                                     const std::string& old_boot_id,
+                                                     const std::string& boot_id, int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  return InTransaction([&]() -> absl::StatusOr<ApplyOutcome> {
+    ApplyOutcome outcome;
+    ASSIGN_OR_RETURN(std::vector<v1::CommandInfo> open,
+                     LoadCommands("c.host_id = ?1 AND c.state IN (2, 3)", host_id));
+    for (const v1::CommandInfo& c : open) {
+      v1::CommandFinished fin;
+      fin.set_command_id(c.id());
+      v1::CommandResult* r = fin.mutable_result();
+      int64_t since = c.started_unix_ms() != 0 ? c.started_unix_ms() : c.created_unix_ms();
+      r->set_wall_ms(now_ms - since);
+      if (c.step().has_reboot()) {
+        r->set_verdict(v1::PASS);
+        r->set_detail(absl::StrCat("rebooted and registered again after ",
+                                   ShortDuration(absl::Milliseconds(now_ms - since)),
+                                   " (boot id ", boot_id.substr(0, 8), ")"));
+      } else {
+        r->set_verdict(v1::INFRA_ERROR);
+        r->set_lost(true);
+        r->set_exit_code(-1);
+        r->set_detail("the host rebooted while the command ran");
+      }
+      RETURN_IF_ERROR(FinishLocked(c.id(), fin, now_ms, &outcome));
+    }
+    v1::Event e;
+    e.set_host_id(host_id);
+    e.set_time_unix_ms(now_ms);
+    e.set_kind("boot");
+    e.set_message(absl::StrCat("booted: boot id ", old_boot_id.substr(0, 8), " -> ",
+                               boot_id.substr(0, 8)));
+    RETURN_IF_ERROR(AddEventLocked(e));
+    return outcome;
+  });
+}
+
+absl::StatusOr<std::vector<v1::CommandInfo>> SqliteStore::OverdueReboots(int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(std::vector<v1::CommandInfo> open,
+                   LoadCommands("c.state IN (2, 3) AND c.host_id != ?1", ""));
+  std::vector<v1::CommandInfo> overdue;
+  for (v1::CommandInfo& c : open) {
+    if (!c.step().has_reboot()) continue;
+    int64_t since = c.started_unix_ms() != 0 ? c.started_unix_ms() : c.created_unix_ms();
+    if (since + absl::ToInt64Milliseconds(RebootTimeout(c.step())) <= now_ms) {
+      overdue.push_back(std::move(c));
+    }
+  }
+  return overdue;
+}
+
+absl::StatusOr<ApplyOutcome> SqliteStore::FinishCommand(const std::string& command_id,
+                                                        const v1::CommandResult& result,
+                                                        int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  return InTransaction([&]() -> absl::StatusOr<ApplyOutcome> {
+    ApplyOutcome outcome;
+    v1::CommandFinished fin;
+    fin.set_command_id(command_id);
+    *fin.mutable_result() = result;
+    RETURN_IF_ERROR(FinishLocked(command_id, fin, now_ms, &outcome));
+    return outcome;
+  });
+}
+
+absl::StatusOr<std::set<std::string>> SqliteStore::BusyHostsLocked() {
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+SELECT DISTINCT host_id FROM commands WHERE host_id != '' AND state IN (1, 2, 3))sql"));
+  std::set<std::string> busy;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    busy.insert(s.Text(0));
+  }
+  return busy;
+}
+
+absl::StatusOr<std::set<std::string>> SqliteStore::BusyHosts() {
+  absl::MutexLock lock(&mu_);
+  return BusyHostsLocked();
+}
+
+absl::StatusOr<std::vector<Dispatch>> SqliteStore::AssignWaiting(int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  return InTransaction([&]() -> absl::StatusOr<std::vector<Dispatch>> {
+    std::vector<Dispatch> dispatch;
+    ASSIGN_OR_RETURN(Stmt waiting, Stmt::Prepare(db_.get(), R"sql(
+SELECT c.id, c.job_id, c.step, j.spec FROM commands c JOIN jobs j ON j.id = c.job_id
+WHERE c.host_id = '' AND c.state = 1 ORDER BY c.created_ms, c.id)sql"));
+    struct Waiting {
+      v1::Command command;
+      v1::JobSpec spec;
+    };
+    std::vector<Waiting> list;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, waiting.Step());
+      if (!row) break;
+      Waiting& w = list.emplace_back();
+      w.command.set_command_id(waiting.Text(0));
+      w.command.set_job_id(waiting.Text(1));
+      w.command.mutable_step()->ParseFromString(waiting.Blob(2));
+      w.spec.ParseFromString(waiting.Blob(3));
+    }
+    if (list.empty()) return dispatch;
+
+    ASSIGN_OR_RETURN(std::set<std::string> busy, BusyHostsLocked());
+    std::vector<v1::Host> idle;
+    ASSIGN_OR_RETURN(Stmt ids, Stmt::Prepare(db_.get(), "SELECT id FROM hosts WHERE state = ?1 "
+                                                        "ORDER BY name"));
+    ids.Bind(1, int64_t{v1::ONLINE});
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, ids.Step());
+      if (!row) break;
+      if (busy.count(ids.Text(0))) continue;
+      ASSIGN_OR_RETURN(v1::Host h, LoadHost("id = ?1", ids.Text(0)));
+      idle.push_back(std::move(h));
+    }
+    for (Waiting& w : list) {
+      ASSIGN_OR_RETURN(Stmt used, Stmt::Prepare(db_.get(), "SELECT 1 FROM commands WHERE job_id "
+                                                           "= ?1 AND host_id = ?2 LIMIT 1"));
+      for (auto it = idle.begin(); it != idle.end(); ++it) {
+        if (!LabelsMatch(it->labels(), w.spec.hosts().labels())) continue;
+        used.Reset();
+        used.Bind(1, w.command.job_id()).Bind(2, it->id());
+        ASSIGN_OR_RETURN(bool taken, used.Step());
+        if (taken) continue;  // one slot of a job per host
+        ASSIGN_OR_RETURN(Stmt assign, Stmt::Prepare(db_.get(), "UPDATE commands SET host_id = ?1, "
+                                                               "host_name = ?2, created_ms = ?3 "
+                                                               "WHERE id = ?4"));
+        assign.Bind(1, it->id()).Bind(2, it->name()).Bind(3, now_ms).Bind(4,
+                                                                          w.command.command_id());
+        RETURN_IF_ERROR(assign.Run());
+        dispatch.push_back({it->id(), w.command});
+        idle.erase(it);
+        break;
+      }
+    }
+    return dispatch;
+  });
+}
+
+absl::StatusOr<std::vector<std::map<std::string, std::string>>> SqliteStore::WaitingSelectors() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+SELECT j.spec FROM commands c JOIN jobs j ON j.id = c.job_id WHERE c.host_id = '' AND c.state = 1)sql"));
+  std::vector<std::map<std::string, std::string>> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    v1::JobSpec spec;
+    spec.ParseFromString(s.Blob(0));
+    out.emplace_back(spec.hosts().labels().begin(), spec.hosts().labels().end());
+  }
+  return out;
+}
+
+absl::Status SqliteStore::PutGuest(const v1::Guest& guest) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+INSERT INTO guests (name, pool, meta) VALUES (?1, ?2, ?3)
+ON CONFLICT(name) DO UPDATE SET pool = excluded.pool, meta = excluded.meta)sql"));
+  s.Bind(1, guest.name()).Bind(2, guest.pool()).BindBlob(3, guest.SerializeAsString());
+  return s.Run();
+}
+
+absl::Status SqliteStore::DeleteGuest(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), "DELETE FROM guests WHERE name = ?1"));
+  s.Bind(1, name);
+  return s.Run();
+}
+
+absl::StatusOr<std::vector<v1::Guest>> SqliteStore::ListGuests() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), "SELECT meta FROM guests ORDER BY pool, name"));
+  std::vector<v1::Guest> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.emplace_back().ParseFromString(s.Blob(0));
+  }
+  return out;
+}
+
+absl::Status SqliteStore::ForgetHost(const std::string& host_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), "DELETE FROM hosts WHERE id = ?1"));
+  s.Bind(1, host_id);
+  return s.Run();
+}
+
+}  // namespace kfleet::controller
