@@ -1,0 +1,194 @@
+#include "cli/exec_command.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cli/context.h"
+#include "cli/exit_codes.h"
+#include "cli/host_selector.h"
+#include "cli/job_view.h"
+#include "cli/json.h"
+#include "cli/log_printer.h"
+#include "cli/reconnector.h"
+#include "common/duration.h"
+#include "common/status_macros.h"
+
+namespace kfleet::cli {
+namespace {
+
+constexpr size_t kMaxDefaultNameBytes = 64;
+
+absl::Status ExecError(const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat("exec: ", s.message()));
+}
+
+absl::StatusOr<int> RunExec(const Invocation& inv, Context& ctx) {
+  absl::StatusOr<v1::JobSpec> spec = BuildExecJob(inv);
+  if (!spec.ok()) return spec.status();
+  ASSIGN_OR_RETURN(FleetClient * fleet, ctx.fleet());
+  absl::StatusOr<v1::Job> submitted = fleet->SubmitJob(*spec);
+  if (!submitted.ok()) return submitted.status();
+  const std::string job_id = submitted->id();
+
+  bool json = inv.globals.output == OutputFormat::kJson;
+  LogPrinter printer(ctx.io, json ? LogPrinter::Mode::kJson : LogPrinter::Mode::kPrefixed,
+                     /*stderr_to_err=*/true);
+  std::vector<std::string> names;
+  for (const v1::CommandInfo& c : submitted->commands()) {
+    printer.AddHost(c.host_name());
+    if (std::find(names.begin(), names.end(), c.host_name()) == names.end()) {
+      names.push_back(c.host_name());
+    }
+  }
+  if (!json) {
+    ctx.io.err << "job " << job_id << ": "
+               << (names.empty() ? "waiting for hosts" : absl::StrJoin(names, ", ")) << "\n";
+    ctx.io.err.flush();
+  }
+
+  std::optional<v1::Job> final_job;
+  v1::TailLogsRequest request;
+  request.set_job_id(job_id);
+  request.set_follow(true);
+  // The controller answered SubmitJob, so losing it from now on means waiting for it to return.
+  Reconnector reconnector(ctx.io, fleet->address());
+  reconnector.Connected();
+  absl::Status tail = reconnector.Run([&] {
+    printer.Restart();
+    return fleet->TailLogs(request, [&](const v1::LogData& data) {
+      reconnector.Connected();
+      if (data.end()) final_job = data.job();
+      return printer.Print(data);
+    });
+  });
+  printer.Finish();
+  if (!tail.ok() && !final_job) return tail;
+  if (!final_job) {
+    // The stream ended without its end message: ask for the job once before giving up.
+    absl::StatusOr<v1::Job> job = fleet->GetJob(job_id);
+    if (!job.ok()) return job.status();
+    if (job->state() != v1::JOB_DONE) {
+      return WithExitCode(
+          absl::UnavailableError(absl::StrCat("the log stream of job ", job_id,
+                                              " ended before the job did; follow it with kctl "
+                                              "logs -f ",
+                                              job_id, " or kctl job ", job_id, " --watch")),
+          kExitUnreachable);
+    }
+    final_job = *std::move(job);
+    if (json) {
+      absl::StatusOr<std::string> text = ToJson(*final_job, JsonStyle::kLine);
+      if (!text.ok()) return text.status();
+      ctx.io.out << *text;
+    }
+  }
+  if (!json) {
+    for (const v1::CommandInfo& c : final_job->commands()) {
+      ctx.io.err << CommandSummary(c) << "\n";
+    }
+  }
+  return ExitCodeForVerdict(final_job->verdict());
+}
+
+}  // namespace
+
+absl::StatusOr<v1::JobSpec> BuildExecJob(const Invocation& inv) {
+  if (inv.Has("memory-max")) {
+    return absl::InvalidArgumentError("exec: --memory-max is not supported yet");
+  }
+  absl::StatusOr<v1::HostSelector> selector =
+      BuildHostSelector(inv.Has("all"), inv.GetAll("host"), inv.GetAll("label"));
+  if (!selector.ok()) return ExecError(selector.status());
+
+  v1::JobSpec spec;
+  *spec.mutable_hosts() = *std::move(selector);
+  v1::Step* step = spec.add_steps();
+  if (inv.Has("timeout")) {
+    std::string timeout = inv.Get("timeout");
+    absl::StatusOr<absl::Duration> d = ParseDuration(timeout);
+    if (!d.ok())
+      return absl::InvalidArgumentError(absl::StrCat("exec: --timeout: ", d.status().message()));
+    step->set_timeout(timeout);
+  }
+  for (const std::string& arg : inv.argv) step->mutable_exec()->add_argv(arg);
+
+  std::string name = inv.Get("name");
+  if (name.empty()) {
+    name = absl::StrCat("exec ", absl::StrJoin(inv.argv, " "));
+    if (name.size() > kMaxDefaultNameBytes)
+      name = absl::StrCat(name.substr(0, kMaxDefaultNameBytes - 3), "...");
+  }
+  spec.set_name(name);
+  return spec;
+}
+
+CommandSpec ExecCommand() {
+  return CommandSpec{
+      .name = "exec",
+      .synopsis =
+          "exec (--all | --host NAME... | -l KEY=VALUE...) [--timeout DURATION] "
+          "[--name NAME] -- ARGV...",
+      .summary = "run a command on hosts, stream their output, exit non-zero if any failed",
+      .description =
+          "Submits a job with one exec step that runs ARGV on the chosen hosts, then streams the "
+          "output of every host as it comes, each line prefixed by the host's name:\n\n"
+          "    host-a | Linux host-a 6.1.0 ...\n\n"
+          "Lines the command wrote to its stderr go to kctl's stderr, the rest to stdout. A last "
+          "line without a newline is printed with one when the job ends. ARGV[0] is looked up in "
+          "the PATH of the agent. There is no shell: for pipes and redirections, run a shell "
+          "(see EXAMPLES).\n\n"
+          "When every command has ended, kctl prints one line per host to stderr, e.g.\n\n"
+          "    host-a: PASS (exit 0, 1.2s)\n"
+          "    host-b: FAIL (exited with status 3, 0.4s)\n\n"
+          "and exits with the job's verdict (see EXIT STATUS). The job id is printed to stderr "
+          "first; interrupting kctl does not stop the job (use kctl cancel ID). If the "
+          "controller goes away meanwhile, kctl waits up to 2 minutes for it to come back and "
+          "carries on where it was.\n\n"
+          "With -o json, nothing is prefixed: kctl prints one JSON object per line for each "
+          "LogData message (data in base64); the last has \"end\": true and the finished job "
+          "under \"job\".",
+      .flags =
+          {
+              {.name = "all", .help = "Run on every host online when the job is submitted."},
+              {.name = "host",
+               .value_name = "NAME",
+               .help = "Run on this host (NAME or N1,N2), waiting for it if it is offline.",
+               .repeatable = true},
+              {.name = "label",
+               .short_name = 'l',
+               .value_name = "KEY=VALUE",
+               .help = "Run on every online host that carries all the given labels; "
+                       "-l a=1,b=2 is -l a=1 -l b=2.",
+               .repeatable = true},
+              {.name = "timeout",
+               .value_name = "DURATION",
+               .help = "End the command after this long (30s, 5m, 2h, 1h30m); its verdict is "
+                       "then TIMEOUT. Default: the controller's default for exec steps."},
+              {.name = "name",
+               .value_name = "NAME",
+               .help = "The job's name in kctl jobs. Default: \"exec\" and the command line."},
+              {.name = "memory-max", .value_name = "SIZE", .hidden = true},
+          },
+      .max_args = 0,
+      .takes_argv = true,
+      .exit_codes = {{kExitOk, "the command passed on every host"},
+                     {kExitFail,
+                      "the command failed on a host (non-zero exit, killed by a signal)"},
+                     {kExitUsage, ""},
+                     {kExitUnreachable, ""},
+                     {kExitTimeout, "a host's command ran past --timeout"},
+                     {kExitInfraError, "a host was lost or could not run the command"},
+                     {kExitCancelled, "the job was cancelled (kctl cancel)"},
+                     {kExitNotFound, "a host named with --host is not known"}},
+      .examples =
+          "kctl exec -l pool=local -- uname -r\n"
+          "kctl exec --host host-a --host host-b --timeout 5m -- make -C /src/linux -j8\n"
+          "# a shell pipeline on every online host\n"
+          "kctl exec --all -- sh -c 'dmesg | tail -n 5'\n",
+      .run = &RunExec,
+  };
+}
+
+}  // namespace kfleet::cli

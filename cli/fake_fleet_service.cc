@@ -1,0 +1,116 @@
+#include "cli/fake_fleet_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace kfleet::cli {
+
+v1::SubmitJobRequest FakeFleetService::last_submit() const {
+  absl::MutexLock lock(&mu_);
+  return last_submit_;
+}
+
+v1::TailLogsRequest FakeFleetService::last_tail() const {
+  absl::MutexLock lock(&mu_);
+  return last_tail_;
+}
+
+std::vector<std::string> FakeFleetService::calls() const {
+  absl::MutexLock lock(&mu_);
+  return calls_;
+}
+
+void FakeFleetService::Record(const std::string& call) {
+  absl::MutexLock lock(&mu_);
+  calls_.push_back(call);
+}
+
+grpc::Status FakeFleetService::ListHosts(grpc::ServerContext*, const v1::ListHostsRequest*,
+                                         v1::ListHostsResponse* response) {
+  Record("ListHosts");
+  if (!error.ok()) return error;
+  *response = hosts;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::GetHost(grpc::ServerContext*, const v1::GetHostRequest*, v1::Host*) {
+  Record("GetHost");
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not in the fake");
+}
+
+grpc::Status FakeFleetService::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+                                         v1::Job* response) {
+  Record("SubmitJob");
+  {
+    absl::MutexLock lock(&mu_);
+    last_submit_ = *request;
+  }
+  if (!error.ok()) return error;
+  *response = job;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*,
+                                        v1::ListJobsResponse* response) {
+  Record("ListJobs");
+  if (!error.ok()) return error;
+  *response->add_jobs() = job;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+                                      v1::Job* response) {
+  Record(absl::StrCat("GetJob ", request->id()));
+  if (!error.ok()) return error;
+  *response = job;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::WatchJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+                                        grpc::ServerWriter<v1::Job>* writer) {
+  Record(absl::StrCat("WatchJob ", request->id()));
+  if (!error.ok()) return error;
+  for (const v1::Job& j : watch) writer->Write(j);
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::TailLogs(grpc::ServerContext*, const v1::TailLogsRequest* request,
+                                        grpc::ServerWriter<v1::LogData>* writer) {
+  Record("TailLogs");
+  size_t call;
+  {
+    absl::MutexLock lock(&mu_);
+    last_tail_ = *request;
+    call = tail_calls_++;
+  }
+  if (!error.ok()) return error;
+  if (!tail_scripts.empty()) {
+    const TailScript& script = tail_scripts[std::min(call, tail_scripts.size() - 1)];
+    for (const v1::LogData& d : script.logs) writer->Write(d);
+    return script.status;
+  }
+  for (const v1::LogData& d : logs) writer->Write(d);
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
+                                         v1::Job* response) {
+  Record(absl::StrCat("CancelJob ", request->id()));
+  if (!error.ok()) return error;
+  *response = job;
+  return grpc::Status::OK;
+}
+
+FakeFleetServer::FakeFleetServer(FakeFleetService& service) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(&service);
+  server_ = builder.BuildAndStart();
+}
+
+FakeFleetServer::~FakeFleetServer() { server_->Shutdown(); }
+
+std::string FakeFleetServer::address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+}  // namespace kfleet::cli

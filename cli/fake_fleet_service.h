@@ -1,0 +1,80 @@
+// A FleetService for tests: answers from canned data, records what it was asked, and serves on a
+// loopback port chosen by the OS.
+#ifndef KFLEET_CLI_FAKE_FLEET_SERVICE_H_
+#define KFLEET_CLI_FAKE_FLEET_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "kfleet/v1/fleet.grpc.pb.h"
+
+namespace kfleet::cli {
+
+class FakeFleetService : public v1::FleetService::Service {
+ public:
+  // Canned answers. Set before the first call; not changed while calls run.
+  v1::ListHostsResponse hosts;
+  v1::Job job;                    // SubmitJob, GetJob, CancelJob answer this
+  std::vector<v1::LogData> logs;  // TailLogs sends these, in order
+  // When not empty, the n-th TailLogs call sends the n-th script's logs and ends with its status
+  // (the last script again once they run out): a controller that goes away mid-stream.
+  struct TailScript {
+    std::vector<v1::LogData> logs;
+    grpc::Status status;
+  };
+  std::vector<TailScript> tail_scripts;
+  std::vector<v1::Job> watch;             // WatchJob sends these, in order
+  grpc::Status error = grpc::Status::OK;  // when not OK, every call fails with it
+
+  // What was asked.
+  v1::SubmitJobRequest last_submit() const;
+  v1::TailLogsRequest last_tail() const;
+  std::vector<std::string> calls() const;
+
+  grpc::Status ListHosts(grpc::ServerContext*, const v1::ListHostsRequest*,
+                         v1::ListHostsResponse* response) override;
+  grpc::Status GetHost(grpc::ServerContext*, const v1::GetHostRequest*, v1::Host*) override;
+  grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+                         v1::Job* response) override;
+  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*,
+                        v1::ListJobsResponse* response) override;
+  grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+                      v1::Job* response) override;
+  grpc::Status WatchJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+                        grpc::ServerWriter<v1::Job>* writer) override;
+  grpc::Status TailLogs(grpc::ServerContext*, const v1::TailLogsRequest* request,
+                        grpc::ServerWriter<v1::LogData>* writer) override;
+  grpc::Status CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
+                         v1::Job* response) override;
+
+ private:
+  void Record(const std::string& call);
+
+  mutable absl::Mutex mu_;
+  v1::SubmitJobRequest last_submit_ ABSL_GUARDED_BY(mu_);
+  v1::TailLogsRequest last_tail_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
+  size_t tail_calls_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Serves `service` on 127.0.0.1 at a free port until destroyed.
+class FakeFleetServer {
+ public:
+  explicit FakeFleetServer(FakeFleetService& service);
+  ~FakeFleetServer();
+
+  // "127.0.0.1:PORT".
+  std::string address() const;
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace kfleet::cli
+
+#endif  // KFLEET_CLI_FAKE_FLEET_SERVICE_H_

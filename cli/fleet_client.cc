@@ -1,0 +1,141 @@
+#include "cli/fleet_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "cli/exit_codes.h"
+#include "common/grpc_status.h"
+
+namespace kfleet::cli {
+namespace {
+
+// Reads a server stream to its end, handing each message to `on_message`.
+template <typename T, typename F>
+absl::Status Drain(absl::string_view method, grpc::ClientContext& context,
+                   grpc::ClientReader<T>& reader, const std::string& address, F on_message) {
+  T message;
+  while (reader.Read(&message)) {
+    absl::Status s = on_message(message);
+    if (!s.ok()) {
+      context.TryCancel();
+      (void)reader.Finish();  // CANCELLED by us: not worth reporting
+      return s;
+    }
+  }
+  grpc::Status status = reader.Finish();
+  if (!status.ok()) return RpcError(method, status, address);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RpcError(absl::string_view method, const grpc::Status& status,
+                      absl::string_view address) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::OK:
+      return absl::OkStatus();
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return WithExitCode(
+          absl::UnavailableError(
+              absl::StrCat("cannot reach the controller at ", address, " (", status.error_message(),
+                           "): start it, or point kctl elsewhere with --controller HOST:PORT or "
+                           "KFLEET_CONTROLLER")),
+          kExitUnreachable);
+    case grpc::StatusCode::NOT_FOUND:
+      return WithExitCode(absl::NotFoundError(absl::StrCat(method, ": ", status.error_message())),
+                          kExitNotFound);
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return WithExitCode(
+          absl::InvalidArgumentError(absl::StrCat(method, ": ", status.error_message())),
+          kExitUsage);
+    default: {
+      absl::Status s = ToAbslStatus(status);
+      return WithExitCode(absl::Status(s.code(), absl::StrCat(method, ": ", s.message())),
+                          kExitUnreachable);
+    }
+  }
+}
+
+FleetClient::FleetClient(std::shared_ptr<grpc::Channel> channel, std::string address,
+                         absl::Duration rpc_timeout)
+    : stub_(v1::FleetService::NewStub(channel)),
+      address_(std::move(address)),
+      rpc_timeout_(rpc_timeout) {}
+
+void FleetClient::SetDeadline(grpc::ClientContext& context) const {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + rpc_timeout_));
+}
+
+absl::StatusOr<v1::ListHostsResponse> FleetClient::ListHosts() {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListHostsResponse response;
+  grpc::Status s = stub_->ListHosts(&context, v1::ListHostsRequest(), &response);
+  if (!s.ok()) return RpcError("ListHosts", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::Job> FleetClient::SubmitJob(const v1::JobSpec& spec) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = spec;
+  v1::Job job;
+  grpc::Status s = stub_->SubmitJob(&context, request, &job);
+  if (!s.ok()) return RpcError("SubmitJob", s, address_);
+  return job;
+}
+
+absl::StatusOr<v1::ListJobsResponse> FleetClient::ListJobs(uint32_t limit) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListJobsRequest request;
+  request.set_limit(limit);
+  v1::ListJobsResponse response;
+  grpc::Status s = stub_->ListJobs(&context, request, &response);
+  if (!s.ok()) return RpcError("ListJobs", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::Job> FleetClient::GetJob(const std::string& id) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GetJobRequest request;
+  request.set_id(id);
+  v1::Job job;
+  grpc::Status s = stub_->GetJob(&context, request, &job);
+  if (!s.ok()) return RpcError("GetJob", s, address_);
+  return job;
+}
+
+absl::StatusOr<v1::Job> FleetClient::CancelJob(const std::string& id) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::CancelJobRequest request;
+  request.set_id(id);
+  v1::Job job;
+  grpc::Status s = stub_->CancelJob(&context, request, &job);
+  if (!s.ok()) return RpcError("CancelJob", s, address_);
+  return job;
+}
+
+// Streams have no deadline (a follow may last hours), and fail fast rather than wait for a
+// controller that is not there (wait_for_ready false, the default, set here to say so).
+absl::Status FleetClient::TailLogs(const v1::TailLogsRequest& request,
+                                   absl::FunctionRef<absl::Status(const v1::LogData&)> on_data) {
+  grpc::ClientContext context;
+  context.set_wait_for_ready(false);
+  std::unique_ptr<grpc::ClientReader<v1::LogData>> reader = stub_->TailLogs(&context, request);
+  return Drain("TailLogs", context, *reader, address_, on_data);
+}
+
+absl::Status FleetClient::WatchJob(const std::string& id,
+                                   absl::FunctionRef<absl::Status(const v1::Job&)> on_job) {
+  grpc::ClientContext context;
+  context.set_wait_for_ready(false);
+  v1::GetJobRequest request;
+  request.set_id(id);
+  std::unique_ptr<grpc::ClientReader<v1::Job>> reader = stub_->WatchJob(&context, request);
+  return Drain("WatchJob", context, *reader, address_, on_job);
+}
+
+}  // namespace kfleet::cli

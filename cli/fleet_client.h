@@ -1,0 +1,60 @@
+// kctl's side of FleetService: every unary call with a deadline, streams without one, and gRPC
+// errors turned into the messages and exit codes kctl reports.
+#ifndef KFLEET_CLI_FLEET_CLIENT_H_
+#define KFLEET_CLI_FLEET_CLIENT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "kfleet/v1/fleet.grpc.pb.h"
+
+namespace kfleet::cli {
+
+inline constexpr absl::Duration kDefaultRpcTimeout = absl::Seconds(10);
+
+// The error kctl reports for a failed call of `method` to the controller at `address`:
+// UNAVAILABLE and DEADLINE_EXCEEDED say the controller cannot be reached and how to point kctl
+// elsewhere (exit 3); NOT_FOUND exits 8, INVALID_ARGUMENT 2, anything else 3.
+absl::Status RpcError(absl::string_view method, const grpc::Status& status,
+                      absl::string_view address);
+
+// Not thread-safe: kctl makes one call at a time.
+class FleetClient {
+ public:
+  // `address` is only used in error messages.
+  FleetClient(std::shared_ptr<grpc::Channel> channel, std::string address,
+              absl::Duration rpc_timeout = kDefaultRpcTimeout);
+
+  absl::StatusOr<v1::ListHostsResponse> ListHosts();
+  absl::StatusOr<v1::Job> SubmitJob(const v1::JobSpec& spec);
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(uint32_t limit);
+  absl::StatusOr<v1::Job> GetJob(const std::string& id);
+  absl::StatusOr<v1::Job> CancelJob(const std::string& id);
+
+  // Calls `on_data` for each message until the stream ends. An error from `on_data` cancels the
+  // call and is returned as is.
+  absl::Status TailLogs(const v1::TailLogsRequest& request,
+                        absl::FunctionRef<absl::Status(const v1::LogData&)> on_data);
+  absl::Status WatchJob(const std::string& id,
+                        absl::FunctionRef<absl::Status(const v1::Job&)> on_job);
+
+  const std::string& address() const { return address_; }
+
+ private:
+  void SetDeadline(grpc::ClientContext& context) const;
+
+  std::unique_ptr<v1::FleetService::Stub> stub_;
+  std::string address_;
+  absl::Duration rpc_timeout_;
+};
+
+}  // namespace kfleet::cli
+
+#endif  // KFLEET_CLI_FLEET_CLIENT_H_

@@ -1,0 +1,90 @@
+#include "cli/hosts_command.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cli/args.h"
+#include "cli/context.h"
+#include "cli/exit_codes.h"
+#include "cli/format.h"
+#include "cli/json.h"
+#include "cli/table.h"
+#include "common/status_macros.h"
+
+namespace kfleet::cli {
+namespace {
+
+absl::StatusOr<int> RunHosts(const Invocation& inv, Context& ctx) {
+  ASSIGN_OR_RETURN(FleetClient * fleet, ctx.fleet());
+  absl::StatusOr<v1::ListHostsResponse> hosts = fleet->ListHosts();
+  if (!hosts.ok()) return hosts.status();
+  std::sort(hosts->mutable_hosts()->begin(), hosts->mutable_hosts()->end(),
+            [](const v1::Host& a, const v1::Host& b) { return a.name() < b.name(); });
+  if (inv.globals.output == OutputFormat::kJson) {
+    absl::StatusOr<std::string> json = ToJson(*hosts, JsonStyle::kPretty);
+    if (!json.ok()) return json.status();
+    ctx.io.out << *json;
+    return kExitOk;
+  }
+  if (hosts->hosts().empty()) {
+    ctx.io.err << "No hosts have registered with the controller at " << fleet->address()
+               << " yet.\n";
+    return kExitOk;
+  }
+  ctx.io.out << RenderHostsTable(*hosts, inv.globals.output == OutputFormat::kWide, ctx.io.now());
+  return kExitOk;
+}
+
+}  // namespace
+
+std::string RenderHostsTable(const v1::ListHostsResponse& hosts, bool wide, absl::Time now) {
+  std::vector<std::string> headers = {"NAME", "STATE", "LABELS", "KERNEL", "LAST-SEEN"};
+  if (wide) headers.insert(headers.end(), {"ID", "CPUS", "MEMORY", "AGENT", "OS"});
+  Table table(headers);
+  std::vector<const v1::Host*> sorted;
+  for (const v1::Host& h : hosts.hosts()) sorted.push_back(&h);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const v1::Host* a, const v1::Host* b) { return a->name() < b->name(); });
+  for (const v1::Host* h : sorted) {
+    std::vector<std::string> row = {h->name(), HostStateName(h->state()), FormatLabels(h->labels()),
+                                    h->facts().kernel_release(),
+                                    FormatAgo(h->last_seen_unix_ms(), now)};
+    if (wide) {
+      row.insert(row.end(),
+                 {h->id(), h->facts().cpus() ? absl::StrCat(h->facts().cpus()) : "",
+                  h->facts().memory_bytes() ? FormatBytes(h->facts().memory_bytes()) : "",
+                  h->agent_version(), h->facts().os()});
+    }
+    table.AddRow(std::move(row));
+  }
+  return table.Render();
+}
+
+CommandSpec HostsCommand() {
+  return CommandSpec{
+      .name = "hosts",
+      .synopsis = "hosts [-o table|wide|json]",
+      .summary = "list hosts: name, state, labels, kernel, last seen",
+      .description =
+          "Lists every host that has registered with the controller, sorted by name.\n\n"
+          "STATE is online, offline (three heartbeats missed), rebooting or draining. KERNEL is "
+          "the running kernel's release as the agent last reported it. LAST-SEEN is the time since "
+          "the controller last heard from the host's agent.\n\n"
+          "With -o wide, the table adds the host's id, CPU count, memory, agent version and "
+          "operating system (last, as it contains blanks). With -o json, kctl prints one document, "
+          "{\"hosts\": [...]}, with the fields of the Host message (proto field names; fields with "
+          "default values left out).",
+      .exit_codes = {{kExitOk, "the hosts were listed (also when there are none)"},
+                     {kExitUsage, ""},
+                     {kExitUnreachable, ""}},
+      .examples =
+          "kctl hosts\n"
+          "kctl hosts -o wide\n"
+          "# names of the online hosts\n"
+          "kctl hosts -o json | jq -r '.hosts[] | select(.state == \"ONLINE\") | .name'\n",
+      .run = &RunHosts,
+  };
+}
+
+}  // namespace kfleet::cli

@@ -1,0 +1,20 @@
+// `kctl hosts`: the fleet's hosts as a table or JSON.
+#ifndef KFLEET_CLI_HOSTS_COMMAND_H_
+#define KFLEET_CLI_HOSTS_COMMAND_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "cli/command_spec.h"
+#include "kfleet/v1/fleet.pb.h"
+
+namespace kfleet::cli {
+
+CommandSpec HostsCommand();
+
+// NAME STATE LABELS KERNEL LAST-SEEN, sorted by name; `wide` adds ID OS CPUS MEMORY AGENT.
+std::string RenderHostsTable(const v1::ListHostsResponse& hosts, bool wide, absl::Time now);
+
+}  // namespace kfleet::cli
+
+#endif  // KFLEET_CLI_HOSTS_COMMAND_H_

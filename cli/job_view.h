@@ -1,0 +1,34 @@
+// Jobs and their commands as tables and text, shared by `kctl jobs`, `job`, `job --watch`, `exec`
+// and `cancel`.
+#ifndef KFLEET_CLI_JOB_VIEW_H_
+#define KFLEET_CLI_JOB_VIEW_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "kfleet/v1/fleet.pb.h"
+
+namespace kfleet::cli {
+
+// ID NAME STATE VERDICT HOSTS CREATED AGE; `wide` adds SUBMITTER and DURATION.
+std::string RenderJobsTable(const google::protobuf::RepeatedPtrField<v1::Job>& jobs, bool wide,
+                            absl::Time now, absl::TimeZone tz);
+
+// A header (id, name, state, verdict, hosts, created, duration, steps), then one table row per
+// command: HOST STEP STATE VERDICT EXIT WALL CPU MAXRSS DETAIL; `wide` adds the command id.
+std::string RenderJobDetail(const v1::Job& job, bool wide, absl::Time now, absl::TimeZone tz);
+
+// One line for a command as exec ends: "host-a: PASS (exit 0, 1.2s)",
+// "host-b: FAIL (exited with status 3, 0.4s)"; the result's detail when it has one.
+std::string CommandSummary(const v1::CommandInfo& command);
+
+// How many distinct hosts the job's commands run on.
+int CountHosts(const v1::Job& job);
+
+// How long the job ran, or has been running at `now`, as "1.2s", "3m5s".
+std::string JobDuration(const v1::Job& job, absl::Time now);
+
+}  // namespace kfleet::cli
+
+#endif  // KFLEET_CLI_JOB_VIEW_H_

@@ -1,0 +1,18 @@
+// kctl: the command line for kfleet. All of it lives in kfleet_cli; this only wires the process in.
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/config.h"
+#include "cli/context.h"
+#include "cli/kctl.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  kfleet::cli::Io io{.out = std::cout, .err = std::cerr, .out_is_tty = isatty(STDOUT_FILENO) == 1};
+  int code = kfleet::cli::RunKctl(args, io, kfleet::cli::ProcessEnv());
+  std::cout.flush();
+  return code;
+}
