@@ -66,8 +66,7 @@ std::string ExitCodeMeaning(int code) {
 
 const std::vector<std::string>& PlannedCommands() {
   static const auto* const kPlanned =
-      new std::vector<std::string>{"run",     "events", "results",   "reboot", "pools", "bringup",
-                                   "destroy", "boot",   "artifacts", "top",    "pki"};
+      new std::vector<std::string>{"run", "results", "boot", "artifacts", "top", "pki"};
   return *kPlanned;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/context.h"
@@ -102,6 +103,17 @@ absl::StatusOr<v1::JobSpec> BuildExecJob(const Invocation& inv) {
       BuildHostSelector(inv.Has("all"), inv.GetAll("host"), inv.GetAll("label"));
   if (!selector.ok()) return ExecError(selector.status());
 
+  if (inv.Has("count")) {
+    uint32_t count = 0;
+    if (!absl::SimpleAtoi(inv.Get("count"), &count) || count == 0 || count > 1000) {
+      return absl::InvalidArgumentError("exec: --count: expected a number from 1 to 1000");
+    }
+    if (selector->labels().empty()) {
+      return absl::InvalidArgumentError(
+          "exec: --count needs -l KEY=VALUE: it picks that many hosts carrying the labels");
+    }
+    selector->set_count(count);
+  }
   v1::JobSpec spec;
   *spec.mutable_hosts() = *std::move(selector);
   v1::Step* step = spec.add_steps();
@@ -162,6 +174,11 @@ CommandSpec ExecCommand() {
                .help = "Run on every online host that carries all the given labels; "
                        "-l a=1,b=2 is -l a=1 -l b=2.",
                .repeatable = true},
+              {.name = "count",
+               .value_name = "N",
+               .help = "With -l: run on N distinct hosts carrying the labels, each taken when it "
+                       "is idle; the command waits for hosts (and pools grow for it) instead of "
+                       "running on every matching host."},
               {.name = "timeout",
                .value_name = "DURATION",
                .help = "End the command after this long (30s, 5m, 2h, 1h30m); its verdict is "

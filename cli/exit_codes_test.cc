@@ -53,7 +53,7 @@ TEST(ExitCodesTest, RpcErrors) {
 
   s = RpcError("SubmitJob", grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no hosts"), "h:1");
   EXPECT_EQ(s.message(), "SubmitJob: no hosts");
-  EXPECT_EQ(ExitCodeForStatus(s), 3);
+  EXPECT_EQ(ExitCodeForStatus(s), 2);
 
   s = RpcError("ListJobs", grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not admin"), "h:1");
   EXPECT_EQ(ExitCodeForStatus(s), 3);

@@ -44,8 +44,11 @@ absl::Status RpcError(absl::string_view method, const grpc::Status& status,
       return WithExitCode(absl::NotFoundError(absl::StrCat(method, ": ", status.error_message())),
                           kExitNotFound);
     case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return WithExitCode(
-          absl::InvalidArgumentError(absl::StrCat(method, ": ", status.error_message())),
+          absl::Status(ToAbslStatus(status).code(), absl::StrCat(method, ": ",
+                                                                status.error_message())),
           kExitUsage);
     default: {
       absl::Status s = ToAbslStatus(status);
@@ -71,6 +74,49 @@ absl::StatusOr<v1::ListHostsResponse> FleetClient::ListHosts() {
   v1::ListHostsResponse response;
   grpc::Status s = stub_->ListHosts(&context, v1::ListHostsRequest(), &response);
   if (!s.ok()) return RpcError("ListHosts", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::ListPoolsResponse> FleetClient::ListPools() {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListPoolsResponse response;
+  grpc::Status s = stub_->ListPools(&context, v1::ListPoolsRequest(), &response);
+  if (!s.ok()) return RpcError("ListPools", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::BringupResponse> FleetClient::Bringup(const std::string& pool,
+                                                         uint32_t count) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::BringupRequest request;
+  request.set_pool(pool);
+  request.set_count(count);
+  v1::BringupResponse response;
+  grpc::Status s = stub_->Bringup(&context, request, &response);
+  if (!s.ok()) return RpcError("Bringup", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::DestroyResponse> FleetClient::Destroy(const std::string& name) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(10)));
+  v1::DestroyRequest request;
+  request.set_name(name);
+  v1::DestroyResponse response;
+  grpc::Status s = stub_->Destroy(&context, request, &response);
+  if (!s.ok()) return RpcError("Destroy", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::ListEventsResponse> FleetClient::ListEvents(
+    const v1::ListEventsRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListEventsResponse response;
+  grpc::Status s = stub_->ListEvents(&context, request, &response);
+  if (!s.ok()) return RpcError("ListEvents", s, address_);
   return response;
 }
 

@@ -37,6 +37,11 @@ class FleetClient {
   absl::StatusOr<v1::ListJobsResponse> ListJobs(uint32_t limit);
   absl::StatusOr<v1::Job> GetJob(const std::string& id);
   absl::StatusOr<v1::Job> CancelJob(const std::string& id);
+  absl::StatusOr<v1::ListPoolsResponse> ListPools();
+  absl::StatusOr<v1::BringupResponse> Bringup(const std::string& pool, uint32_t count);
+  // Waits up to 10 minutes: destroying guests takes a while.
+  absl::StatusOr<v1::DestroyResponse> Destroy(const std::string& name);
+  absl::StatusOr<v1::ListEventsResponse> ListEvents(const v1::ListEventsRequest& request);
 
   // Calls `on_data` for each message until the stream ends. An error from `on_data` cancels the
   // call and is returned as is.

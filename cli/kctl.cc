@@ -8,6 +8,7 @@
 #include "cli/hosts_command.h"
 #include "cli/jobs_command.h"
 #include "cli/logs_command.h"
+#include "cli/pools_command.h"
 #include "cli/suggest.h"
 #include "common/credentials.h"
 
@@ -93,8 +94,10 @@ absl::StatusOr<std::unique_ptr<FleetClient>> Connect(const GlobalOptions& flags,
 }  // namespace
 
 std::vector<CommandSpec> AllCommands() {
-  return {HostsCommand(), ExecCommand(),   JobsCommand(), JobCommand(),
-          LogsCommand(),  CancelCommand(), HelpCommand(), VersionCommand()};
+  return {HostsCommand(),   ExecCommand(),    JobsCommand(),    JobCommand(),
+          LogsCommand(),    CancelCommand(),  RebootCommand(),  EventsCommand(),
+          PoolsCommand(),   BringupCommand(), DestroyCommand(), HelpCommand(),
+          VersionCommand()};
 }
 
 int RunKctl(const std::vector<std::string>& args, Io& io, const EnvLookup& env,

@@ -24,17 +24,28 @@ bool KvmOpens() {
 
 // True if a guest under KVM gets far enough to print its banner.
 bool KvmBootsGuest(const std::string& kernel) {
-  std::vector<std::string> argv = {"qemu-system-x86_64", "-accel",   "kvm",  "-machine", "q35",
-                                   "-cpu",               "host",     "-m",   "256",      "-nodefaults",
-                                   "-no-user-config",    "-display", "none", "-no-reboot"};
+  std::vector<std::string> argv = {"qemu-system-x86_64",
+                                   "-accel",
+                                   "kvm",
+                                   "-machine",
+                                   "q35",
+                                   "-cpu",
+                                   "host",
+                                   "-m",
+                                   "256",
+                                   "-nodefaults",
+                                   "-no-user-config",
+                                   "-display",
+                                   "none",
+                                   "-no-reboot"};
   std::string banner;
   if (!kernel.empty()) {
-    argv.insert(argv.end(), {"-serial", "stdio", "-kernel", kernel, "-append",
-                             "console=ttyS0 panic=-1"});
+    argv.insert(argv.end(),
+                {"-serial", "stdio", "-kernel", kernel, "-append", "console=ttyS0 panic=-1"});
     banner = "Linux version";
   } else {
-    argv.insert(argv.end(), {"-chardev", "stdio,id=dbg", "-device",
-                             "isa-debugcon,iobase=0x402,chardev=dbg"});
+    argv.insert(argv.end(),
+                {"-chardev", "stdio,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg"});
     banner = "SeaBIOS";
   }
   absl::StatusOr<HostCommandResult> r = RunHostCommand(argv, kProbeTimeout, banner);
@@ -44,8 +55,8 @@ bool KvmBootsGuest(const std::string& kernel) {
   }
   if (r->output.find(banner) != std::string::npos) return true;
   LogWarning(absl::StrCat("/dev/kvm opens but a KVM guest printed nothing in ",
-                          absl::FormatDuration(kProbeTimeout), "; using TCG. qemu said: ",
-                          r->output.substr(0, 400)));
+                          absl::FormatDuration(kProbeTimeout),
+                          "; using TCG. qemu said: ", r->output.substr(0, 400)));
   return false;
 }
 

@@ -16,12 +16,10 @@ namespace {
 constexpr int kMaxCpus = 256;
 constexpr uint64_t kMinMemoryMib = 64;
 constexpr uint64_t kMaxMemoryMib = 4 << 20;
-constexpr size_t kMaxDisks = 24;  // vdb..vdy
+constexpr size_t kMaxDisks = 24;     // vdb..vdy
 constexpr size_t kMaxDiskName = 20;  // virtio-blk serial limit
 
-bool IsFileName(absl::string_view s) {
-  return IsValidId(s) && s[0] != '.' && s[0] != '-';
-}
+bool IsFileName(absl::string_view s) { return IsValidId(s) && s[0] != '.' && s[0] != '-'; }
 
 bool HasControl(absl::string_view s) {
   for (char c : s) {
@@ -62,10 +60,9 @@ std::string DiskTarget(size_t index) { return absl::StrCat("vd", std::string(1, 
 
 void AppendDisk(std::string* xml, absl::string_view format, const std::string& path,
                 absl::string_view target, absl::string_view serial) {
-  absl::StrAppend(xml, "    <disk type='file' device='disk'>\n",
-                  "      <driver name='qemu' type='", format, "' discard='unmap'/>\n",
-                  "      <source file='", XmlEscape(path), "'/>\n", "      <target dev='", target,
-                  "' bus='virtio'/>\n");
+  absl::StrAppend(xml, "    <disk type='file' device='disk'>\n", "      <driver name='qemu' type='",
+                  format, "' discard='unmap'/>\n", "      <source file='", XmlEscape(path), "'/>\n",
+                  "      <target dev='", target, "' bus='virtio'/>\n");
   if (!serial.empty()) absl::StrAppend(xml, "      <serial>", XmlEscape(serial), "</serial>\n");
   absl::StrAppend(xml, "    </disk>\n");
 }
@@ -110,6 +107,11 @@ bool ReplaceElementText(std::string* xml, absl::string_view tag, const std::stri
   return true;
 }
 
+// "kfleet.KEY=VALUE"; a key may already carry the prefix.
+std::string Setting(const std::string& key, const std::string& value) {
+  return absl::StrCat(absl::StartsWith(key, "kfleet.") ? "" : "kfleet.", key, "=", value);
+}
+
 }  // namespace
 
 std::string XmlEscape(absl::string_view s) {
@@ -133,9 +135,8 @@ absl::Status ValidateGuestSpec(const GuestSpec& spec) {
         absl::StrCat(who, "cpus ", spec.cpus, ": expected 1 to ", kMaxCpus));
   }
   if (spec.memory_mib < kMinMemoryMib || spec.memory_mib > kMaxMemoryMib) {
-    return absl::InvalidArgumentError(absl::StrCat(who, "memory ", spec.memory_mib,
-                                                   " MiB: expected ", kMinMemoryMib, " to ",
-                                                   kMaxMemoryMib));
+    return absl::InvalidArgumentError(absl::StrCat(
+        who, "memory ", spec.memory_mib, " MiB: expected ", kMinMemoryMib, " to ", kMaxMemoryMib));
   }
   if (spec.kernel.empty() && spec.base_image.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(who, "needs a kernel or a base image"));
@@ -192,7 +193,7 @@ std::string KernelCmdline(const GuestSpec& spec) {
   absl::string_view user = absl::StripAsciiWhitespace(spec.cmdline);
   if (!user.empty()) parts.emplace_back(user);
   parts.emplace_back("console=ttyS0");
-  for (const auto& [key, value] : spec.settings) parts.push_back(absl::StrCat("kfleet.", key, "=", value));
+  for (const auto& [key, value] : spec.settings) parts.push_back(Setting(key, value));
   return absl::StrJoin(parts, " ");
 }
 
@@ -211,8 +212,9 @@ absl::StatusOr<std::string> DomainXml(const GuestSpec& spec, const DomainOptions
       options.relay_command.empty() != (spec.controller_port == 0) ||
       HasControl(options.relay_command)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        who, "domain options do not match the spec (console path, one disk path per disk, an "
-             "overlay iff a base image, a relay command iff a controller port)"));
+        who,
+        "domain options do not match the spec (console path, one disk path per disk, an "
+        "overlay iff a base image, a relay command iff a controller port)"));
   }
 
   std::string xml = absl::StrCat(
@@ -226,12 +228,12 @@ absl::StatusOr<std::string> DomainXml(const GuestSpec& spec, const DomainOptions
     absl::StrAppend(&xml, "  <sysinfo type='fwcfg'>\n", "    <entry name='", kSettingsFwCfgName,
                     "'>");
     for (const auto& [key, value] : spec.settings) {
-      absl::StrAppend(&xml, "kfleet.", XmlEscape(key), "=", XmlEscape(value), "\n");
+      absl::StrAppend(&xml, XmlEscape(Setting(key, value)), "\n");
     }
     absl::StrAppend(&xml, "</entry>\n", "  </sysinfo>\n");
   }
-  absl::StrAppend(&xml, "  <os>\n",
-                  "    <type arch='x86_64' machine='", options.machine, "'>hvm</type>\n");
+  absl::StrAppend(&xml, "  <os>\n", "    <type arch='x86_64' machine='", options.machine,
+                  "'>hvm</type>\n");
   if (!spec.kernel.empty()) {
     absl::StrAppend(&xml, "    <kernel>", XmlEscape(spec.kernel), "</kernel>\n");
     if (!spec.initrd.empty()) {
@@ -251,14 +253,13 @@ absl::StatusOr<std::string> DomainXml(const GuestSpec& spec, const DomainOptions
     AppendDisk(&xml, "raw", options.disk_paths[i], DiskTarget(i + 1), spec.disks[i].name);
   }
   const std::string console = XmlEscape(options.console_path);
-  absl::StrAppend(&xml, "    <controller type='usb' model='none'/>\n",
-                  "    <serial type='file'>\n", "      <source path='", console,
-                  "' append='on'/>\n", "      <target port='0'/>\n", "    </serial>\n",
-                  "    <console type='file'>\n", "      <source path='", console,
-                  "' append='on'/>\n", "      <target type='serial' port='0'/>\n",
-                  "    </console>\n", "    <rng model='virtio'>\n",
-                  "      <backend model='random'>/dev/urandom</backend>\n", "    </rng>\n",
-                  "    <memballoon model='none'/>\n", "  </devices>\n");
+  absl::StrAppend(
+      &xml, "    <controller type='usb' model='none'/>\n", "    <serial type='file'>\n",
+      "      <source path='", console, "' append='on'/>\n", "      <target port='0'/>\n",
+      "    </serial>\n", "    <console type='file'>\n", "      <source path='", console,
+      "' append='on'/>\n", "      <target type='serial' port='0'/>\n", "    </console>\n",
+      "    <rng model='virtio'>\n", "      <backend model='random'>/dev/urandom</backend>\n",
+      "    </rng>\n", "    <memballoon model='none'/>\n", "  </devices>\n");
   if (spec.controller_port != 0) {
     const std::string netdev =
         absl::StrCat("user,id=kf0,restrict=on,guestfwd=tcp:", kGuestControllerIp, ":",
@@ -290,10 +291,9 @@ std::optional<GuestMetadata> ParseGuestMetadata(absl::string_view element) {
 }
 
 absl::StatusOr<std::string> ReplaceBootFiles(absl::string_view domain_xml,
-                                             const std::string& kernel,
-                                             const std::string& initrd) {
-  for (auto [field, path] : {std::pair<const char*, const std::string*>{"kernel", &kernel},
-                             {"initrd", &initrd}}) {
+                                             const std::string& kernel, const std::string& initrd) {
+  for (auto [field, path] :
+       {std::pair<const char*, const std::string*>{"kernel", &kernel}, {"initrd", &initrd}}) {
     absl::Status s = CheckPath(field, *path);
     if (!s.ok()) return s;
   }

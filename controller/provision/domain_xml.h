@@ -22,10 +22,10 @@ inline constexpr char kSettingsFwCfgName[] = "opt/kfleet/settings";
 
 // Where the provider put the guest's files, and how it runs.
 struct DomainOptions {
-  std::string accel = "tcg";   // "kvm" or "tcg"
-  std::string machine = "q35";  // "q35" or "pc"
-  std::string console_path;     // serial console log file; required
-  std::string overlay_path;     // qcow2 overlay of spec.base_image; required iff it is set
+  std::string accel = "tcg";            // "kvm" or "tcg"
+  std::string machine = "q35";          // "q35" or "pc"
+  std::string console_path;             // serial console log file; required
+  std::string overlay_path;             // qcow2 overlay of spec.base_image; required iff it is set
   std::vector<std::string> disk_paths;  // raw file for each of spec.disks, in order
   // Run by qemu for each guest connection to kGuestControllerIp:spec.controller_port, talking on
   // stdin/stdout (e.g. "socat - TCP:127.0.0.1:7000"); required iff controller_port is not 0. With
@@ -40,14 +40,16 @@ struct DomainOptions {
 absl::Status ValidateGuestSpec(const GuestSpec& spec);
 
 // The direct-boot kernel command line: spec.cmdline, console=ttyS0, then kfleet.KEY=VALUE for
-// each setting (sorted by key). Precondition: ValidateGuestSpec(spec) is OK.
+// each setting (sorted by key; a key that already starts with "kfleet." is not prefixed again).
+// Precondition: ValidateGuestSpec(spec) is OK.
 std::string KernelCmdline(const GuestSpec& spec);
 
 // The domain XML: a persistent-definable domain (no uuid: libvirt picks one) of type kvm or
 // qemu; direct kernel boot if spec.kernel is set, else disk boot from the overlay (vda); extra
-// disks as raw virtio disks vdb, vdc... whose serial is the disk's name (the guest finds them as
-// /dev/disk/by-id/virtio-NAME whatever order it probes them in); the serial console appended to
-// console_path; the restricted user-mode network forwarding only the controller port; the
+// disks as raw virtio disks vdb, vdc... in spec order, whose serial is the disk's name (the
+// guest names virtio disks in probe order, so without an overlay they are its vda, vdb...; by
+// name they are /dev/disk/by-id/virtio-NAME or /sys/block/vd*/serial); the serial console appended
+// to console_path; the restricted user-mode network forwarding only the controller port; the
 // settings also in fw_cfg (kSettingsFwCfgName); and kfleet <metadata> with pool, accel and
 // console path. All values are XML-escaped. InvalidArgument for a bad spec or options.
 absl::StatusOr<std::string> DomainXml(const GuestSpec& spec, const DomainOptions& options);

@@ -113,8 +113,8 @@ TEST(DomainXmlTest, DirectKernelBoot) {
 TEST(DomainXmlTest, CmdlineWithoutUserPart) {
   GuestSpec spec = DirectBootSpec();
   spec.cmdline = "  ";
-  spec.settings = {{"b", "2"}, {"a", "1"}};
-  EXPECT_EQ(KernelCmdline(spec), "console=ttyS0 kfleet.a=1 kfleet.b=2");
+  spec.settings = {{"b", "2"}, {"a", "1"}, {"kfleet.name", "g1"}};
+  EXPECT_EQ(KernelCmdline(spec), "console=ttyS0 kfleet.a=1 kfleet.b=2 kfleet.name=g1");
 }
 
 // Validates that a guest with a base image boots from its overlay as vda.
@@ -278,18 +278,25 @@ TEST(DomainXmlTest, RejectsBadSpecs) {
        },
        "initrd needs a kernel"},
       {"relative kernel", [](GuestSpec* s) { s->kernel = "vmlinuz"; }, "absolute path"},
-      {"space in setting",
-       [](GuestSpec* s) { s->settings["labels"] = "a=1 b=2"; },
+      {"space in setting", [](GuestSpec* s) { s->settings["labels"] = "a=1 b=2"; },
        "setting labels"},
       {"quote in setting", [](GuestSpec* s) { s->settings["x"] = "\"y"; }, "setting x"},
       {"bad setting key", [](GuestSpec* s) { s->settings["a b"] = "1"; }, "setting \"a b\""},
       {"duplicate disk",
-       [](GuestSpec* s) { s->disks = {{"test", 1}, {"test", 1}}; },
+       [](GuestSpec* s) {
+         s->disks = {{"test", 1}, {"test", 1}};
+       },
        "appears twice"},
       {"disk name too long",
-       [](GuestSpec* s) { s->disks = {{"a-very-long-disk-name-x", 1}}; },
+       [](GuestSpec* s) {
+         s->disks = {{"a-very-long-disk-name-x", 1}};
+       },
        "disk name"},
-      {"empty disk", [](GuestSpec* s) { s->disks = {{"test", 0}}; }, "size 0"},
+      {"empty disk",
+       [](GuestSpec* s) {
+         s->disks = {{"test", 0}};
+       },
+       "size 0"},
       {"newline in cmdline", [](GuestSpec* s) { s->cmdline = "a\nb"; }, "control characters"},
       {"bad port", [](GuestSpec* s) { s->controller_port = 70000; }, "controller port"},
   };
@@ -346,17 +353,20 @@ TEST(DomainXmlTest, ReplaceBootFiles) {
 // Validates that an initrd is added to a definition that had none.
 TEST(DomainXmlTest, ReplaceBootFilesAddsInitrd) {
   std::string no_initrd = kLibvirtXml;
-  no_initrd.erase(no_initrd.find("    <initrd>"), std::string("    <initrd>/old/initrd.img</initrd>\n").size());
+  no_initrd.erase(no_initrd.find("    <initrd>"),
+                  std::string("    <initrd>/old/initrd.img</initrd>\n").size());
   absl::StatusOr<std::string> xml = ReplaceBootFiles(no_initrd, "", "/new/initrd.img");
   ASSERT_TRUE(xml.ok()) << xml.status();
-  EXPECT_THAT(*xml, HasSubstr("<kernel>/old/vmlinuz</kernel>\n    <initrd>/new/initrd.img</initrd>"));
+  EXPECT_THAT(*xml,
+              HasSubstr("<kernel>/old/vmlinuz</kernel>\n    <initrd>/new/initrd.img</initrd>"));
   EXPECT_TRUE(WellFormed(*xml));
 }
 
 // Validates that disk-booting guests and relative paths are refused.
 TEST(DomainXmlTest, ReplaceBootFilesRefuses) {
-  EXPECT_EQ(ReplaceBootFiles("<domain><os><boot dev='hd'/></os></domain>", "/k", "").status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      ReplaceBootFiles("<domain><os><boot dev='hd'/></os></domain>", "/k", "").status().code(),
+      absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ReplaceBootFiles(kLibvirtXml, "vmlinuz", "").status().code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -42,8 +42,7 @@ struct SpawnState {
 }  // namespace
 
 absl::StatusOr<HostCommandResult> RunHostCommand(const std::vector<std::string>& argv,
-                                                 absl::Duration timeout,
-                                                 absl::string_view until) {
+                                                 absl::Duration timeout, absl::string_view until) {
   if (argv.empty()) return absl::InvalidArgumentError("RunHostCommand: empty argv");
   const std::string what = absl::StrJoin(argv, " ");
   std::vector<char*> args;

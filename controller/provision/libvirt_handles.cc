@@ -1,6 +1,7 @@
 #include "controller/provision/libvirt_handles.h"
 
 #include <libvirt/virterror.h>
+#include <signal.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -44,8 +45,8 @@ absl::StatusCode CodeFor(int number) {
 
 absl::Status LibvirtError(absl::string_view guest, absl::string_view operation) {
   virErrorPtr err = virGetLastError();
-  std::string prefix = guest.empty() ? std::string(operation)
-                                     : absl::StrCat("guest ", guest, ": ", operation);
+  std::string prefix =
+      guest.empty() ? std::string(operation) : absl::StrCat("guest ", guest, ": ", operation);
   if (err == nullptr || err->message == nullptr) {
     return absl::InternalError(absl::StrCat(prefix, ": libvirt failed without saying why"));
   }
@@ -54,6 +55,13 @@ absl::Status LibvirtError(absl::string_view guest, absl::string_view operation) 
 
 absl::StatusOr<ConnectHandle> OpenConnection(const std::string& uri) {
   if (virInitialize() != 0) return absl::InternalError("libvirt: virInitialize failed");
+  // libvirt writes to its socket without MSG_NOSIGNAL: once libvirtd restarts, the next call
+  // would kill the process with SIGPIPE instead of failing. Only a default disposition is
+  // changed; a handler the program installed stays.
+  struct sigaction old_action;
+  if (::sigaction(SIGPIPE, nullptr, &old_action) == 0 && old_action.sa_handler == SIG_DFL) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
   virSetErrorFunc(nullptr, QuietErrors);
   ConnectHandle conn(virConnectOpen(uri.c_str()));
   if (conn == nullptr) {

@@ -23,7 +23,9 @@ using ConnectHandle = std::unique_ptr<virConnect, ConnectCloser>;
 using DomainHandle = std::unique_ptr<virDomain, DomainFreer>;
 
 // Opens a read-write connection to `uri` and keeps libvirt from printing its errors on stderr
-// (they come back as statuses instead). Unavailable, naming the uri, if libvirtd does not answer.
+// (they come back as statuses instead). Process-wide effects: libvirt's default error handler is
+// replaced by a silent one, and SIGPIPE, if still at its default, is ignored (libvirt needs that
+// to survive a libvirtd restart). Unavailable, naming the uri, if libvirtd does not answer.
 absl::StatusOr<ConnectHandle> OpenConnection(const std::string& uri);
 
 // The domain called `name`: NotFound if there is none.

@@ -1,12 +1,9 @@
 #include "controller/provision/libvirt_provider.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
-#include <filesystem>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -17,6 +14,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "controller/provision/accel.h"
+#include "controller/provision/guest_files.h"
 #include "controller/provision/host_command.h"
 
 namespace kfleet::controller::provision {
@@ -24,6 +22,8 @@ namespace {
 
 constexpr char kConsoleFile[] = "console.log";
 constexpr char kOverlayFile[] = "overlay.qcow2";
+constexpr char kBootKernelFile[] = "boot-vmlinuz";  // SetKernel's copies
+constexpr char kBootInitrdFile[] = "boot-initrd.img";
 constexpr absl::Duration kQemuImgTimeout = absl::Seconds(60);
 
 // Frees what libvirt hands back with malloc.
@@ -31,6 +31,18 @@ struct CharFreer {
   void operator()(char* p) const { std::free(p); }
 };
 using LibvirtString = std::unique_ptr<char, CharFreer>;
+
+// Under qemu:///system qemu runs as its own user (libvirt relabels the files it opens, but not
+// the directories on the way to them).
+absl::Status CheckQemuReaches(const std::string& what, const std::string& path,
+                              const std::string& uri) {
+  if (uri != "qemu:///system") return absl::OkStatus();
+  std::string dir = UnsearchableDir(path);
+  if (dir.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, " ", path, ": qemu runs as its own user under ", uri, " and cannot reach it: ", dir,
+      " is not searchable by others (chmod o+x it, or use a directory such as /var/lib/kfleet)"));
+}
 
 absl::Status CheckGuestName(const std::string& name) {
   if (IsValidId(name) && name[0] != '.' && name[0] != '-') return absl::OkStatus();
@@ -41,54 +53,6 @@ absl::Status CheckGuestName(const std::string& name) {
 bool IsLocalUri(const std::string& uri) {
   size_t sep = uri.find("://");
   return sep != std::string::npos && absl::StartsWith(uri.substr(sep + 3), "/");
-}
-
-absl::Status MakeSharedDir(const std::string& dir) {
-  RETURN_IF_ERROR(MakeDirs(dir));
-  if (::chmod(dir.c_str(), 0755) != 0) return ErrnoStatus(absl::StrCat("chmod ", dir), errno);
-  return absl::OkStatus();
-}
-
-// A new file of `size` bytes that occupies no disk until written.
-absl::Status MakeSparseFile(const std::string& path, uint64_t size) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(absl::StrCat("create ", path), errno);
-  int rc = ::ftruncate(fd, static_cast<off_t>(size));
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoStatus(absl::StrCat("truncate ", path), err);
-  return absl::OkStatus();
-}
-
-absl::Status RemoveTree(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("remove ", dir, ": ", ec.message()));
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadTail(const std::string& path, size_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(absl::StrCat("open ", path), errno);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return ErrnoStatus(absl::StrCat("stat ", path), err);
-  }
-  size_t size = static_cast<size_t>(st.st_size);
-  off_t offset = static_cast<off_t>(size > max_bytes ? size - max_bytes : 0);
-  std::string out(size - static_cast<size_t>(offset), '\0');
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, offset + done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  out.resize(done);
-  return out;
 }
 
 // Hard power off, if the domain runs.
@@ -149,6 +113,9 @@ absl::StatusOr<std::unique_ptr<LibvirtProvider>> LibvirtProvider::Open(
     return absl::InvalidArgumentError("relay command is empty");
   }
   RETURN_IF_ERROR(MakeSharedDir(options.work_dir));
+  if (IsLocalUri(options.uri)) {
+    RETURN_IF_ERROR(CheckQemuReaches("libvirt work dir", options.work_dir, options.uri));
+  }
   absl::StatusOr<ConnectHandle> conn = OpenConnection(options.uri);
   if (!conn.ok()) return conn.status();
   bool forbidden = RelayForbidden(conn->get());
@@ -157,16 +124,13 @@ absl::StatusOr<std::unique_ptr<LibvirtProvider>> LibvirtProvider::Open(
                             " runs qemu with -sandbox spawn=deny: guests cannot reach the "
                             "controller until qemu.conf has seccomp_sandbox = 0"));
   }
-  return std::unique_ptr<LibvirtProvider>(new LibvirtProvider(
-      options, *std::move(conn), IsLocalUri(options.uri), forbidden));
+  return std::unique_ptr<LibvirtProvider>(
+      new LibvirtProvider(options, *std::move(conn), IsLocalUri(options.uri), forbidden));
 }
 
 LibvirtProvider::LibvirtProvider(const LibvirtOptions& options, ConnectHandle conn, bool local,
                                  bool relay_forbidden)
-    : options_(options),
-      local_(local),
-      conn_(std::move(conn)),
-      relay_forbidden_(relay_forbidden) {}
+    : options_(options), local_(local), conn_(std::move(conn)), relay_forbidden_(relay_forbidden) {}
 
 std::string LibvirtProvider::GuestDir(const std::string& name) const {
   return absl::StrCat(options_.work_dir, "/", name);
@@ -178,21 +142,28 @@ bool LibvirtProvider::RelayForbidden(virConnectPtr conn) {
       "<os><type arch='x86_64'>hvm</type></os></domain>";
   LibvirtString argv(virConnectDomainXMLToNative(conn, "qemu-argv", kProbe, 0));
   if (argv == nullptr) {
-    LogWarning(absl::StrCat("cannot tell whether libvirt's seccomp sandbox allows the guest "
-                            "relay: ",
-                            LibvirtError("", "domxml-to-native").message()));
+    LogWarning(
+        absl::StrCat("cannot tell whether libvirt's seccomp sandbox allows the guest "
+                     "relay: ",
+                     LibvirtError("", "domxml-to-native").message()));
     return false;
   }
   return absl::StrContains(argv.get(), "spawn=deny");
 }
 
 absl::Status LibvirtProvider::EnsureConnected() {
+  // A round trip, not just virConnectIsAlive: without an event loop the client only notices
+  // that libvirtd went away (restart, upgrade) when a call fails.
+  auto answers = [](virConnectPtr conn) {
+    unsigned long version = 0;
+    return virConnectIsAlive(conn) == 1 && virConnectGetLibVersion(conn, &version) == 0;
+  };
   {
     absl::ReaderMutexLock l(&conn_mu_);
-    if (virConnectIsAlive(conn_.get()) == 1) return absl::OkStatus();
+    if (answers(conn_.get())) return absl::OkStatus();
   }
   absl::MutexLock l(&conn_mu_);
-  if (virConnectIsAlive(conn_.get()) == 1) return absl::OkStatus();
+  if (answers(conn_.get())) return absl::OkStatus();
   absl::StatusOr<ConnectHandle> conn = OpenConnection(options_.uri);
   if (!conn.ok()) return conn.status();
   LogInfo(absl::StrCat("reconnected to libvirt at ", options_.uri));
@@ -229,8 +200,9 @@ absl::StatusOr<std::string> LibvirtProvider::Accel(const std::string& kernel) {
 
 absl::Status LibvirtProvider::CheckReadable(const std::string& what,
                                             const std::string& path) const {
-  if (!local_ || path.empty() || ::access(path.c_str(), R_OK) == 0) return absl::OkStatus();
-  return ErrnoStatus(absl::StrCat(what, " ", path), errno);
+  if (!local_ || path.empty()) return absl::OkStatus();
+  if (::access(path.c_str(), R_OK) != 0) return ErrnoStatus(absl::StrCat(what, " ", path), errno);
+  return CheckQemuReaches(what, path, options_.uri);
 }
 
 absl::Status LibvirtProvider::MakeGuestFiles(const GuestSpec& spec, DomainOptions* options) {
@@ -285,8 +257,8 @@ absl::StatusOr<GuestInfo> LibvirtProvider::Create(const GuestSpec& spec) {
   ASSIGN_OR_RETURN(domain.accel, Accel(spec.kernel));
   domain.machine = options_.machine;
   if (spec.controller_port != 0) {
-    domain.relay_command = absl::StrReplaceAll(
-        options_.relay_command, {{"{port}", absl::StrCat(spec.controller_port)}});
+    domain.relay_command = absl::StrReplaceAll(options_.relay_command,
+                                               {{"{port}", absl::StrCat(spec.controller_port)}});
   }
   // A directory without a domain is what a crash between the two left: start afresh.
   RETURN_IF_ERROR(RemoveTree(GuestDir(name)));
@@ -296,7 +268,9 @@ absl::StatusOr<GuestInfo> LibvirtProvider::Create(const GuestSpec& spec) {
     return s;
   };
   absl::Status files = MakeGuestFiles(spec, &domain);
-  if (!files.ok()) return fail(absl::Status(files.code(), absl::StrCat("guest ", name, ": ", files.message())));
+  if (!files.ok()) {
+    return fail(absl::Status(files.code(), absl::StrCat("guest ", name, ": ", files.message())));
+  }
   absl::StatusOr<std::string> xml = DomainXml(spec, domain);
   if (!xml.ok()) return fail(xml.status());
 
@@ -319,9 +293,9 @@ absl::Status LibvirtProvider::Destroy(const std::string& name) {
   absl::StatusOr<DomainHandle> dom = LookupGuest(name);
   if (dom.ok()) {
     RETURN_IF_ERROR(PowerOff(dom->get(), name));
-    constexpr unsigned kFlags =
-        VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-        VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
+    constexpr unsigned kFlags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                                VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM |
+                                VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
     if (virDomainUndefineFlags(dom->get(), kFlags) != 0) return LibvirtError(name, "undefine");
   } else if (!absl::IsNotFound(dom.status())) {
     return dom.status();
@@ -350,10 +324,22 @@ absl::Status LibvirtProvider::SetKernel(const std::string& name, const std::stri
   RETURN_IF_ERROR(EnsureConnected());
   absl::ReaderMutexLock l(&conn_mu_);
   ASSIGN_OR_RETURN(DomainHandle dom, LookupGuest(name));
+  // Boot copies in the guest's directory: qemu reaches them, libvirt relabels them instead of the
+  // caller's files (a kernel build tree), and Destroy removes them. Replacing a copy does not
+  // disturb a running guest: qemu loaded its kernel at start.
+  std::string kernel_path = kernel, initrd_path = initrd;
+  if (local_ && !kernel.empty()) {
+    kernel_path = absl::StrCat(GuestDir(name), "/", kBootKernelFile);
+    RETURN_IF_ERROR(CopyFileAtomic(kernel, kernel_path));
+  }
+  if (local_ && !initrd.empty()) {
+    initrd_path = absl::StrCat(GuestDir(name), "/", kBootInitrdFile);
+    RETURN_IF_ERROR(CopyFileAtomic(initrd, initrd_path));
+  }
   LibvirtString current(
       virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE));
   if (current == nullptr) return LibvirtError(name, "read the definition");
-  absl::StatusOr<std::string> xml = ReplaceBootFiles(current.get(), kernel, initrd);
+  absl::StatusOr<std::string> xml = ReplaceBootFiles(current.get(), kernel_path, initrd_path);
   if (!xml.ok()) {
     return absl::Status(xml.status().code(),
                         absl::StrCat("guest ", name, ": set kernel: ", xml.status().message()));
@@ -363,8 +349,7 @@ absl::Status LibvirtProvider::SetKernel(const std::string& name, const std::stri
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> LibvirtProvider::ConsoleLog(const std::string& name,
-                                                        size_t max_bytes) {
+absl::StatusOr<std::string> LibvirtProvider::ConsoleLog(const std::string& name, size_t max_bytes) {
   RETURN_IF_ERROR(CheckGuestName(name));
   std::string path = absl::StrCat(GuestDir(name), "/", kConsoleFile);
   {
@@ -398,8 +383,8 @@ absl::StatusOr<std::vector<GuestInfo>> LibvirtProvider::List() {
     if (!meta.has_value()) continue;
     const char* name = virDomainGetName(dom.get());
     if (name == nullptr) continue;
-    guests.push_back(GuestInfo{name, virDomainIsActive(dom.get()) == 1, meta->accel,
-                               meta->console_path});
+    guests.push_back(
+        GuestInfo{name, virDomainIsActive(dom.get()) == 1, meta->accel, meta->console_path});
   }
   return guests;
 }

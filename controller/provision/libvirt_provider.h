@@ -2,9 +2,11 @@
 // per-guest files under a work directory, KVM when it works, else TCG.
 //
 // Files: WORK_DIR/NAME/ holds console.log (serial console, appended across boots),
-// overlay.qcow2 (copy-on-write over spec.base_image, from `qemu-img create -f qcow2 -F qcow2 -b`)
-// and disk-DISK.img (sparse raw files for spec.disks). WORK_DIR and the guest directories are
-// world-readable so that qemu, which runs as its own user under qemu:///system, reaches them.
+// overlay.qcow2 (copy-on-write over spec.base_image, from `qemu-img create -f qcow2 -F qcow2 -b`),
+// disk-DISK.img (sparse raw files for spec.disks) and SetKernel's copies. WORK_DIR and the guest
+// directories are world-readable so that qemu, which runs as its own user under qemu:///system,
+// reaches them; libvirt (dynamic_ownership) chowns the files a guest uses to that user while it
+// runs, spec.kernel and spec.initrd included.
 // Files are made on this host, so a remote URI needs WORK_DIR to be the same path on the
 // hypervisor (a shared mount); ConsoleLog reads the local file.
 //
@@ -14,10 +16,11 @@
 // sandbox must allow it: seccomp_sandbox = 0 in qemu.conf (scripts/libvirt.sh sets it). Open checks
 // this and Create fails with FailedPrecondition while it is not so.
 //
-// Kernels: SetKernel rewrites the persistent definition only. A running guest keeps its kernel
-// across its own reboots (qemu reboots in place); the new kernel boots at the next PowerCycle,
-// which is destroy + start from the persistent definition. So to boot a new kernel: SetKernel,
-// then PowerCycle.
+// Kernels: SetKernel copies the kernel and initrd into the guest's directory (boot-vmlinuz,
+// boot-initrd.img; for a local hypervisor) and rewrites the persistent definition only. A running
+// guest keeps its kernel across its own reboots (qemu reboots in place); the new kernel boots at
+// the next PowerCycle, which is destroy + start from the persistent definition. So to boot a new
+// kernel: SetKernel, then PowerCycle.
 #ifndef KFLEET_CONTROLLER_PROVISION_LIBVIRT_PROVIDER_H_
 #define KFLEET_CONTROLLER_PROVISION_LIBVIRT_PROVIDER_H_
 
@@ -52,10 +55,14 @@ struct LibvirtOptions {
 class LibvirtProvider : public Provider {
  public:
   // Connects to options.uri and prepares options.work_dir. Unavailable if libvirt does not
-  // answer; InvalidArgument for bad options.
+  // answer; InvalidArgument for bad options; FailedPrecondition if qemu, running as its own user
+  // under qemu:///system, could not reach work_dir (a parent without o+x, such as a mkdtemp
+  // directory or /root).
   static absl::StatusOr<std::unique_ptr<LibvirtProvider>> Open(const LibvirtOptions& options);
 
-  // Defines (persistent) and starts the domain. On failure nothing is left behind.
+  // Defines (persistent) and starts the domain. On failure nothing is left behind. NotFound for
+  // a kernel, initrd or base image that does not exist here, FailedPrecondition for one qemu
+  // could not reach (see Open).
   absl::StatusOr<GuestInfo> Create(const GuestSpec& spec) override;
   // Also cleans the work directory of a guest whose domain is already gone. FailedPrecondition
   // for a domain of that name that is not a kfleet guest (it is left alone).
@@ -89,6 +96,7 @@ class LibvirtProvider : public Provider {
   // Whether libvirt would run qemu with a seccomp filter that forbids spawning the relay.
   static bool RelayForbidden(virConnectPtr conn);
   absl::Status MakeGuestFiles(const GuestSpec& spec, DomainOptions* options);
+  // For a local hypervisor: `path` exists and qemu can reach it.
   absl::Status CheckReadable(const std::string& what, const std::string& path) const;
 
   const LibvirtOptions options_;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -164,8 +165,8 @@ class LibvirtProviderTest : public ::testing::Test {
       if (Count(console, marker) >= times) return console;
       absl::SleepFor(absl::Milliseconds(200));
     }
-    ADD_FAILURE() << "no " << times << "x " << marker << " on the console of " << name
-                  << " within " << kBootTimeout << "; console:\n"
+    ADD_FAILURE() << "no " << times << "x " << marker << " on the console of " << name << " within "
+                  << kBootTimeout << "; console:\n"
                   << console;
     return console;
   }
@@ -235,15 +236,18 @@ TEST_F(LibvirtProviderTest, GuestLifecycle) {
 
   // Variant B: the same initrd with a second cpio appended that adds /etc/kfleet-variant.
   const std::string initrd_b = provider_->GuestDir(name) + "-initrd-b.img";
-  ASSERT_EQ(Shell(absl::StrCat("set -e; d=$(mktemp -d); mkdir $d/etc; echo B >$d/etc/kfleet-variant;"
-                               "cp ", spec.initrd, " ", initrd_b, "; chmod 644 ", initrd_b,
-                               // Archives in an initrd start 4-byte aligned.
-                               "; truncate -s %512 ", initrd_b,
-                               "; (cd $d && find etc | cpio -o -H newc --quiet) >>", initrd_b,
-                               "; rm -rf $d")),
+  ASSERT_EQ(Shell(absl::StrCat(
+                "set -e; d=$(mktemp -d); mkdir $d/etc; echo B >$d/etc/kfleet-variant;"
+                "cp ",
+                spec.initrd, " ", initrd_b, "; chmod 644 ", initrd_b,
+                // Archives in an initrd start 4-byte aligned.
+                "; truncate -s %512 ", initrd_b,
+                "; (cd $d && find etc | cpio -o -H newc --quiet) >>", initrd_b, "; rm -rf $d")),
             "");
   ASSERT_TRUE(provider_->SetKernel(name, "", initrd_b).ok());
-  EXPECT_THAT(Shell("virsh -c qemu:///system dumpxml --inactive " + name), HasSubstr(initrd_b));
+  // The guest boots its own copy: libvirt relabels that, not the caller's file.
+  EXPECT_THAT(Shell("virsh -c qemu:///system dumpxml --inactive " + name),
+              HasSubstr(provider_->GuestDir(name) + "/boot-initrd.img"));
   start = absl::Now();
   ASSERT_TRUE(provider_->PowerCycle(name).ok());
   console = WaitForConsole(name, "KFLEET-PROBE-OK", 2);
@@ -252,6 +256,9 @@ TEST_F(LibvirtProviderTest, GuestLifecycle) {
   console = WaitForConsole(name, "KFLEET-VARIANT:B", 1);
   EXPECT_EQ(Count(console, "KFLEET-VARIANT:"), 2u) << "the first boot's output is kept";
   EXPECT_EQ(Count(console, "KFLEET-VARIANT:B"), 1u);
+  struct stat st;
+  ASSERT_EQ(::stat(initrd_b.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << initrd_b << " was chowned";
 
   ASSERT_TRUE(provider_->Destroy(name).ok());
   EXPECT_FALSE(VirshKnows(name));
