@@ -20,7 +20,13 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "Prometheus /metrics address (HOST:PORT); not served by this version");
 ABSL_FLAG(std::string, state_dir, "/var/lib/kfleet",
           "directory for the SQLite database (kfleet.db) and the stored logs");
-ABSL_FLAG(std::string, config, "", "controller config file (pools); not read by this version");
+ABSL_FLAG(std::string, config, "",
+          "controller config file (YAML) declaring pools; default: one pool, local (libvirt, tiny "
+          "image)");
+ABSL_FLAG(std::string, agent_binary, "",
+          "kfleet-agent binary baked into guest images (default: next to this executable)");
+ABSL_FLAG(std::string, image_recipes, "",
+          "directory of image recipes, deploy/image (default: found next to this executable)");
 ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only on loopback addresses");
 ABSL_FLAG(std::string, heartbeat, "10s", "agent heartbeat interval; 3 missed make a host offline");
 
@@ -47,6 +53,9 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   options.security.insecure = absl::GetFlag(FLAGS_insecure);
+  options.config_file = absl::GetFlag(FLAGS_config);
+  options.agent_binary = absl::GetFlag(FLAGS_agent_binary);
+  options.image_recipes = absl::GetFlag(FLAGS_image_recipes);
   absl::StatusOr<absl::Duration> heartbeat = kfleet::ParseDuration(absl::GetFlag(FLAGS_heartbeat));
   if (!heartbeat.ok()) {
     std::fprintf(stderr, "kfleet-controller: --heartbeat: %s\n",

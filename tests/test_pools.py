@@ -90,7 +90,8 @@ class PoolsTest(harness.KfleetTestCase):
         print(f"\npool shrank to 0 {time.time() - started:.1f}s after the last command "
               f"(idle timeout 4s)", file=sys.stderr)
         harness.wait_for(lambda: not self.fake_agents_alive(), 10, "every guest agent to stop")
-        ops = open(os.path.join(self.cloud, "operations.log")).read().split("\n")
+        with open(os.path.join(self.cloud, "operations.log")) as f:
+            ops = f.read().split("\n")
         self.assertEqual(sum(op.startswith("create") for op in ops), 2, ops)
         self.assertEqual(sum(op.startswith("destroy") for op in ops), 2, ops)
 
