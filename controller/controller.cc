@@ -157,7 +157,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
                             ? options.image_recipes
                             : FindBeside({"../../deploy/image", "../share/kfleet/image"});
   std::string state_dir = options.state_dir;
-  auto image_cache = std::make_shared<std::map<std::string, provision::BootImage>>();
+  std::string image_cache =
+      options.image_cache.empty() ? options.state_dir + "/images" : options.image_cache;
+  auto built = std::make_shared<std::map<std::string, provision::BootImage>>();
   provision::PoolManager::Deps pool_deps;
   pool_deps.store = impl->store.get();
   pool_deps.logs = impl->logs.get();
@@ -181,13 +183,12 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
     return std::unique_ptr<provision::Provider>(std::move(p));
   };
   // Only the reconcile thread calls it, so the cache needs no lock.
-  pool_deps.image = [image_cache, recipes, agent,
-                     state_dir](const std::string& name) -> absl::StatusOr<provision::BootImage> {
-    auto it = image_cache->find(name);
-    if (it != image_cache->end()) return it->second;
-    ASSIGN_OR_RETURN(provision::BootImage image,
-                     BuildImage(name, recipes, agent, state_dir + "/images"));
-    (*image_cache)[name] = image;
+  pool_deps.image = [built = std::move(built), recipes, agent,
+                     image_cache](const std::string& name) -> absl::StatusOr<provision::BootImage> {
+    auto it = built->find(name);
+    if (it != built->end()) return it->second;
+    ASSIGN_OR_RETURN(provision::BootImage image, BuildImage(name, recipes, agent, image_cache));
+    (*built)[name] = image;
     return image;
   };
   impl->pools = std::make_unique<provision::PoolManager>(std::move(pools), std::move(pool_deps));

@@ -27,6 +27,8 @@ struct ControllerOptions {
   // next to this executable (build tree or install prefix).
   std::string agent_binary;
   std::string image_recipes;
+  // Where built images are kept (content-addressed); empty: <state-dir>/images.
+  std::string image_cache;
   // How often pools are reconciled (guests created, scaled, power-cycled).
   absl::Duration reconcile_interval = absl::Seconds(1);
 };

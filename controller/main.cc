@@ -25,6 +25,8 @@ ABSL_FLAG(std::string, config, "",
           "image)");
 ABSL_FLAG(std::string, agent_binary, "",
           "kfleet-agent binary baked into guest images (default: next to this executable)");
+ABSL_FLAG(std::string, image_cache, "",
+          "where built guest images are kept (default: STATE_DIR/images)");
 ABSL_FLAG(std::string, image_recipes, "",
           "directory of image recipes, deploy/image (default: found next to this executable)");
 ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only on loopback addresses");
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
   options.config_file = absl::GetFlag(FLAGS_config);
   options.agent_binary = absl::GetFlag(FLAGS_agent_binary);
   options.image_recipes = absl::GetFlag(FLAGS_image_recipes);
+  options.image_cache = absl::GetFlag(FLAGS_image_cache);
   absl::StatusOr<absl::Duration> heartbeat = kfleet::ParseDuration(absl::GetFlag(FLAGS_heartbeat));
   if (!heartbeat.ok()) {
     std::fprintf(stderr, "kfleet-controller: --heartbeat: %s\n",

@@ -1,42 +1,64 @@
 #!/usr/bin/env bash
-# kfleet's main job on embedded defaults: install what is needed, build, start a controller (SQLite
-# in .state/demo) and two local agents, run a job across them, show the result, stop what it started.
+# kfleet's main job on embedded defaults: install what is needed, build, start libvirtd and a
+# controller, bring up a `tiny` guest in the default pool, run a job in it, reboot it for real,
+# show the results, then destroy the guest and stop what this script started.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 kfleet_install_deps
 kfleet_build
+kfleet_start_libvirtd
 
-STATE=$KFLEET_ROOT/.state/demo
-rm -rf "$STATE"
+# Guests' files must be reachable by qemu, which runs as its own user: keep state out of /root.
+STATE=${KFLEET_DEMO_STATE:-/var/lib/kfleet/demo}
 mkdir -p "$STATE"
+chmod 755 "$(dirname "$STATE")" "$STATE"
+rm -rf "$STATE/controller"
 PORT=$(kfleet_free_port)
 ADDR=127.0.0.1:$PORT
-trap kfleet_stop_started EXIT
+export KFLEET_CONTROLLER=$ADDR KFLEET_INSECURE=1
+KCTL=$KFLEET_BUILD/cli/kctl
 
-say "starting kfleet-controller on $ADDR (state in $STATE)"
+cleanup() {
+  local rc=$?
+  if [ -n "${KFLEET_PIDS[*]:-}" ]; then
+    say "destroying the demo's guests"
+    "$KCTL" destroy local >/dev/null 2>&1 || true
+  fi
+  kfleet_stop_started
+  exit $rc
+}
+trap cleanup EXIT
+
+say "starting kfleet-controller on $ADDR (state in $STATE/controller)"
 "$KFLEET_BUILD/controller/kfleet-controller" --listen "$ADDR" --state-dir "$STATE/controller" \
   --insecure >"$STATE/controller.log" 2>&1 &
 KFLEET_PIDS+=($!)
-for n in 1 2; do
-  "$KFLEET_BUILD/agent/kfleet-agent" --controller "$ADDR" --state-dir "$STATE/agent-$n" \
-    --name "local-$n" --labels "pool=local,role=builder" --insecure >"$STATE/agent-$n.log" 2>&1 &
-  KFLEET_PIDS+=($!)
-done
+for _ in $(seq 100); do "$KCTL" pools >/dev/null 2>&1 && break; sleep 0.1; done
 
-export KFLEET_CONTROLLER=$ADDR KFLEET_INSECURE=1
-KCTL=$KFLEET_BUILD/cli/kctl
-for _ in $(seq 100); do
-  [ "$("$KCTL" -o json hosts 2>/dev/null | grep -o '"ONLINE"' | wc -l)" -ge 2 ] && break
-  sleep 0.1
+say "kctl bringup local   (builds the tiny image on first use, then boots it under libvirt)"
+"$KCTL" bringup local
+started=$SECONDS
+until "$KCTL" -o json hosts 2>/dev/null | grep -q '"ONLINE"'; do
+  if [ $((SECONDS - started)) -gt 600 ]; then
+    echo "kfleet: the guest did not register within 10 minutes; controller log:" >&2
+    tail -n 30 "$STATE/controller.log" >&2
+    exit 1
+  fi
+  sleep 1
 done
-
-say "kctl hosts"
+say "guest registered $((SECONDS - started))s after bringup (image build and boot included)"
+"$KCTL" pools
 "$KCTL" hosts
-say "kctl exec -l pool=local -- sh -c 'uname -sr; nproc; uptime'"
+
+say "kctl exec -l pool=local -- sh -c '...'"
 rc=0
-"$KCTL" exec -l pool=local -- sh -c 'echo "kernel $(uname -sr), $(nproc) cpus"; uptime' || rc=$?
-say "kctl jobs"
-"$KCTL" jobs
+"$KCTL" exec -l pool=local -- sh -c 'echo "kernel $(uname -r) on $(uname -m), $(nproc) cpu"; \
+  echo "cmdline: $(cat /proc/cmdline)"; free -m | head -n 2' || rc=$?
+
+say "kctl reboot -l pool=local   (a real reboot; passes when the agent registers again)"
+"$KCTL" reboot -l pool=local --timeout 5m || rc=$?
+"$KCTL" events
+
 if [ $rc = 0 ]; then say "demo passed"; else say "demo failed (kctl exit $rc)"; fi
 exit $rc

@@ -2,13 +2,17 @@
 # Sourced, not run.
 
 KFLEET_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$KFLEET_ROOT/scripts/libvirt.sh"
 KFLEET_BUILD=${KFLEET_BUILD:-$KFLEET_ROOT/build}
 
 KFLEET_PACKAGES=(
   build-essential cmake pkg-config ccache git python3
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsqlite3-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev
+  libvirt-dev libyaml-cpp-dev nlohmann-json3-dev
   procps
+  # guests: the tiny image's recipe and the hypervisor (scripts/libvirt.sh starts libvirtd)
+  busybox-static cpio socat qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

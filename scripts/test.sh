@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 kfleet_install_deps
 kfleet_build -DKFLEET_WERROR=ON
+kfleet_start_libvirtd
 say "running the tests"
 cd "$KFLEET_BUILD"
 ctest --output-on-failure --timeout 600 -j1 "$@"

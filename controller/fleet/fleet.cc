@@ -36,7 +36,13 @@ void Fleet::Attach(const std::string& host_id, std::shared_ptr<SessionHandle> se
 void Fleet::Detach(const std::string& host_id, const SessionHandle* session) {
   absl::MutexLock lock(&mu_);
   auto it = hosts_.find(host_id);
-  if (it != hosts_.end() && it->second.session.get() == session) it->second.session.reset();
+  if (it == hosts_.end() || it->second.session.get() != session) return;
+  it->second.session.reset();
+  // Its agent went away (stopped, rebooting, or the link broke): offline after a short grace for a
+  // reconnect, rather than after three heartbeats, so no new work is sent its way meanwhile.
+  absl::Time offline_at = absl::Now() + kReconnectGrace;
+  absl::Time limit = settings_.heartbeat * settings_.offline_after_missed;
+  if (it->second.last_heard > offline_at - limit) it->second.last_heard = offline_at - limit;
 }
 
 void Fleet::Heard(const std::string& host_id) {

@@ -30,6 +30,9 @@ class SessionHandle {
   virtual void Close(const grpc::Status& status) = 0;
 };
 
+// A host whose session ended is offline this long after, unless its agent reconnects.
+inline constexpr absl::Duration kReconnectGrace = absl::Seconds(3);
+
 struct LivenessSettings {
   absl::Duration heartbeat = absl::Seconds(10);
   int offline_after_missed = 3;

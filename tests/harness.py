@@ -1,0 +1,420 @@
+"""Multi-process test harness for kfleet: a controller, agents and kctl on loopback.
+
+Each test gets its own temporary directory, holding the state dirs of the processes it starts and
+their logs. The logs are printed when a test fails. Processes are stopped only through the pid the
+harness started them with (SIGTERM, then SIGKILL after a grace period), never by name.
+
+The binaries are taken from $KFLEET_BUILD_DIR (default /work/main/build):
+controller/kfleet-controller, agent/kfleet-agent and cli/kctl.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD_DIR = os.environ.get("KFLEET_BUILD_DIR", "/work/main/build")
+CONTROLLER_BIN = os.path.join(BUILD_DIR, "controller", "kfleet-controller")
+AGENT_BIN = os.path.join(BUILD_DIR, "agent", "kfleet-agent")
+KCTL_BIN = os.path.join(BUILD_DIR, "cli", "kctl")
+
+# Exit codes of kctl (docs: `kctl job --help`, EXIT STATUS).
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_UNREACHABLE = 3
+EXIT_TIMEOUT = 5
+EXIT_INFRA_ERROR = 6
+EXIT_CANCELLED = 7
+
+POLL_INTERVAL_S = 0.1
+STOP_GRACE_S = 5.0
+# Bytes of each log file shown when a test fails.
+LOG_TAIL_BYTES = 16384
+
+
+class WaitTimeout(AssertionError):
+    """wait_for gave up; the message says what was awaited and what was seen last."""
+
+
+def free_port():
+    """Returns a TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what):
+    """Polls predicate() every 0.1 s until it returns a truthy value, which is returned.
+
+    Raises WaitTimeout naming `what` (and the last exception predicate raised, if any)
+    when `timeout` seconds pass first.
+    """
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+            last_error = None
+        except Exception as e:  # pylint: disable=broad-except
+            last_error = e
+        if time.monotonic() >= deadline:
+            msg = f"timed out after {timeout:.1f}s waiting for {what}"
+            if last_error is not None:
+                msg += f" (last error: {last_error!r})"
+            raise WaitTimeout(msg)
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _start_time(pid):
+    """The start time of process pid (clock ticks since boot), or None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid):
+    """True if a process with this pid exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            # The state follows the command name, which is in parentheses and may hold spaces.
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+class KctlResult:
+    """What one kctl run returned."""
+
+    def __init__(self, args, rc, stdout, stderr):
+        self.args = args
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def json(self):
+        """The stdout parsed as one JSON document."""
+        return json.loads(self.stdout)
+
+    def __repr__(self):
+        return (f"kctl {' '.join(self.args)}: rc={self.rc}\n--- stdout ---\n{self.stdout[-4000:]}"
+                f"\n--- stderr ---\n{self.stderr[-4000:]}")
+
+
+class Process:
+    """A process the harness started; its stdout and stderr go to one log file."""
+
+    def __init__(self, name, argv, log_path, env=None, stdout_path=None):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.stdout_path = stdout_path
+        log = open(log_path, "ab")
+        out = open(stdout_path, "wb") if stdout_path else log
+        try:
+            log.write(f"=== started: {' '.join(argv)}\n".encode())
+            log.flush()
+            self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=log,
+                                          env=env)
+        finally:
+            log.close()
+            if out is not log:
+                out.close()
+        self.pid = self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def signal(self, sig):
+        """Sends sig to this process (by its pid) if it is still running."""
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def kill(self):
+        """SIGKILLs the process and reaps it, as a crash would end it."""
+        self.signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def stop(self, grace=STOP_GRACE_S):
+        """SIGTERM, then SIGKILL if still running after `grace` seconds; returns the exit code."""
+        if self.alive():
+            # A stopped process cannot act on SIGTERM.
+            self.signal(signal.SIGCONT)
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait(timeout=10)
+        return self.popen.returncode
+
+    def wait(self, timeout):
+        return self.popen.wait(timeout=timeout)
+
+    def read_stdout(self):
+        with open(self.stdout_path, "rb") as f:
+            return f.read()
+
+
+class KfleetTestCase(unittest.TestCase):
+    """A unittest.TestCase with a controller, agents and kctl at hand.
+
+    setUp makes a temporary directory; every process started through the helpers is stopped when
+    the test ends. On failure the logs of all processes are written to stderr.
+    """
+
+    def setUp(self):
+        super().setUp()
+        for binary in (CONTROLLER_BIN, AGENT_BIN, KCTL_BIN):
+            if not os.access(binary, os.X_OK):
+                self.fail(f"{binary} is missing: build it (cmake --build build --target "
+                          f"kfleet-controller kfleet-agent kctl) or set KFLEET_BUILD_DIR")
+        self.tmp = tempfile.mkdtemp(prefix=f"kfleet-{self.id().rsplit('.', 1)[-1]}-")
+        self.processes = []
+        self.controller = None
+        self.controller_port = None
+        self.controller_state = os.path.join(self.tmp, "controller")
+        self._adopted = []  # (pid, start time) of processes a command started, see adopt_pid
+        self._states_at_end = ""
+        self._controller_heartbeat = None
+        self._controller_extra_args = []
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("KFLEET_")}
+        # Keep kctl off the user's ~/.config/kfleet/kctl.yaml.
+        self.env["HOME"] = self.tmp
+        self.env["XDG_CONFIG_HOME"] = os.path.join(self.tmp, "xdg")
+        self.addCleanup(self._stop_all)
+
+    def run(self, result=None):
+        if result is None:
+            result = self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        out = super().run(result)
+        failed = len(result.failures) + len(result.errors) > before
+        tmp = getattr(self, "tmp", None)
+        if tmp and os.path.isdir(tmp):
+            if failed:
+                self._dump_logs()
+            if failed and os.environ.get("KFLEET_KEEP_TMP"):
+                sys.stderr.write(f"kept {tmp}\n")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return out
+
+    # --- processes ----------------------------------------------------------------------------
+
+    def _start(self, name, argv, **kwargs):
+        log_path = os.path.join(self.tmp, f"{name}.log")
+        proc = Process(name, argv, log_path, env=self.env, **kwargs)
+        self.processes.append(proc)
+        return proc
+
+    def _stop_all(self):
+        self._states_at_end = self.describe()
+        # Agents first, so that they do not log reconnect attempts to a stopped controller.
+        for proc in sorted(self.processes, key=lambda p: p is self.controller):
+            proc.stop()
+        for pid, start_time in self._adopted:
+            # The start time tells the process from a later one that was given the same pid.
+            if pid_alive(pid) and _start_time(pid) == start_time:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def adopt_pid(self, *pids):
+        """Makes the test's end SIGKILL these processes (started by a command) if still running."""
+        for pid in pids:
+            start_time = _start_time(pid)
+            if start_time is not None:
+                self._adopted.append((pid, start_time))
+
+    def describe(self):
+        """One phrase per process the test started: running, or how it exited."""
+        states = []
+        for proc in self.processes:
+            rc = proc.popen.poll()
+            states.append(f"{proc.name} pid {proc.pid} " +
+                          ("running" if rc is None else f"exited {rc}"))
+        return ", ".join(states)
+
+    def _dump_logs(self):
+        sys.stderr.write(f"\n===== logs of {self.id()} ({self.tmp}) =====\n")
+        sys.stderr.write(f"processes at the end of the test: {self._states_at_end}\n")
+        for entry in sorted(os.listdir(self.tmp)):
+            path = os.path.join(self.tmp, entry)
+            if not entry.endswith(".log") or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - LOG_TAIL_BYTES))
+                text = f.read().decode(errors="replace")
+            sys.stderr.write(f"----- {entry} ({size} bytes"
+                             f"{', last ' + str(LOG_TAIL_BYTES) if size > LOG_TAIL_BYTES else ''})"
+                             f" -----\n{text}\n")
+        sys.stderr.flush()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.controller_port}"
+
+    def start_controller(self, heartbeat=None, extra_args=None, wait=True):
+        """Starts the controller on this test's port and state dir (a free port the first time).
+
+        Called again after the controller stopped, it restarts it on the same port and state dir,
+        with the same heartbeat and extra_args unless others are given.
+        """
+        assert self.controller is None or not self.controller.alive(), "controller still running"
+        if self.controller_port is None:
+            self.controller_port = free_port()
+        if heartbeat is not None:
+            self._controller_heartbeat = heartbeat
+        if extra_args is not None:
+            self._controller_extra_args = list(extra_args)
+        argv = [CONTROLLER_BIN, "--listen", self.address, "--state-dir", self.controller_state,
+                "--insecure"]
+        if self._controller_heartbeat:
+            argv += ["--heartbeat", self._controller_heartbeat]
+        argv += self._controller_extra_args
+        self.controller = self._start("controller", argv)
+        if wait:
+            self.wait_controller_up()
+        return self.controller
+
+    def wait_controller_up(self, timeout=20):
+        """Waits until the controller accepts TCP connections on its port."""
+        proc = self.controller
+
+        def accepting():
+            if not proc.alive():
+                raise AssertionError(f"controller exited with {proc.popen.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.controller_port), timeout=0.5):
+                    return True
+            except OSError:
+                return False
+
+        wait_for(accepting, timeout, f"the controller to listen on {self.address}")
+
+    def start_agent(self, name, labels=None, state_dir=None, reconnect_max=None, kill_grace=None,
+                    wait_online=True):
+        """Starts an agent named `name` (state dir <tmp>/agent-NAME unless given).
+
+        With wait_online, waits until kctl hosts shows it online.
+        """
+        state_dir = state_dir or os.path.join(self.tmp, f"agent-{name}")
+        argv = [AGENT_BIN, "--controller", self.address, "--state-dir", state_dir, "--name", name,
+                "--insecure"]
+        if labels:
+            argv += ["--labels", ",".join(f"{k}={v}" for k, v in labels.items())]
+        if reconnect_max:
+            argv += ["--reconnect-max", reconnect_max]
+        if kill_grace:
+            argv += ["--kill-grace", kill_grace]
+        proc = self._start(f"agent-{name}", argv)
+        proc.state_dir = state_dir
+        if wait_online:
+            self.wait_host_state(name, "ONLINE")
+        return proc
+
+    # --- kctl ---------------------------------------------------------------------------------
+
+    def kctl_argv(self, args, output=None, address=None):
+        argv = [KCTL_BIN, "--controller", address or self.address, "--insecure"]
+        if output:
+            argv += ["-o", output]
+        return argv + list(args)
+
+    def kctl(self, *args, output=None, timeout=60, binary=False, address=None):
+        """Runs kctl with these arguments against this test's controller; returns a KctlResult.
+
+        address overrides the controller's address; with binary, stdout is left as bytes.
+        """
+        argv = self.kctl_argv(args, output, address)
+        try:
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=timeout, env=self.env)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError(
+                f"kctl {' '.join(argv[1:])} did not end within {timeout}s ({self.describe()}); "
+                f"stdout: {(e.stdout or b'')[-2000:]!r} stderr: {(e.stderr or b'')[-2000:]!r}"
+            ) from None
+        stdout = p.stdout if binary else p.stdout.decode(errors="replace")
+        return KctlResult(argv[1:], p.returncode, stdout, p.stderr.decode(errors="replace"))
+
+    def kctl_json(self, *args, timeout=60):
+        """Runs `kctl -o json ARGS`, asserts that it exited 0 and returns the parsed document."""
+        r = self.kctl(*args, output="json", timeout=timeout)
+        if r.rc != 0:
+            raise AssertionError(f"kctl failed: {r!r}")
+        return r.json()
+
+    def kctl_background(self, *args, name="kctl"):
+        """Starts kctl in the background; its stdout goes to <tmp>/NAME.out, stderr to NAME.log."""
+        return self._start(name, self.kctl_argv(args),
+                           stdout_path=os.path.join(self.tmp, f"{name}.out"))
+
+    # --- fleet queries ------------------------------------------------------------------------
+
+    def hosts(self):
+        """The hosts (dicts of proto JSON fields) as `kctl -o json hosts` lists them."""
+        return self.kctl_json("hosts").get("hosts", [])
+
+    def host(self, name):
+        """The host with this name, or None."""
+        return next((h for h in self.hosts() if h["name"] == name), None)
+
+    def host_state(self, name):
+        """"ONLINE", "OFFLINE", ... or None if no host has this name."""
+        host = self.host(name)
+        return host.get("state") if host else None
+
+    def wait_host_state(self, name, state, timeout=20):
+        wait_for(lambda: self.host_state(name) == state, timeout,
+                 f"host {name} to be {state} in kctl hosts")
+
+    def job(self, job_id):
+        return self.kctl_json("job", job_id)
+
+    def find_job(self, job_name, timeout=20):
+        """Waits for the job submitted with `--name job_name` to appear; returns its id."""
+
+        def lookup():
+            for job in self.kctl_json("jobs").get("jobs", []):
+                if job.get("spec", {}).get("name") == job_name:
+                    return job["id"]
+            return None
+
+        return wait_for(lookup, timeout, f"job {job_name!r} to appear in kctl jobs")
+
+    def wait_job_done(self, job_id, timeout=60):
+        """Waits until the job is JOB_DONE; returns it."""
+
+        def done():
+            job = self.job(job_id)
+            return job if job.get("state") == "JOB_DONE" else None
+
+        return wait_for(done, timeout, f"job {job_id} to end")
+
+    def logs(self, command_id, stream="stdout"):
+        """The stored bytes of one stream of one command."""
+        r = self.kctl("logs", command_id, "--stream", stream, binary=True, timeout=120)
+        if r.rc != 0:
+            raise AssertionError(f"kctl logs failed: rc={r.rc} stderr={r.stderr}")
+        return r.stdout

@@ -1,0 +1,94 @@
+"""Real guests: the default pool brings up a `tiny` guest under libvirt (KVM if it works, else
+TCG); its agent registers, runs commands, reboots for real, and the guest is destroyed cleanly.
+Needs root and libvirtd (scripts/libvirt.sh: kfleet_start_libvirtd)."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+import harness
+
+IMAGE_CACHE = "/var/cache/kfleet/images"
+
+
+def virsh(*args):
+    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+class GuestsTest(harness.KfleetTestCase):
+
+    def setUp(self):
+        super().setUp()
+        # qemu runs as its own user and must reach the guests' files under the state dir.
+        os.chmod(self.tmp, 0o755)
+        os.makedirs(IMAGE_CACHE, exist_ok=True)
+        os.chmod(os.path.dirname(IMAGE_CACHE), 0o755)
+        os.chmod(IMAGE_CACHE, 0o755)
+        self.start_controller(extra_args=["--image-cache", IMAGE_CACHE])
+        self.addCleanup(self.destroy_everything)
+
+    def destroy_everything(self):
+        if self.controller is not None and self.controller.alive():
+            self.kctl("destroy", "local", timeout=300)
+
+    def guest_dir(self, name):
+        return os.path.join(self.controller_state, "guests", name)
+
+    def test_tiny_guest_registers_runs_reboots_and_is_destroyed(self):
+        """Validates that a tiny guest boots and registers, runs a command, really reboots (new boot
+        id, same host id, step passes), and that destroy leaves no domain or file behind."""
+        started = time.time()
+        r = self.kctl("bringup", "local")
+        self.assertEqual(r.rc, 0, r)
+        self.wait_host_state("local-1", "ONLINE", timeout=600)
+        pools = self.kctl_json("pools")["pools"]
+        guest = [g for p in pools for g in p.get("guests", []) if g["name"] == "local-1"][0]
+        events = self.kctl_json("events", "--host", "local-1")["events"]
+        registered = [e for e in events if e["kind"] == "guest_registered"]
+        print(f"\nguest local-1 ({guest.get('accel')}): registered "
+              f"{time.time() - started:.1f}s after bringup (image build included); "
+              f"{registered[0]['message'] if registered else ''}", file=sys.stderr)
+
+        r = self.kctl("exec", "--host", "local-1", "--", "uname", "-r")
+        self.assertEqual(r.rc, 0, r)
+        release = r.stdout.split("|", 1)[1].strip()
+        self.assertRegex(release, r"^\d+\.\d+\.\d+-\d+-amd64$")
+        host = [h for h in self.hosts() if h["name"] == "local-1"][0]
+        self.assertEqual(host["labels"]["pool"], "local")
+
+        before_boot, host_id = host["boot_id"], host["id"]
+        t0 = time.time()
+        r = self.kctl("reboot", "--host", "local-1", "--timeout", "5m", timeout=400)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("rebooted and registered again after", r.stdout)
+        host = [h for h in self.hosts() if h["name"] == "local-1"][0]
+        self.assertEqual(host["id"], host_id, "same host id after the reboot")
+        self.assertNotEqual(host["boot_id"], before_boot, "a new boot id after the reboot")
+        print(f"reboot to registration: {time.time() - t0:.1f}s ({r.stdout.strip()})",
+              file=sys.stderr)
+        kinds = [e["kind"] for e in self.kctl_json("events", "--host", "local-1")["events"]]
+        self.assertIn("boot", kinds)
+
+        # The console of the guest is kept as the console log of the command that ran there.
+        job = self.kctl_json("jobs")["jobs"][0]
+        cmd = job["commands"][0]["id"]
+        console = self.kctl("logs", cmd, "--stream", "console", binary=True)
+        self.assertEqual(console.rc, 0)
+
+        domain = "local-1"
+        self.assertTrue(os.path.isdir(self.guest_dir(domain)))
+        r = self.kctl("destroy", "local", timeout=300)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("destroyed local-1", r.stdout)
+        listed = virsh("list", "--all", "--name").stdout.split()
+        self.assertFalse([d for d in listed if d.endswith(domain)], listed)
+        self.assertFalse(os.path.exists(self.guest_dir(domain)),
+                         os.listdir(os.path.dirname(self.guest_dir(domain))))
+        self.assertNotIn("local-1", [h["name"] for h in self.hosts()])
+
+
+if __name__ == "__main__":
+    unittest.main()
