@@ -66,8 +66,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   if (!options.host_id.empty()) {
     // Given by whoever made this host (a provider, on the kernel command line): it wins.
     if (!IsValidId(options.host_id)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--host-id \"", options.host_id.substr(0, 64), "\" is not 1-64 of [A-Za-z0-9._-]"));
+      return absl::InvalidArgumentError(absl::StrCat("--host-id \"", options.host_id.substr(0, 64),
+                                                     "\" is not 1-64 of [A-Za-z0-9._-]"));
     }
     RETURN_IF_ERROR(WriteFileAtomic(options.state_dir + "/host_id", options.host_id + "\n"));
   }
@@ -82,8 +82,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   impl->book = std::make_unique<CommandBook>(std::move(book));
   impl->commands = std::make_unique<CommandManager>(
       impl->book.get(), impl->outbox.get(),
-      CommandManager::Options{options.state_dir + "/work", options.kill_grace,
-                              options.allow_reboot, RebootHost});
+      CommandManager::Options{options.state_dir + "/work", options.kill_grace, options.allow_reboot,
+                              RebootHost});
   RETURN_IF_ERROR(impl->commands->RecoverInterrupted());
 
   SessionOptions session;

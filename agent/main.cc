@@ -12,8 +12,8 @@
 #include "agent/agent.h"
 #include "agent/host/facts.h"
 #include "common/duration.h"
-#include "common/flag_names.h"
 #include "common/files.h"
+#include "common/flag_names.h"
 #include "common/log.h"
 
 ABSL_FLAG(std::string, controller, "",

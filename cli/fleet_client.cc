@@ -46,10 +46,9 @@ absl::Status RpcError(absl::string_view method, const grpc::Status& status,
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return WithExitCode(
-          absl::Status(ToAbslStatus(status).code(), absl::StrCat(method, ": ",
-                                                                status.error_message())),
-          kExitUsage);
+      return WithExitCode(absl::Status(ToAbslStatus(status).code(),
+                                       absl::StrCat(method, ": ", status.error_message())),
+                          kExitUsage);
     default: {
       absl::Status s = ToAbslStatus(status);
       return WithExitCode(absl::Status(s.code(), absl::StrCat(method, ": ", s.message())),
@@ -86,8 +85,7 @@ absl::StatusOr<v1::ListPoolsResponse> FleetClient::ListPools() {
   return response;
 }
 
-absl::StatusOr<v1::BringupResponse> FleetClient::Bringup(const std::string& pool,
-                                                         uint32_t count) {
+absl::StatusOr<v1::BringupResponse> FleetClient::Bringup(const std::string& pool, uint32_t count) {
   grpc::ClientContext context;
   SetDeadline(context);
   v1::BringupRequest request;

@@ -94,10 +94,9 @@ absl::StatusOr<std::unique_ptr<FleetClient>> Connect(const GlobalOptions& flags,
 }  // namespace
 
 std::vector<CommandSpec> AllCommands() {
-  return {HostsCommand(),   ExecCommand(),    JobsCommand(),    JobCommand(),
-          LogsCommand(),    CancelCommand(),  RebootCommand(),  EventsCommand(),
-          PoolsCommand(),   BringupCommand(), DestroyCommand(), HelpCommand(),
-          VersionCommand()};
+  return {HostsCommand(),   ExecCommand(),   JobsCommand(),   JobCommand(),   LogsCommand(),
+          CancelCommand(),  RebootCommand(), EventsCommand(), PoolsCommand(), BringupCommand(),
+          DestroyCommand(), HelpCommand(),   VersionCommand()};
 }
 
 int RunKctl(const std::vector<std::string>& args, Io& io, const EnvLookup& env,

@@ -68,7 +68,7 @@ absl::StatusOr<int> RunReboot(const Invocation& inv, Context& ctx) {
   spec.set_name("reboot");
   *spec.mutable_hosts() = *std::move(selector);
   v1::Step* step = spec.add_steps();
-  step->mutable_reboot();
+  step->mutable_reboot()->set_cmdline(inv.Get("cmdline"));
   if (inv.Has("timeout")) {
     absl::StatusOr<absl::Duration> d = ParseDuration(inv.Get("timeout"));
     if (!d.ok()) {
@@ -79,7 +79,8 @@ absl::StatusOr<int> RunReboot(const Invocation& inv, Context& ctx) {
   ASSIGN_OR_RETURN(FleetClient * fleet, ctx.fleet());
   ASSIGN_OR_RETURN(v1::Job job, fleet->SubmitJob(spec));
   bool json = inv.globals.output == OutputFormat::kJson;
-  if (!json) ctx.io.err << "job " << job.id() << ": rebooting " << job.commands_size() << " hosts\n";
+  if (!json)
+    ctx.io.err << "job " << job.id() << ": rebooting " << job.commands_size() << " hosts\n";
   v1::Job last = job;
   // Rebooting takes minutes; a broken watch is followed by one last look at the job.
   absl::Status watched = fleet->WatchJob(job.id(), [&](const v1::Job& j) {
@@ -96,8 +97,8 @@ absl::StatusOr<int> RunReboot(const Invocation& inv, Context& ctx) {
     for (const v1::CommandInfo& c : last.commands()) ctx.io.out << CommandSummary(c) << "\n";
   }
   if (last.state() != v1::JOB_DONE) {
-    return absl::UnavailableError(absl::StrCat("reboot: lost track of job ", job.id(),
-                                               ": see kctl job ", job.id()));
+    return absl::UnavailableError(
+        absl::StrCat("reboot: lost track of job ", job.id(), ": see kctl job ", job.id()));
   }
   return ExitCodeForVerdict(last.verdict());
 }
@@ -146,8 +147,8 @@ std::vector<std::pair<int, std::string>> CommonExits() {
 }  // namespace
 
 std::string RenderPools(const v1::ListPoolsResponse& pools, absl::Time now) {
-  Table table({"POOL", "PROVIDER", "IMAGE", "CPUS", "MEMORY", "SIZE", "GUESTS", "WAITING",
-               "IDLE-TIMEOUT"});
+  Table table(
+      {"POOL", "PROVIDER", "IMAGE", "CPUS", "MEMORY", "SIZE", "GUESTS", "WAITING", "IDLE-TIMEOUT"});
   for (const v1::Pool& p : pools.pools()) {
     table.AddRow({p.name(), p.provider(), p.image(), absl::StrCat(p.cpus()),
                   FormatBytes(p.memory_mib() << 20), absl::StrCat(p.min(), "..", p.max()),
@@ -257,6 +258,12 @@ CommandSpec RebootCommand() {
               {.name = "timeout",
                .value_name = "DURATION",
                .help = "How long a host may take to register again (default 5m)."},
+              {.name = "cmdline",
+               .value_name = "ARGS",
+               .help = "Boot this once with ARGS added to the kernel command line (guests of "
+                       "the tiny image): the controller resets the guest into it; a later "
+                       "power-cycle boots the usual command line. E.g. rdinit=/bin/false makes the "
+                       "boot fail on purpose."},
           },
       .exit_codes = {{kExitOk, "every host came back"},
                      {kExitUsage, ""},

@@ -7,8 +7,8 @@ namespace kfleet {
 
 absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
   absl::Duration d;
-  if (text.empty() || text.size() > 32 || !absl::ParseDuration(text, &d) || d <= absl::ZeroDuration() ||
-      d == absl::InfiniteDuration()) {
+  if (text.empty() || text.size() > 32 || !absl::ParseDuration(text, &d) ||
+      d <= absl::ZeroDuration() || d == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(absl::StrCat("invalid duration \"", text.substr(0, 32),
                                                    "\": write a positive number with a unit, e.g. "
                                                    "500ms, 30s, 5m, 2h or 1h30m"));

@@ -92,9 +92,8 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view data) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return ErrnoStatus(absl::StrCat("rename ", tmp, " to ", path), errno);
   }
-  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos
-                                       ? 0
-                                       : path.find_last_of('/'));
+  std::string dir =
+      path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
   return SyncDir(dir.empty() ? "." : dir);
 }
 

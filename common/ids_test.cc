@@ -7,7 +7,8 @@
 namespace kfleet {
 namespace {
 
-// Validates that ids are unique, prefixed and safe as file names, and that unsafe names are refused.
+// Validates that ids are unique, prefixed and safe as file names, and that unsafe names are
+// refused.
 TEST(IdsTest, NewIdsAreUniqueAndValid) {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {

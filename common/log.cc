@@ -11,9 +11,9 @@ namespace kfleet {
 namespace {
 
 void Emit(char level, absl::string_view message) {
-  std::string line = absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
-      std::string(1, level), " ", message, "\n");
+  std::string line =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
+                   std::string(1, level), " ", message, "\n");
   // One write per line, so concurrent lines do not interleave.
   std::fwrite(line.data(), 1, line.size(), stderr);
 }

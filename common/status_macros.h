@@ -9,10 +9,10 @@
 #define KFLEET_CONCAT_(a, b) KFLEET_CONCAT_INNER_(a, b)
 
 // Returns the status from the enclosing function if `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status kfleet_status_ = (expr);            \
-    if (!kfleet_status_.ok()) return kfleet_status_;   \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status kfleet_status_ = (expr);          \
+    if (!kfleet_status_.ok()) return kfleet_status_; \
   } while (0)
 
 // `lhs` = value of the StatusOr `rexpr`, or returns its status from the enclosing function.

@@ -89,13 +89,12 @@ std::string FindBeside(const std::vector<std::string>& relative) {
 }
 
 // Finds or builds a guest image with its recipe (content-addressed cache under `cache_dir`).
-absl::StatusOr<provision::BootImage> BuildImage(const std::string& name,
-                                                const std::string& recipes,
+absl::StatusOr<provision::BootImage> BuildImage(const std::string& name, const std::string& recipes,
                                                 const std::string& agent,
                                                 const std::string& cache_dir) {
   if (name != "tiny") {
-    return absl::UnimplementedError(absl::StrCat(
-        "image \"", name, "\" cannot be built by this version: use image: tiny"));
+    return absl::UnimplementedError(
+        absl::StrCat("image \"", name, "\" cannot be built by this version: use image: tiny"));
   }
   std::string script = recipes + "/tiny/build.sh";
   if (recipes.empty() || !Exists(script)) {
@@ -115,9 +114,8 @@ absl::StatusOr<provision::BootImage> BuildImage(const std::string& name,
   std::string dir = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
   if (r.exit_code != 0 || !Exists(dir + "/vmlinuz")) {
     return absl::InternalError(absl::StrCat("building the ", name, " image failed (exit ",
-                                            r.exit_code, "):\n", out.substr(out.size() > 4000
-                                                                                  ? out.size() - 4000
-                                                                                  : 0)));
+                                            r.exit_code, "):\n",
+                                            out.substr(out.size() > 4000 ? out.size() - 4000 : 0)));
   }
   return provision::BootImage{dir + "/vmlinuz", dir + "/initrd.img", "", "panic=-1 quiet"};
 }
@@ -128,7 +126,8 @@ Controller::Controller(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOptions& options) {
   if (options.state_dir.empty()) {
-    return absl::InvalidArgumentError("--state-dir is required: a directory for kfleet.db and logs");
+    return absl::InvalidArgumentError(
+        "--state-dir is required: a directory for kfleet.db and logs");
   }
   ASSIGN_OR_RETURN(auto creds, MakeServerCredentials(options.security, options.listen));
   auto impl = std::make_unique<Impl>();
@@ -138,12 +137,12 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   impl->logs = std::make_unique<LogStore>(options.state_dir + "/logs");
   impl->executor = std::make_unique<Executor>(options.executor_threads);
   impl->feed = std::make_unique<ChangeFeed>(impl->executor.get());
-  impl->fleet = std::make_unique<Fleet>(
-      impl->store.get(), impl->feed.get(),
-      LivenessSettings{options.heartbeat, options.offline_after_missed});
-  impl->agent_service = std::make_unique<AgentServiceImpl>(SessionDeps{
-      impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
-      impl->feed.get()});
+  impl->fleet =
+      std::make_unique<Fleet>(impl->store.get(), impl->feed.get(),
+                              LivenessSettings{options.heartbeat, options.offline_after_missed});
+  impl->agent_service = std::make_unique<AgentServiceImpl>(
+      SessionDeps{impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
+                  impl->feed.get()});
 
   std::vector<provision::PoolConfig> pools = provision::DefaultPools();
   if (!options.config_file.empty()) {
@@ -192,9 +191,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
     return image;
   };
   impl->pools = std::make_unique<provision::PoolManager>(std::move(pools), std::move(pool_deps));
-  impl->fleet_service = std::make_unique<FleetServiceImpl>(FleetServiceImpl::Deps{
-      impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
-      impl->feed.get(), impl->pools.get()});
+  impl->fleet_service = std::make_unique<FleetServiceImpl>(
+      FleetServiceImpl::Deps{impl->store.get(), impl->logs.get(), impl->fleet.get(),
+                             impl->executor.get(), impl->feed.get(), impl->pools.get()});
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &impl->port);
@@ -209,19 +208,18 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options.listen,
-        ": the address is in use or not local; pick another with --listen HOST:PORT"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen,
+                     ": the address is in use or not local; pick another with --listen HOST:PORT"));
   }
   impl->pools->set_controller_port(impl->port);
   impl->fleet->Start();
   Impl* raw = impl.get();
-  impl->reconciler = std::thread([raw, interval = options.reconcile_interval] {
-    raw->Reconcile(interval);
-  });
-  LogInfo(absl::StrCat("kfleet-controller listening on ", options.listen.substr(
-                                                              0, options.listen.rfind(':')),
-                       ":", impl->port, ", state in ", options.state_dir));
+  impl->reconciler =
+      std::thread([raw, interval = options.reconcile_interval] { raw->Reconcile(interval); });
+  LogInfo(absl::StrCat("kfleet-controller listening on ",
+                       options.listen.substr(0, options.listen.rfind(':')), ":", impl->port,
+                       ", state in ", options.state_dir));
   return std::unique_ptr<Controller>(new Controller(std::move(impl)));
 }
 

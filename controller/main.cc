@@ -3,8 +3,8 @@
 
 #include <cstdio>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"

@@ -78,6 +78,32 @@ class GuestsTest(harness.KfleetTestCase):
         console = self.kctl("logs", cmd, "--stream", "console", binary=True)
         self.assertEqual(console.rc, 0)
 
+        # A boot that cannot reach the agent: BOOT_FAILED after the deadline, the console shows
+        # the panic, the guest is power-cycled and comes back on its usual command line.
+        before_boot = host["boot_id"]
+        t0 = time.time()
+        r = self.kctl("reboot", "--host", "local-1", "--cmdline", "rdinit=/bin/false",
+                      "--timeout", "40s", timeout=300)
+        self.assertEqual(r.rc, 4, r)
+        self.assertIn("BOOT_FAILED", r.stdout)
+        self.assertIn("power-cycled", r.stdout)
+        job = self.kctl_json("jobs")["jobs"][0]
+        cmd = job["commands"][0]["id"]
+        console = self.kctl("logs", cmd, "--stream", "console", binary=True)
+        self.assertEqual(console.rc, 0)
+        self.assertIn(b"Attempted to kill init", console.stdout)
+        print(f"boot failure detected {time.time() - t0:.1f}s after the reboot (deadline 40s)",
+              file=sys.stderr)
+        kinds = [e["kind"] for e in self.kctl_json("events", "--host", "local-1")["events"]]
+        self.assertIn("power_cycle", kinds)
+        self.assertIn("boot_failed", kinds)
+        harness.wait_for(
+            lambda: [h for h in self.hosts() if h["name"] == "local-1"
+                     and h["state"] == "ONLINE" and h["boot_id"] != before_boot],
+            300, "local-1 to come back on its usual command line")
+        r = self.kctl("exec", "--host", "local-1", "--", "true")
+        self.assertEqual(r.rc, 0, r)
+
         domain = "local-1"
         self.assertTrue(os.path.isdir(self.guest_dir(domain)))
         r = self.kctl("destroy", "local", timeout=300)

@@ -20,7 +20,7 @@ namespace {
 std::string Encode(const CommandRecord& r) {
   const char* state = r.state == CommandRecord::State::kAccepted  ? "accepted"
                       : r.state == CommandRecord::State::kRunning ? "running"
-                                                                   : "finished";
+                                                                  : "finished";
   return absl::StrCat(state, " ", r.pgid, " ", r.start_time, "\n");
 }
 
@@ -59,8 +59,8 @@ bool CommandBook::Known(const std::string& command_id) const {
 
 absl::Status CommandBook::Write(const CommandRecord& record) {
   if (!IsValidId(record.command_id)) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid command id \"",
-                                                   record.command_id.substr(0, 64), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid command id \"", record.command_id.substr(0, 64), "\""));
   }
   return WriteFileAtomic(PathOf(record.command_id), Encode(record));
 }

@@ -53,8 +53,9 @@ absl::StatusOr<std::string> LoadOrCreateHostId(const std::string& state_dir) {
   if (existing.ok()) {
     std::string id(absl::StripAsciiWhitespace(*existing));
     if (!IsValidId(id)) {
-      return absl::DataLossError(path + " does not hold a valid host id: remove it to register "
-                                        "this agent as a new host");
+      return absl::DataLossError(path +
+                                 " does not hold a valid host id: remove it to register "
+                                 "this agent as a new host");
     }
     return id;
   }
@@ -65,8 +66,10 @@ absl::StatusOr<std::string> LoadOrCreateHostId(const std::string& state_dir) {
 }
 
 std::string KernelCmdlineValue(const std::string& cmdline, const std::string& key) {
-  for (absl::string_view word : absl::StrSplit(cmdline, absl::ByAnyChar(" \t\n"), absl::SkipEmpty())) {
-    if (absl::ConsumePrefix(&word, key) && absl::ConsumePrefix(&word, "=")) return std::string(word);
+  for (absl::string_view word :
+       absl::StrSplit(cmdline, absl::ByAnyChar(" \t\n"), absl::SkipEmpty())) {
+    if (absl::ConsumePrefix(&word, key) && absl::ConsumePrefix(&word, "="))
+      return std::string(word);
   }
   return "";
 }

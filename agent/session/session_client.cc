@@ -79,10 +79,10 @@ void SessionClient::Loop() {
     if (absl::Now() - began > absl::Seconds(10)) attempt = 0;
     std::string error = absl::StrCat(status.error_code(), ": ", status.error_message());
     if (error != last_error) {
-      LogWarning(absl::StrCat("session with ", options_.controller,
-                              " ended: ", status.error_message().empty() ? "connection lost"
-                                                                          : status.error_message(),
-                              "; reconnecting"));
+      LogWarning(absl::StrCat(
+          "session with ", options_.controller,
+          " ended: ", status.error_message().empty() ? "connection lost" : status.error_message(),
+          "; reconnecting"));
       last_error = error;
     }
     absl::Duration delay =
@@ -142,8 +142,8 @@ grpc::Status SessionClient::RunSession() {
     absl::MutexLock lock(&mu_);
     connected_ = true;
   }
-  LogInfo(absl::StrCat("connected to ", options_.controller, " as ", welcome.host_name(),
-                       " (", options_.host_id, ")"));
+  LogInfo(absl::StrCat("connected to ", options_.controller, " as ", welcome.host_name(), " (",
+                       options_.host_id, ")"));
 
   bool session_over = false;
   std::thread writer([&] { WriterLoop(stream.get(), heartbeat, &session_over); });
@@ -174,9 +174,8 @@ grpc::Status SessionClient::RunSession() {
   return stream->Finish();
 }
 
-void SessionClient::WriterLoop(
-    grpc::ClientReaderWriter<AgentMessage, ControllerMessage>* stream, absl::Duration heartbeat,
-    bool* session_over) {
+void SessionClient::WriterLoop(grpc::ClientReaderWriter<AgentMessage, ControllerMessage>* stream,
+                               absl::Duration heartbeat, bool* session_over) {
   absl::Time next_heartbeat = absl::Now();
   while (true) {
     {

@@ -56,9 +56,9 @@ class SessionClient {
   void Loop();
   // One session, from connect to its end; returns why it ended.
   grpc::Status RunSession();
-  void WriterLoop(grpc::ClientReaderWriter<kfleet::v1::AgentMessage,
-                                           kfleet::v1::ControllerMessage>* stream,
-                  absl::Duration heartbeat, bool* session_over);
+  void WriterLoop(
+      grpc::ClientReaderWriter<kfleet::v1::AgentMessage, kfleet::v1::ControllerMessage>* stream,
+      absl::Duration heartbeat, bool* session_over);
 
   const SessionOptions options_;
   Outbox* outbox_;

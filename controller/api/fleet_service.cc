@@ -25,7 +25,8 @@ absl::Status ValidateStep(int i, const v1::Step& step) {
   std::string where = absl::StrCat("steps[", i, "]");
   if (!step.timeout().empty()) {
     absl::StatusOr<absl::Duration> d = ParseDuration(step.timeout());
-    if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ".timeout: ", d.status().message()));
+    if (!d.ok())
+      return absl::InvalidArgumentError(absl::StrCat(where, ".timeout: ", d.status().message()));
   }
   switch (step.kind_case()) {
     case v1::Step::kExec: {
@@ -35,8 +36,8 @@ absl::Status ValidateStep(int i, const v1::Step& step) {
             absl::StrCat(where, ".exec.argv is empty: give the command to run, e.g. [uname, -r]"));
       }
       if (e.argv_size() > kMaxArgs) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ".exec.argv has ", e.argv_size(), " words; the limit is ", kMaxArgs));
+        return absl::InvalidArgumentError(absl::StrCat(where, ".exec.argv has ", e.argv_size(),
+                                                       " words; the limit is ", kMaxArgs));
       }
       size_t bytes = e.dir().size();
       for (const std::string& a : e.argv()) bytes += a.size();
@@ -61,7 +62,8 @@ absl::Status ValidateStep(int i, const v1::Step& step) {
   }
 }
 
-bool LabelsMatch(const v1::Host& host, const google::protobuf::Map<std::string, std::string>& want) {
+bool LabelsMatch(const v1::Host& host,
+                 const google::protobuf::Map<std::string, std::string>& want) {
   for (const auto& [k, v] : want) {
     auto it = host.labels().find(k);
     if (it == host.labels().end() || it->second != v) return false;
@@ -125,8 +127,7 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ListHosts(grpc::CallbackServerContex
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetHost(grpc::CallbackServerContext* ctx,
-                                                    const v1::GetHostRequest* req,
-                                                    v1::Host* resp) {
+                                                    const v1::GetHostRequest* req, v1::Host* resp) {
   return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(*resp, deps_.store->GetHost(req->name_or_id()));
     return absl::OkStatus();
@@ -161,8 +162,7 @@ absl::StatusOr<v1::Job> FleetServiceImpl::Submit(const v1::JobSpec& spec,
                                    ": `kctl hosts` shows hosts and their labels"));
     }
   }
-  auto created = deps_.store->CreateJob(spec, host_ids, submitter,
-                                        absl::ToUnixMillis(absl::Now()));
+  auto created = deps_.store->CreateJob(spec, host_ids, submitter, absl::ToUnixMillis(absl::Now()));
   if (!created.ok()) return created.status();
   std::vector<Dispatch> dispatch = std::move(created->second);
   if (sel.count() > 0) {
@@ -277,8 +277,8 @@ grpc::ServerWriteReactor<v1::Job>* FleetServiceImpl::WatchJob(grpc::CallbackServ
   return StartWatchJob(JobStreamDeps{deps_.store, deps_.logs, deps_.executor, deps_.feed}, *req);
 }
 
-grpc::ServerWriteReactor<v1::LogData>* FleetServiceImpl::TailLogs(
-    grpc::CallbackServerContext* ctx, const v1::TailLogsRequest* req) {
+grpc::ServerWriteReactor<v1::LogData>* FleetServiceImpl::TailLogs(grpc::CallbackServerContext* ctx,
+                                                                  const v1::TailLogsRequest* req) {
   return StartTailLogs(JobStreamDeps{deps_.store, deps_.logs, deps_.executor, deps_.feed}, *req);
 }
 

@@ -47,9 +47,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Msg>,
 
   void OnCancel() override { End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled")); }
 
-  void OnDone() override {
-    std::shared_ptr<StreamReactor> keep = std::move(self_);
-  }
+  void OnDone() override { std::shared_ptr<StreamReactor> keep = std::move(self_); }
 
  protected:
   // Reads state and calls Write, Wait or End. Runs on the executor.
@@ -74,9 +72,8 @@ class StreamReactor : public grpc::ServerWriteReactor<Msg>,
   }
 
   void Wait(uint64_t seen_version) {
-    deps_.feed->WhenChangedSince(seen_version, [self = this->shared_from_this()] {
-      self->Schedule();
-    });
+    deps_.feed->WhenChangedSince(seen_version,
+                                 [self = this->shared_from_this()] { self->Schedule(); });
   }
 
   void End(const grpc::Status& status) {
@@ -157,7 +154,8 @@ class TailLogsReactor final : public StreamReactor<v1::LogData> {
       for (v1::LogStream stream : streams_) {
         uint64_t& offset = offsets_[{c.id(), stream}];
         if (deps_.logs->Size(c.id(), stream) <= offset) continue;
-        absl::StatusOr<std::string> data = deps_.logs->Read(c.id(), stream, offset, kTailChunkBytes);
+        absl::StatusOr<std::string> data =
+            deps_.logs->Read(c.id(), stream, offset, kTailChunkBytes);
         if (!data.ok()) return End(ToGrpcStatus(data.status()));
         v1::LogData msg;
         msg.set_command_id(c.id());

@@ -52,10 +52,9 @@ absl::Status ValidateHello(const v1::Hello& hello) {
   return absl::OkStatus();
 }
 
-class SessionReactor final
-    : public grpc::ServerBidiReactor<AgentMessage, ControllerMessage>,
-      public SessionHandle,
-      public std::enable_shared_from_this<SessionReactor> {
+class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, ControllerMessage>,
+                             public SessionHandle,
+                             public std::enable_shared_from_this<SessionReactor> {
  public:
   SessionReactor(SessionDeps deps, std::string peer) : deps_(deps), peer_(std::move(peer)) {}
 
@@ -266,9 +265,9 @@ class SessionReactor final
 
   absl::Status HandleItems(const v1::Items& items) {
     if (items.logs_size() + items.sequenced_size() > kMaxItemsPerMessage) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("a message carries ", items.logs_size() + items.sequenced_size(),
-                       " items; the limit is ", kMaxItemsPerMessage));
+      return absl::InvalidArgumentError(absl::StrCat("a message carries ",
+                                                     items.logs_size() + items.sequenced_size(),
+                                                     " items; the limit is ", kMaxItemsPerMessage));
     }
     ControllerMessage ack_msg;
     v1::Ack* ack = ack_msg.mutable_ack();
@@ -325,7 +324,8 @@ class SessionReactor final
       deps_.fleet->Send(d.host_id, std::move(m));
     }
     for (const CancelOrder& c : outcome.cancels) SendCancel(c);
-    for (const std::string& job : outcome.finished_jobs) LogInfo(absl::StrCat("job ", job, " ended"));
+    for (const std::string& job : outcome.finished_jobs)
+      LogInfo(absl::StrCat("job ", job, " ended"));
   }
 
   const SessionDeps deps_;

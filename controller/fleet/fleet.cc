@@ -1,10 +1,10 @@
 #include "controller/fleet/fleet.h"
 
-#include "absl/strings/str_cat.h"
-#include "common/log.h"
-
 #include <utility>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
 
 namespace kfleet::controller {
 
@@ -41,7 +41,7 @@ void Fleet::Detach(const std::string& host_id, const SessionHandle* session) {
   // Its agent went away (stopped, rebooting, or the link broke): offline after a short grace for a
   // reconnect, rather than after three heartbeats, so no new work is sent its way meanwhile.
   absl::Time offline_at = absl::Now() + kReconnectGrace;
-  absl::Time limit = settings_.heartbeat * settings_.offline_after_missed;
+  absl::Duration limit = settings_.heartbeat * settings_.offline_after_missed;
   if (it->second.last_heard > offline_at - limit) it->second.last_heard = offline_at - limit;
 }
 
@@ -61,6 +61,8 @@ void Fleet::Heard(const std::string& host_id) {
 }
 
 bool Fleet::Send(const std::string& host_id, v1::ControllerMessage message) {
+  // The pool manager does these itself (see RunsOnController).
+  if (message.has_command() && RunsOnController(message.command().step())) return true;
   std::shared_ptr<SessionHandle> session;
   {
     absl::MutexLock lock(&mu_);

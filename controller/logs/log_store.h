@@ -1,6 +1,6 @@
 // Command logs as files under <root>/<command id>.<stream>, addressed by byte offset. Writes are
-// idempotent by offset: writing the same bytes at the same offset again changes nothing, so an agent
-// may resend after any disconnect.
+// idempotent by offset: writing the same bytes at the same offset again changes nothing, so an
+// agent may resend after any disconnect.
 #ifndef KFLEET_CONTROLLER_LOGS_LOG_STORE_H_
 #define KFLEET_CONTROLLER_LOGS_LOG_STORE_H_
 

@@ -45,10 +45,10 @@ absl::StatusOr<std::string> ExecProvider::Run(const std::string& op, const std::
   std::string in = base + ".in", out = base + ".out", err = base + ".err";
   RETURN_IF_ERROR(WriteFileAtomic(in, request));
   // The command's stdin, stdout and stderr are files, so stdout stays clean JSON.
-  absl::StatusOr<HostCommandResult> r = RunHostCommand(
-      {"/bin/sh", "-c", absl::StrCat("exec <\"$1\" >\"$2\" 2>\"$3\"; ", command),
-       "kfleet-exec-provider", in, out, err},
-      options_.timeout);
+  absl::StatusOr<HostCommandResult> r =
+      RunHostCommand({"/bin/sh", "-c", absl::StrCat("exec <\"$1\" >\"$2\" 2>\"$3\"; ", command),
+                      "kfleet-exec-provider", in, out, err},
+                     options_.timeout);
   absl::StatusOr<std::string> stdout_text = ReadFile(out, 1 << 20);
   absl::StatusOr<std::string> stderr_text = ReadFile(err, 1 << 20);
   for (const std::string& f : {in, out, err}) ::unlink(f.c_str());
@@ -56,8 +56,8 @@ absl::StatusOr<std::string> ExecProvider::Run(const std::string& op, const std::
   if (r->stopped || r->exit_code != 0) {
     return absl::UnavailableError(absl::StrCat(
         "exec provider ", op, " command failed (", r->stopped ? "timed out" : "exit status ",
-        r->stopped ? "" : absl::StrCat(r->exit_code), "): ",
-        stderr_text.ok() ? Tail(*stderr_text, 2000) : ""));
+        r->stopped ? "" : absl::StrCat(r->exit_code),
+        "): ", stderr_text.ok() ? Tail(*stderr_text, 2000) : ""));
   }
   return stdout_text.ok() ? *stdout_text : std::string();
 }

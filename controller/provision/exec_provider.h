@@ -41,6 +41,11 @@ class ExecProvider : public Provider {
   absl::Status PowerCycle(const std::string& name) override;
   absl::Status SetKernel(const std::string& name, const std::string& kernel,
                          const std::string& initrd) override;
+  absl::Status BootOnce(const std::string& name, const std::string& extra_cmdline) override {
+    return absl::UnimplementedError(
+        "the exec provider cannot boot a guest with another command "
+        "line");
+  }
   absl::StatusOr<std::string> ConsoleLog(const std::string& name, size_t max_bytes) override;
   absl::StatusOr<std::vector<GuestInfo>> List() override;
 

@@ -314,6 +314,36 @@ absl::Status LibvirtProvider::PowerCycle(const std::string& name) {
   return absl::OkStatus();
 }
 
+absl::Status LibvirtProvider::BootOnce(const std::string& name, const std::string& extra_cmdline) {
+  RETURN_IF_ERROR(CheckGuestName(name));
+  GuestLock guest(this, name);
+  RETURN_IF_ERROR(EnsureConnected());
+  absl::ReaderMutexLock l(&conn_mu_);
+  ASSIGN_OR_RETURN(DomainHandle dom, LookupGuest(name));
+  LibvirtString current(
+      virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE));
+  if (current == nullptr) return LibvirtError(name, "read the definition");
+  std::string original = current.get();
+  size_t end = original.find("</cmdline>");
+  if (end == std::string::npos) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("guest ", name,
+                     " boots from disk: a one-time kernel command line needs a direct-boot "
+                     "guest (image tiny)"));
+  }
+  std::string once = original;
+  once.insert(end, absl::StrCat(" ", XmlEscape(extra_cmdline)));
+  // Start from the one-time definition, then put the usual one back: the running guest keeps
+  // what it started with (its own reboots too), the next power-cycle boots the usual one.
+  DomainHandle redefined(virDomainDefineXML(conn_.get(), once.c_str()));
+  if (redefined == nullptr) return LibvirtError(name, "define the one-time boot");
+  absl::Status started = PowerOff(dom.get(), name);
+  if (started.ok() && virDomainCreate(dom.get()) != 0) started = LibvirtError(name, "start");
+  DomainHandle restored(virDomainDefineXML(conn_.get(), original.c_str()));
+  if (restored == nullptr) return LibvirtError(name, "restore the usual definition");
+  return started;
+}
+
 absl::Status LibvirtProvider::SetKernel(const std::string& name, const std::string& kernel,
                                         const std::string& initrd) {
   RETURN_IF_ERROR(CheckGuestName(name));

@@ -49,7 +49,8 @@ class Parser {
 
  private:
   absl::Status ParsePool(const YAML::Node& node, PoolConfig* pool) {
-    if (!node.IsMap()) return Error(node, absl::StrCat("pool ", pool->name, ": expected a mapping"));
+    if (!node.IsMap())
+      return Error(node, absl::StrCat("pool ", pool->name, ": expected a mapping"));
     for (const auto& kv : node) {
       std::string key = kv.first.as<std::string>();
       const YAML::Node& v = kv.second;
@@ -87,7 +88,8 @@ class Parser {
         (key == "idle_timeout" ? pool->idle_timeout : pool->boot_timeout) = *d;
       } else if (key == "labels") {
         if (!v.IsMap()) return Error(v, absl::StrCat(where, ": expected a mapping k: v"));
-        for (const auto& l : v) pool->labels[l.first.as<std::string>()] = l.second.as<std::string>();
+        for (const auto& l : v)
+          pool->labels[l.first.as<std::string>()] = l.second.as<std::string>();
       } else if (key == "disks") {
         if (!v.IsSequence()) return Error(v, absl::StrCat(where, ": expected a list"));
         for (const auto& d : v) {
@@ -96,14 +98,15 @@ class Parser {
           if (!IsValidId(disk.name)) {
             return Error(d, absl::StrCat(where, ": each disk needs a name of [A-Za-z0-9._-]"));
           }
-          absl::StatusOr<uint64_t> size = ParseSizeMib(d["size"] ? d["size"].as<std::string>()
-                                                                 : "");
+          absl::StatusOr<uint64_t> size =
+              ParseSizeMib(d["size"] ? d["size"].as<std::string>() : "");
           if (!size.ok()) return Error(d, absl::StrCat(where, ".size: ", size.status().message()));
           disk.size_mib = *size;
           pool->disks.push_back(disk);
         }
       } else if (key == "exec") {
-        if (!v.IsMap()) return Error(v, absl::StrCat(where, ": expected create, destroy, power_cycle"));
+        if (!v.IsMap())
+          return Error(v, absl::StrCat(where, ": expected create, destroy, power_cycle"));
         for (const auto& c : v) {
           std::string op = c.first.as<std::string>();
           std::string cmd = c.second.as<std::string>();
@@ -172,8 +175,8 @@ absl::StatusOr<std::vector<PoolConfig>> ParsePoolConfig(const std::string& text,
   try {
     return parser.Parse(text);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(file_name, " line ", e.mark.line + 1, ": ",
-                                                   e.msg, " (is it YAML?)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file_name, " line ", e.mark.line + 1, ": ", e.msg, " (is it YAML?)"));
   }
 }
 

@@ -88,7 +88,8 @@ absl::StatusOr<std::vector<v1::Pool>> PoolManager::ListPools() {
     for (const v1::Guest& g : guests) {
       if (g.pool() == c.name) *p.add_guests() = g;
     }
-    for (const auto& sel : waiting) p.set_waiting_commands(p.waiting_commands() + Covers(c.labels, sel));
+    for (const auto& sel : waiting)
+      p.set_waiting_commands(p.waiting_commands() + Covers(c.labels, sel));
   }
   return out;
 }
@@ -117,8 +118,8 @@ absl::StatusOr<std::vector<v1::Guest>> PoolManager::Bringup(const std::string& p
   if (pool == nullptr) {
     std::vector<std::string> names;
     for (const PoolConfig& p : pools_) names.push_back(p.name);
-    return absl::NotFoundError(absl::StrCat("no pool \"", pool_name, "\" (pools: ",
-                                            absl::StrJoin(names, ", "), "; see `kctl pools`)"));
+    return absl::NotFoundError(absl::StrCat(
+        "no pool \"", pool_name, "\" (pools: ", absl::StrJoin(names, ", "), "; see `kctl pools`)"));
   }
   ASSIGN_OR_RETURN(std::vector<v1::Guest> all, deps_.store->ListGuests());
   int have = 0;
@@ -157,9 +158,8 @@ absl::Status PoolManager::CreateGuest(v1::Guest guest) {
   spec.settings["kfleet.name"] = guest.name();
   spec.settings["kfleet.labels"] = absl::StrJoin(labels, ",");
   spec.settings["kfleet.controller"] =
-      pool->provider == "libvirt"
-          ? absl::StrCat(kGuestControllerIp, ":", controller_port_.load())
-          : absl::StrCat("127.0.0.1:", controller_port_.load());
+      pool->provider == "libvirt" ? absl::StrCat(kGuestControllerIp, ":", controller_port_.load())
+                                  : absl::StrCat("127.0.0.1:", controller_port_.load());
   LogInfo(absl::StrCat("pool ", pool->name, ": creating guest ", guest.name()));
   absl::StatusOr<GuestInfo> info = provider->Create(spec);
   if (!info.ok()) {
@@ -240,8 +240,8 @@ void PoolManager::Autoscale(absl::Time now, const std::vector<v1::Guest>& guests
       if (rt != runtime_.end() && is_busy) rt->second.last_busy = now;
     }
     // Enough guests for what runs and what waits, within [min, max].
-    int target = std::clamp(busy_guests + demand, static_cast<int>(pool.min),
-                            static_cast<int>(pool.max));
+    int target =
+        std::clamp(busy_guests + demand, static_cast<int>(pool.min), static_cast<int>(pool.max));
     int have = static_cast<int>(mine.size());
     if (have < target) {
       LogInfo(absl::StrCat("pool ", pool.name, ": ", demand, " commands wait, growing from ", have,
@@ -289,8 +289,8 @@ void PoolManager::HandleOverdueReboots(absl::Time now, const std::vector<v1::Gue
           pool ? ProviderFor(*pool) : absl::NotFoundError("no pool");
       // The console up to now is the evidence: keep it with the command before the power-cycle.
       CopyConsoles({*guest});
-      absl::Status cycled = provider.ok() ? (*provider)->PowerCycle(guest->name())
-                                          : provider.status();
+      absl::Status cycled =
+          provider.ok() ? (*provider)->PowerCycle(guest->name()) : provider.status();
       runtime_[guest->name()].last_power_cycle = now;
       r.set_detail(absl::StrCat(
           c.host_name(), " did not register again before the deadline (",
@@ -301,6 +301,41 @@ void PoolManager::HandleOverdueReboots(absl::Time now, const std::vector<v1::Gue
             absl::StrCat(guest->name(), " power-cycled: no registration after reboot"), c.id());
     }
     Event(c.host_id(), "boot_failed", r.detail(), c.id());
+    absl::StatusOr<ApplyOutcome> out = deps_.store->FinishCommand(c.id(), r, Ms(now));
+    if (out.ok()) Act(*out);
+  }
+}
+
+void PoolManager::RunControllerCommands(absl::Time now, const std::vector<v1::Guest>& guests) {
+  absl::StatusOr<std::vector<v1::CommandInfo>> pending = deps_.store->PendingControllerCommands();
+  if (!pending.ok()) return;
+  for (const v1::CommandInfo& c : *pending) {
+    const v1::Guest* guest = nullptr;
+    for (const v1::Guest& g : guests) {
+      if (g.host_id() == c.host_id() && g.state() == "running") guest = &g;
+    }
+    const PoolConfig* pool = guest ? FindPool(guest->pool()) : nullptr;
+    absl::StatusOr<Provider*> provider =
+        pool ? ProviderFor(*pool)
+             : absl::FailedPreconditionError(
+                   absl::StrCat(c.host_name(), " is not a running guest of a pool"));
+    absl::Status booted = provider.status();
+    if (booted.ok()) {
+      if (absl::Status s = deps_.store->MarkStarted(c.id(), Ms(now)); !s.ok()) continue;
+      booted = (*provider)->BootOnce(guest->name(), c.step().reboot().cmdline());
+    }
+    if (booted.ok()) {
+      runtime_[guest->name()].last_power_cycle = now;
+      Event(c.host_id(), "reboot",
+            absl::StrCat(guest->name(), " reset into a one-time kernel command line: ",
+                         c.step().reboot().cmdline()),
+            c.id());
+      continue;
+    }
+    v1::CommandResult r;
+    r.set_verdict(v1::INFRA_ERROR);
+    r.set_exit_code(-1);
+    r.set_detail(absl::StrCat("reboot with a one-time command line: ", booted.message()));
     absl::StatusOr<ApplyOutcome> out = deps_.store->FinishCommand(c.id(), r, Ms(now));
     if (out.ok()) Act(*out);
   }
@@ -362,12 +397,13 @@ void PoolManager::Tick(absl::Time now) {
       deps_.store->PutGuest(g).IgnoreError();
       Event(g.host_id(), "guest_registered",
             absl::StrCat(g.name(), " registered ",
-                         absl::FormatDuration(absl::Milliseconds(host->registered_unix_ms() -
-                                                                 g.created_unix_ms())),
+                         absl::FormatDuration(
+                             absl::Milliseconds(host->registered_unix_ms() - g.created_unix_ms())),
                          " after it was created"));
     }
     const PoolConfig* pool = FindPool(g.pool());
-    if (!host.ok() && pool && now - absl::FromUnixMillis(g.created_unix_ms()) > pool->boot_timeout) {
+    if (!host.ok() && pool &&
+        now - absl::FromUnixMillis(g.created_unix_ms()) > pool->boot_timeout) {
       std::string console;
       if (auto p = ProviderFor(*pool); p.ok()) {
         console = (*p)->ConsoleLog(g.name(), 2000).value_or("");
@@ -390,6 +426,7 @@ void PoolManager::Tick(absl::Time now) {
       }
     }
   }
+  RunControllerCommands(now, *guests);
   HandleOverdueReboots(now, *guests);
   CopyConsoles(*guests);
   Autoscale(now, *guests);

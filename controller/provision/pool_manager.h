@@ -63,9 +63,9 @@ class PoolManager {
 
  private:
   struct Runtime {
-    absl::Time last_busy;           // last time its host had a command
+    absl::Time last_busy;  // last time its host had a command
     absl::Time last_power_cycle = absl::InfinitePast();
-    uint64_t console_offset = 0;    // bytes of the console file already copied
+    uint64_t console_offset = 0;  // bytes of the console file already copied
   };
   absl::StatusOr<Provider*> ProviderFor(const PoolConfig& pool) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const PoolConfig* FindPool(const std::string& name) const;
@@ -77,6 +77,9 @@ class PoolManager {
   void Autoscale(absl::Time now, const std::vector<kfleet::v1::Guest>& guests)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleOverdueReboots(absl::Time now, const std::vector<kfleet::v1::Guest>& guests)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reboots with a one-time command line: boot the guest into it through the provider.
+  void RunControllerCommands(absl::Time now, const std::vector<kfleet::v1::Guest>& guests)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CopyConsoles(const std::vector<kfleet::v1::Guest>& guests)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -23,8 +23,9 @@ absl::Status SqliteError(sqlite3* db, absl::string_view what) {
 
 absl::StatusOr<SqliteDb> OpenSqlite(const std::string& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   SqliteDb db(raw);
   if (rc != SQLITE_OK) {
     return absl::UnavailableError(absl::StrCat("cannot open the state database ", path, ": ",
@@ -32,8 +33,7 @@ absl::StatusOr<SqliteDb> OpenSqlite(const std::string& path) {
                                                " (check --state-dir and its permissions)"));
   }
   sqlite3_busy_timeout(db.get(), 5000);
-  RETURN_IF_ERROR(Exec(db.get(),
-                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+  RETURN_IF_ERROR(Exec(db.get(), "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
   return db;
 }
 
@@ -54,9 +54,10 @@ absl::Status Migrate(sqlite3* db, const std::vector<std::string>& migrations) {
   ASSIGN_OR_RETURN(bool row, get.Step());
   int64_t version = row && !get.IsNull(0) ? get.Int(0) : 0;
   if (version > static_cast<int64_t>(migrations.size())) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the state database has schema version ", version, " but this kfleet-controller knows only ",
-        migrations.size(), ": run a newer kfleet-controller, or point --state-dir elsewhere"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the state database has schema version ", version,
+                     " but this kfleet-controller knows only ", migrations.size(),
+                     ": run a newer kfleet-controller, or point --state-dir elsewhere"));
   }
   for (size_t v = version; v < migrations.size(); ++v) {
     RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
@@ -66,7 +67,8 @@ absl::Status Migrate(sqlite3* db, const std::vector<std::string>& migrations) {
     }
     if (!s.ok()) {
       Exec(db, "ROLLBACK").IgnoreError();
-      return absl::InternalError(absl::StrCat("schema migration ", v + 1, " failed: ", s.message()));
+      return absl::InternalError(
+          absl::StrCat("schema migration ", v + 1, " failed: ", s.message()));
     }
     RETURN_IF_ERROR(Exec(db, "COMMIT"));
   }

@@ -88,7 +88,8 @@ bool IsTerminal(int64_t state) {
 constexpr char kHostColumns[] =
     "id, name, meta, state, boot_id, agent_version, last_seen_ms, registered_ms";
 constexpr char kCommandColumns[] =
-    "c.id, c.host_id, COALESCE(h.name, c.host_name), c.step_index, c.step, c.state, c.result, c.cancel_requested, "
+    "c.id, c.host_id, COALESCE(h.name, c.host_name), c.step_index, c.step, c.state, c.result, "
+    "c.cancel_requested, "
     "c.created_ms, c.started_ms, c.finished_ms, c.stdout_bytes, c.stderr_bytes, c.job_id";
 
 Host HostFromRow(const Stmt& s) {
@@ -153,9 +154,9 @@ absl::StatusOr<Host> SqliteStore::LoadHost(const std::string& where, const std::
         absl::StrCat("no host \"", arg, "\": `kctl hosts` lists the hosts the controller knows"));
   }
   Host h = HostFromRow(s);
-  ASSIGN_OR_RETURN(Stmt running,
-                   Stmt::Prepare(db_.get(),
-                                 "SELECT id FROM commands WHERE host_id = ?1 AND state IN (2, 3)"));
+  ASSIGN_OR_RETURN(
+      Stmt running,
+      Stmt::Prepare(db_.get(), "SELECT id FROM commands WHERE host_id = ?1 AND state IN (2, 3)"));
   running.Bind(1, h.id());
   while (true) {
     ASSIGN_OR_RETURN(bool more, running.Step());
@@ -183,9 +184,9 @@ absl::StatusOr<Host> SqliteStore::RegisterHost(const v1::Hello& hello, int64_t n
     if (taken) {
       std::string other_id = other.Text(0);
       if (other.Int(1) == v1::ONLINE) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            "host name \"", name, "\" is already used by online host ", other_id,
-            ": start the agent with another --name"));
+        return absl::AlreadyExistsError(absl::StrCat("host name \"", name,
+                                                     "\" is already used by online host ", other_id,
+                                                     ": start the agent with another --name"));
       }
       ASSIGN_OR_RETURN(Stmt rename,
                        Stmt::Prepare(db_.get(), "UPDATE hosts SET name = ?1 WHERE id = ?2"));
@@ -255,8 +256,8 @@ absl::StatusOr<uint64_t> SqliteStore::LastSeq(const std::string& host_id) {
 
 absl::StatusOr<v1::Command> SqliteStore::InsertCommand(const std::string& job_id,
                                                        const std::string& host_id, int step_index,
-                                                       const v1::Step& step,
-                                                       v1::CommandState state, int64_t now_ms) {
+                                                       const v1::Step& step, v1::CommandState state,
+                                                       int64_t now_ms) {
   v1::Command cmd;
   cmd.set_command_id(NewId("c-"));
   cmd.set_job_id(job_id);
@@ -276,8 +277,8 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE((SELECT name FROM hosts WHERE id = 
 }
 
 absl::StatusOr<std::pair<Job, std::vector<Dispatch>>> SqliteStore::CreateJob(
-    const v1::JobSpec& spec, const std::vector<std::string>& host_ids,
-    const std::string& submitter, int64_t now_ms) {
+    const v1::JobSpec& spec, const std::vector<std::string>& host_ids, const std::string& submitter,
+    int64_t now_ms) {
   if (spec.steps().empty()) return absl::InvalidArgumentError("a job needs at least one step");
   int waiting = static_cast<int>(spec.hosts().count());
   if (host_ids.empty() && waiting == 0) {
@@ -313,11 +314,11 @@ INSERT INTO jobs (id, name, spec, state, submitter, created_ms) VALUES (?1, ?2, 
 
 absl::StatusOr<std::vector<CommandInfo>> SqliteStore::LoadCommands(const std::string& where,
                                                                    const std::string& arg) {
-  ASSIGN_OR_RETURN(Stmt s,
-                   Stmt::Prepare(db_.get(), absl::StrCat("SELECT ", kCommandColumns,
-                                                         " FROM commands c LEFT JOIN hosts h "
-                                                         "ON h.id = c.host_id WHERE ",
-                                                         where, " ORDER BY 3, c.step_index, c.id")));
+  ASSIGN_OR_RETURN(
+      Stmt s, Stmt::Prepare(db_.get(), absl::StrCat("SELECT ", kCommandColumns,
+                                                    " FROM commands c LEFT JOIN hosts h "
+                                                    "ON h.id = c.host_id WHERE ",
+                                                    where, " ORDER BY 3, c.step_index, c.id")));
   s.Bind(1, arg);
   std::vector<CommandInfo> out;
   while (true) {
@@ -391,10 +392,11 @@ ORDER BY created_ms)sql"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    v1::Command& c = out.emplace_back();
+    v1::Command c;
     c.set_command_id(s.Text(0));
     c.set_job_id(s.Text(1));
     c.mutable_step()->ParseFromString(s.Blob(2));
+    if (!RunsOnController(c.step())) out.push_back(std::move(c));
   }
   return out;
 }
@@ -423,8 +425,8 @@ absl::StatusOr<std::string> SqliteStore::CommandHost(const std::string& command_
 }
 
 absl::StatusOr<bool> SqliteStore::MaybeFinishJob(const std::string& job_id, int64_t now_ms) {
-  ASSIGN_OR_RETURN(Stmt st, Stmt::Prepare(db_.get(),
-                                          "SELECT state, cancel_requested FROM jobs WHERE id = ?1"));
+  ASSIGN_OR_RETURN(
+      Stmt st, Stmt::Prepare(db_.get(), "SELECT state, cancel_requested FROM jobs WHERE id = ?1"));
   st.Bind(1, job_id);
   ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row || st.Int(0) == v1::JOB_DONE) return false;
@@ -527,8 +529,7 @@ WHERE id = ?6)sql"));
     } else {
       for (int i = next_step; i < spec.steps_size(); ++i) {
         RETURN_IF_ERROR(
-            InsertCommand(job_id, host_id, i, spec.steps(i), v1::COMMAND_SKIPPED, now_ms)
-                .status());
+            InsertCommand(job_id, host_id, i, spec.steps(i), v1::COMMAND_SKIPPED, now_ms).status());
       }
     }
   }
@@ -542,7 +543,8 @@ absl::StatusOr<ApplyOutcome> SqliteStore::ApplySequenced(
   absl::MutexLock lock(&mu_);
   return InTransaction([&]() -> absl::StatusOr<ApplyOutcome> {
     ApplyOutcome outcome;
-    ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(), "SELECT last_seq FROM hosts WHERE id = ?1"));
+    ASSIGN_OR_RETURN(Stmt get,
+                     Stmt::Prepare(db_.get(), "SELECT last_seq FROM hosts WHERE id = ?1"));
     get.Bind(1, host_id);
     ASSIGN_OR_RETURN(bool row, get.Step());
     if (!row) return absl::NotFoundError(absl::StrCat("no host ", host_id));
@@ -555,8 +557,9 @@ absl::StatusOr<ApplyOutcome> SqliteStore::ApplySequenced(
       RETURN_IF_ERROR(ApplyOne(host_id, item, now_ms, &outcome));
       last = item.seq();
     }
-    ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), "UPDATE hosts SET last_seq = ?1 WHERE id = "
-                                                       "?2"));
+    ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(),
+                                            "UPDATE hosts SET last_seq = ?1 WHERE id = "
+                                            "?2"));
     up.Bind(1, static_cast<int64_t>(last)).Bind(2, host_id);
     RETURN_IF_ERROR(up.Run());
     outcome.last_seq = last;
@@ -572,8 +575,8 @@ absl::StatusOr<CancelOutcome> SqliteStore::CancelJob(const std::string& job_id, 
       return absl::FailedPreconditionError(
           absl::StrCat("job ", job_id, " already ended (", v1::Verdict_Name(job.verdict()), ")"));
     }
-    ASSIGN_OR_RETURN(Stmt mark,
-                     Stmt::Prepare(db_.get(), "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1"));
+    ASSIGN_OR_RETURN(
+        Stmt mark, Stmt::Prepare(db_.get(), "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1"));
     mark.Bind(1, job_id);
     RETURN_IF_ERROR(mark.Run());
     CancelOutcome outcome;
@@ -592,8 +595,9 @@ UPDATE commands SET state = ?1, result = ?2, finished_ms = ?3, cancel_requested 
             .Bind(4, c.id());
         RETURN_IF_ERROR(up.Run());
       } else if (!IsTerminal(c.state())) {
-        ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), "UPDATE commands SET cancel_requested "
-                                                           "= 1 WHERE id = ?1"));
+        ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(),
+                                                "UPDATE commands SET cancel_requested "
+                                                "= 1 WHERE id = ?1"));
         up.Bind(1, c.id());
         RETURN_IF_ERROR(up.Run());
         outcome.cancels.push_back({c.host_id(), c.id(), "job cancelled"});

@@ -47,6 +47,8 @@ class SqliteStore : public Store {
                                           const std::string& old_boot_id,
                                           const std::string& boot_id, int64_t now_ms) override;
   absl::StatusOr<std::vector<kfleet::v1::CommandInfo>> OverdueReboots(int64_t now_ms) override;
+  absl::StatusOr<std::vector<kfleet::v1::CommandInfo>> PendingControllerCommands() override;
+  absl::Status MarkStarted(const std::string& command_id, int64_t now_ms) override;
   absl::StatusOr<ApplyOutcome> FinishCommand(const std::string& command_id,
                                              const kfleet::v1::CommandResult& result,
                                              int64_t now_ms) override;
@@ -76,8 +78,7 @@ class SqliteStore : public Store {
   absl::StatusOr<kfleet::v1::Command> InsertCommand(const std::string& job_id,
                                                     const std::string& host_id, int step_index,
                                                     const kfleet::v1::Step& step,
-                                                    kfleet::v1::CommandState state,
-                                                    int64_t now_ms)
+                                                    kfleet::v1::CommandState state, int64_t now_ms)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies one item; may add to `outcome`.
   absl::Status ApplyOne(const std::string& host_id, const kfleet::v1::SequencedItem& item,

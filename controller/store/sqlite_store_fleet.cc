@@ -45,8 +45,7 @@ absl::Status SqliteStore::AddEvent(const v1::Event& event) {
 }
 
 absl::StatusOr<std::vector<v1::Event>> SqliteStore::ListEvents(const std::string& host_id,
-                                                               const std::string& kind,
-                                                               int limit) {
+                                                               const std::string& kind, int limit) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
 SELECT host_id, host_name, time_ms, kind, message, command_id FROM (
@@ -85,8 +84,8 @@ absl::StatusOr<ApplyOutcome> SqliteStore::HostBooted(const std::string& host_id,
       if (c.step().has_reboot()) {
         r->set_verdict(v1::PASS);
         r->set_detail(absl::StrCat("rebooted and registered again after ",
-                                   ShortDuration(absl::Milliseconds(now_ms - since)),
-                                   " (boot id ", boot_id.substr(0, 8), ")"));
+                                   ShortDuration(absl::Milliseconds(now_ms - since)), " (boot id ",
+                                   boot_id.substr(0, 8), ")"));
       } else {
         r->set_verdict(v1::INFRA_ERROR);
         r->set_lost(true);
@@ -99,8 +98,8 @@ absl::StatusOr<ApplyOutcome> SqliteStore::HostBooted(const std::string& host_id,
     e.set_host_id(host_id);
     e.set_time_unix_ms(now_ms);
     e.set_kind("boot");
-    e.set_message(absl::StrCat("booted: boot id ", old_boot_id.substr(0, 8), " -> ",
-                               boot_id.substr(0, 8)));
+    e.set_message(
+        absl::StrCat("booted: boot id ", old_boot_id.substr(0, 8), " -> ", boot_id.substr(0, 8)));
     RETURN_IF_ERROR(AddEventLocked(e));
     return outcome;
   });
@@ -119,6 +118,25 @@ absl::StatusOr<std::vector<v1::CommandInfo>> SqliteStore::OverdueReboots(int64_t
     }
   }
   return overdue;
+}
+
+absl::StatusOr<std::vector<v1::CommandInfo>> SqliteStore::PendingControllerCommands() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(std::vector<v1::CommandInfo> pending,
+                   LoadCommands("c.state = 1 AND c.host_id != ?1", ""));
+  std::vector<v1::CommandInfo> out;
+  for (v1::CommandInfo& c : pending) {
+    if (RunsOnController(c.step())) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+absl::Status SqliteStore::MarkStarted(const std::string& command_id, int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
+UPDATE commands SET state = 3, started_ms = ?1 WHERE id = ?2 AND state IN (1, 2))sql"));
+  s.Bind(1, now_ms).Bind(2, command_id);
+  return s.Run();
 }
 
 absl::StatusOr<ApplyOutcome> SqliteStore::FinishCommand(const std::string& command_id,
@@ -177,8 +195,9 @@ WHERE c.host_id = '' AND c.state = 1 ORDER BY c.created_ms, c.id)sql"));
 
     ASSIGN_OR_RETURN(std::set<std::string> busy, BusyHostsLocked());
     std::vector<v1::Host> idle;
-    ASSIGN_OR_RETURN(Stmt ids, Stmt::Prepare(db_.get(), "SELECT id FROM hosts WHERE state = ?1 "
-                                                        "ORDER BY name"));
+    ASSIGN_OR_RETURN(Stmt ids, Stmt::Prepare(db_.get(),
+                                             "SELECT id FROM hosts WHERE state = ?1 "
+                                             "ORDER BY name"));
     ids.Bind(1, int64_t{v1::ONLINE});
     while (true) {
       ASSIGN_OR_RETURN(bool row, ids.Step());
@@ -188,19 +207,23 @@ WHERE c.host_id = '' AND c.state = 1 ORDER BY c.created_ms, c.id)sql"));
       idle.push_back(std::move(h));
     }
     for (Waiting& w : list) {
-      ASSIGN_OR_RETURN(Stmt used, Stmt::Prepare(db_.get(), "SELECT 1 FROM commands WHERE job_id "
-                                                           "= ?1 AND host_id = ?2 LIMIT 1"));
+      ASSIGN_OR_RETURN(Stmt used, Stmt::Prepare(db_.get(),
+                                                "SELECT 1 FROM commands WHERE job_id "
+                                                "= ?1 AND host_id = ?2 LIMIT 1"));
       for (auto it = idle.begin(); it != idle.end(); ++it) {
         if (!LabelsMatch(it->labels(), w.spec.hosts().labels())) continue;
         used.Reset();
         used.Bind(1, w.command.job_id()).Bind(2, it->id());
         ASSIGN_OR_RETURN(bool taken, used.Step());
         if (taken) continue;  // one slot of a job per host
-        ASSIGN_OR_RETURN(Stmt assign, Stmt::Prepare(db_.get(), "UPDATE commands SET host_id = ?1, "
-                                                               "host_name = ?2, created_ms = ?3 "
-                                                               "WHERE id = ?4"));
-        assign.Bind(1, it->id()).Bind(2, it->name()).Bind(3, now_ms).Bind(4,
-                                                                          w.command.command_id());
+        ASSIGN_OR_RETURN(Stmt assign, Stmt::Prepare(db_.get(),
+                                                    "UPDATE commands SET host_id = ?1, "
+                                                    "host_name = ?2, created_ms = ?3 "
+                                                    "WHERE id = ?4"));
+        assign.Bind(1, it->id())
+            .Bind(2, it->name())
+            .Bind(3, now_ms)
+            .Bind(4, w.command.command_id());
         RETURN_IF_ERROR(assign.Run());
         dispatch.push_back({it->id(), w.command});
         idle.erase(it);

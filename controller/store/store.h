@@ -35,7 +35,7 @@ struct ApplyOutcome {
   std::vector<Dispatch> dispatch;    // next steps created by finished commands
   std::vector<CancelOrder> cancels;  // commands the agent accepted after they were cancelled
   std::vector<std::string> finished_jobs;
-  int skipped_items = 0;             // already stored (resent after a reconnect)
+  int skipped_items = 0;  // already stored (resent after a reconnect)
 };
 
 // What a cancel changed.
@@ -43,6 +43,12 @@ struct CancelOutcome {
   kfleet::v1::Job job;
   std::vector<CancelOrder> cancels;  // commands running on agents: send them Cancel
 };
+
+// A reboot with a one-time kernel command line is done by the controller through the guest's
+// provider, never sent to the agent.
+inline bool RunsOnController(const kfleet::v1::Step& step) {
+  return step.has_reboot() && !step.reboot().cmdline().empty();
+}
 
 // All methods are thread-safe. Errors are absl codes: NotFound, InvalidArgument,
 // FailedPrecondition, Internal for storage failures.
@@ -106,6 +112,10 @@ class Store {
   // Reboot commands started (or accepted) before `now` minus their timeout that have not seen the
   // host come back.
   virtual absl::StatusOr<std::vector<kfleet::v1::CommandInfo>> OverdueReboots(int64_t now_ms) = 0;
+  // Pending commands that RunsOnController, with a host assigned.
+  virtual absl::StatusOr<std::vector<kfleet::v1::CommandInfo>> PendingControllerCommands() = 0;
+  // Marks a command started by the controller itself.
+  virtual absl::Status MarkStarted(const std::string& command_id, int64_t now_ms) = 0;
   // Ends a command with `result` (if it has not ended), as if its agent had reported it.
   virtual absl::StatusOr<ApplyOutcome> FinishCommand(const std::string& command_id,
                                                      const kfleet::v1::CommandResult& result,

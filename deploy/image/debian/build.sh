@@ -277,10 +277,12 @@ EOF
 printf '%s\n' qemu_fw_cfg dmi_sysfs >"$root/etc/modules-load.d/kfleet.conf"
 chroot "$root" systemctl enable -q systemd-networkd.service kfleet-network.service kfleet-agent.service
 # No timers that would fetch, scrub or trim while a test runs.
-for t in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer man-db.timer; do
+for t in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
+  fstrim.timer man-db.timer; do
   chroot "$root" systemctl mask -q "$t" 2>/dev/null || true
 done
 chroot "$root" systemctl mask -q systemd-networkd-wait-online.service
+chroot "$root" systemctl set-default -q multi-user.target
 
 # ---- grub: /etc/default/grub for `update-grub` in the guest (after installing a kernel), and
 # the grub.cfg it would make, written here because grub-probe needs the mounted disk.
@@ -350,17 +352,22 @@ terminal_output serial
 set timeout_style=menu
 set timeout=1
 EOF
-  entry "Debian GNU/Linux" "gnulinux-simple-$uuid"
   entry "Debian GNU/Linux, with Linux $release" "gnulinux-$release-advanced-$uuid"
 } >"$root/boot/grub/grub.cfg"
+# The default stays on this kernel when others are installed (update-grub puts the newest first):
+# a test kernel boots once with grub-reboot, and a reset comes back here.
+chroot "$root" grub-editenv /boot/grub/grubenv set "saved_entry=gnulinux-$release-advanced-$uuid"
 # The core image finds the root file system by UUID and reads the rest from /boot/grub.
 cat >"$work/early.cfg" <<EOF
+serial --speed=115200
+terminal_input serial console
+terminal_output serial console
 search --no-floppy --fs-uuid --set=root $uuid
 set prefix=(\$root)/boot/grub
 EOF
 cp "$work/early.cfg" "$root/tmp/kfleet-early.cfg"
 chroot "$root" grub-mkimage -O i386-pc -o /boot/grub/i386-pc/core.img -c /tmp/kfleet-early.cfg \
-  -p /boot/grub biosdisk part_msdos ext2 search_fs_uuid
+  -p /boot/grub biosdisk part_msdos ext2 search search_fs_uuid serial terminal
 rm -f "$root/tmp/kfleet-early.cfg"
 cp "$root/usr/lib/grub/i386-pc/boot.img" "$root/boot/grub/i386-pc/boot.img"
 core_sectors=$(( ($(stat -c %s "$root/boot/grub/i386-pc/core.img") + 511) / 512 ))
@@ -386,7 +393,7 @@ rm -rf "$root"
 
 say "qemu-img convert to qcow2"
 qemu-img convert -f raw -O qcow2 -o cluster_size=65536 "$raw" "$work/disk.qcow2" >&2
-rm -f "$raw"
+rm -rf "$raw" "$work/initramfs-tools" "$work/early.cfg" "$work/debs.list"
 echo "$release" >"$work/kernel-release"
 printf '%s\n' "$inputs" >"$work/inputs"
 echo "$uuid" >"$work/root-uuid"
