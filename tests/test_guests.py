@@ -116,5 +116,45 @@ class GuestsTest(harness.KfleetTestCase):
         self.assertNotIn("local-1", [h["name"] for h in self.hosts()])
 
 
+class GuestPoolAutoscaleTest(harness.KfleetTestCase):
+
+    def setUp(self):
+        super().setUp()
+        os.chmod(self.tmp, 0o755)
+        os.makedirs(IMAGE_CACHE, exist_ok=True)
+        config = os.path.join(self.tmp, "kfleet.yaml")
+        with open(config, "w") as f:
+            f.write("""pools:
+  auto:
+    provider: libvirt
+    image: tiny
+    cpus: 1
+    memory: 384M
+    min: 0
+    max: 2
+    idle_timeout: 5s
+""")
+        self.start_controller(extra_args=["--config", config, "--image-cache", IMAGE_CACHE])
+        self.addCleanup(lambda: self.controller.alive() and self.kctl("destroy", "auto",
+                                                                      timeout=300))
+
+    def guests(self):
+        pools = self.kctl_json("pools")["pools"]
+        return [g for p in pools if p["name"] == "auto" for g in p.get("guests", [])]
+
+    def test_pool_grows_with_waiting_commands_and_shrinks_when_idle(self):
+        """Validates that a libvirt pool with min 0 and max 2 grows to 2 guests when four commands
+        wait for it, runs them all, and shrinks to 0 after the idle timeout, leaving no domain."""
+        jobs = [self.kctl_background("exec", "-l", "pool=auto", "--count", "1", "--", "sleep", "3",
+                                     name=f"kctl-{i}") for i in range(4)]
+        harness.wait_for(lambda: len(self.guests()) == 2, 120, "the pool to grow to 2 guests")
+        for j in jobs:
+            self.assertEqual(j.wait(600), 0, "every waiting command ran in a guest and passed")
+        self.assertLessEqual(len(self.guests()), 2)
+        harness.wait_for(lambda: not self.guests(), 180, "the pool to shrink to 0")
+        listed = virsh("list", "--all", "--name").stdout.split()
+        self.assertFalse([d for d in listed if d.startswith("auto-")], listed)
+
+
 if __name__ == "__main__":
     unittest.main()
