@@ -47,17 +47,7 @@ int main(int argc, char** argv) {
       "Registers with the controller, runs the commands it is given (each in its own process\n"
       "group), streams their output and reports their results. Keeps its host id and an outbox\n"
       "of unacknowledged output in DIR, so nothing is lost across reconnects and restarts.");
-  std::vector<std::string> args = kfleet::DashFlagsToUnderscores(argc, argv);
-  std::vector<char*> arg_ptrs;
-  for (std::string& a : args) arg_ptrs.push_back(a.data());
-  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
-
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t set = kfleet::ParseFlagsAndBlockSignals(argc, argv);
 
   kfleet::agent::AgentOptions options;
   options.controller = absl::GetFlag(FLAGS_controller);

@@ -1,5 +1,7 @@
 #include "common/flag_names.h"
 
+#include "absl/flags/parse.h"
+
 namespace kfleet {
 
 std::vector<std::string> DashFlagsToUnderscores(int argc, char** argv) {
@@ -22,6 +24,20 @@ std::vector<std::string> DashFlagsToUnderscores(int argc, char** argv) {
     out.push_back(std::move(arg));
   }
   return out;
+}
+
+sigset_t ParseFlagsAndBlockSignals(int argc, char** argv) {
+  std::vector<std::string> args = DashFlagsToUnderscores(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return set;
 }
 
 }  // namespace kfleet

@@ -92,14 +92,15 @@ std::string FindBeside(const std::vector<std::string>& relative) {
 absl::StatusOr<provision::BootImage> BuildImage(const std::string& name, const std::string& recipes,
                                                 const std::string& agent,
                                                 const std::string& cache_dir) {
-  if (name != "tiny") {
-    return absl::UnimplementedError(
-        absl::StrCat("image \"", name, "\" cannot be built by this version: use image: tiny"));
+  if (name != "tiny" && name != "debian") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no image \"", name, "\": the images are tiny and debian"));
   }
-  std::string script = recipes + "/tiny/build.sh";
+  std::string script = absl::StrCat(recipes, "/", name, "/build.sh");
   if (recipes.empty() || !Exists(script)) {
     return absl::FailedPreconditionError(
-        "the image recipes (deploy/image/tiny/build.sh) were not found: pass --image-recipes DIR");
+        absl::StrCat("the image recipe deploy/image/", name,
+                     "/build.sh was not found: pass --image-recipes DIR"));
   }
   if (agent.empty() || !Exists(agent)) {
     return absl::FailedPreconditionError(
@@ -108,15 +109,17 @@ absl::StatusOr<provision::BootImage> BuildImage(const std::string& name, const s
   LogInfo(absl::StrCat("building (or finding) the ", name, " image with ", script));
   ASSIGN_OR_RETURN(provision::HostCommandResult r,
                    provision::RunHostCommand({"bash", script, "--agent", agent, "--out", cache_dir},
-                                             absl::Minutes(15)));
+                                             absl::Minutes(30)));
   std::string out = r.output;
   while (!out.empty() && out.back() == '\n') out.pop_back();
   std::string dir = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
-  if (r.exit_code != 0 || !Exists(dir + "/vmlinuz")) {
+  bool is_disk = name == "debian";
+  if (r.exit_code != 0 || !Exists(dir + (is_disk ? "/disk.qcow2" : "/vmlinuz"))) {
     return absl::InternalError(absl::StrCat("building the ", name, " image failed (exit ",
                                             r.exit_code, "):\n",
                                             out.substr(out.size() > 4000 ? out.size() - 4000 : 0)));
   }
+  if (is_disk) return provision::BootImage{"", "", dir + "/disk.qcow2", ""};
   return provision::BootImage{dir + "/vmlinuz", dir + "/initrd.img", "", "panic=-1 quiet"};
 }
 

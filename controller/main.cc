@@ -38,18 +38,7 @@ int main(int argc, char** argv) {
       "Usage: kfleet-controller --listen HOST:PORT --state-dir DIR [--insecure]\n\n"
       "Agents (kfleet-agent) connect to --listen and are given commands; kctl talks to the same\n"
       "address. State lives in DIR/kfleet.db (SQLite, WAL) and logs under DIR/logs.");
-  std::vector<std::string> args = kfleet::DashFlagsToUnderscores(argc, argv);
-  std::vector<char*> arg_ptrs;
-  for (std::string& a : args) arg_ptrs.push_back(a.data());
-  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
-
-  // Signals are taken by a thread of ours with sigwait, so no handler runs inside gRPC code.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t set = kfleet::ParseFlagsAndBlockSignals(argc, argv);
 
   kfleet::controller::ControllerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
