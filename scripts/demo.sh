@@ -40,6 +40,12 @@ say "kctl bringup local   (builds the tiny image on first use, then boots it und
 "$KCTL" bringup local
 started=$SECONDS
 until "$KCTL" -o json hosts 2>/dev/null | grep -q '"ONLINE"'; do
+  if "$KCTL" -o json pools 2>/dev/null | grep -q '"state": "failed"'; then
+    echo "kfleet: the guest could not be created:" >&2
+    "$KCTL" pools >&2
+    tail -n 20 "$STATE/controller.log" >&2
+    exit 1
+  fi
   if [ $((SECONDS - started)) -gt 600 ]; then
     echo "kfleet: the guest did not register within 10 minutes; controller log:" >&2
     tail -n 30 "$STATE/controller.log" >&2

@@ -70,25 +70,38 @@ _kfleet_pidfile_alive() {
 
 KFLEET_QEMU_CONF=${KFLEET_QEMU_CONF:-/etc/libvirt/qemu.conf}
 
-# Sets seccomp_sandbox = 0 (see the top of this file). Returns 0 if qemu.conf was already right,
-# 2 if it changed it (libvirtd must restart to read it), 1 on error.
-_kfleet_libvirt_configure() {
-  local conf=$KFLEET_QEMU_CONF changed=0
-  if ! grep -Eq '^[[:space:]]*seccomp_sandbox[[:space:]]*=[[:space:]]*0[[:space:]]*$' "$conf"; then
-    if [ "$(id -u)" != 0 ]; then
-      echo "kfleet: $conf needs seccomp_sandbox = 0 (guest network relay); run as root" >&2
-      return 1
-    fi
-    _kfleet_libvirt_say "setting seccomp_sandbox = 0 in $conf"
-    if ! sed -i '/^[[:space:]]*seccomp_sandbox[[:space:]]*=/d' "$conf" ||
-      ! printf '\n# kfleet: %s\nseccomp_sandbox = 0\n' \
-        "qemu forks the guests' network relay (guestfwd cmd:), which spawn=deny forbids." \
-        >>"$conf"; then
-      echo "kfleet: could not edit $conf" >&2
-      return 1
-    fi
-    changed=1
+# Sets `KEY = VALUE` in qemu.conf with a comment saying why, unless it is already so. Returns 0 if it
+# was, 2 if it changed the file, 1 on error.
+_kfleet_qemu_conf_set() {
+  local conf=$KFLEET_QEMU_CONF key=$1 value=$2 why=$3
+  grep -Eq "^[[:space:]]*$key[[:space:]]*=[[:space:]]*${value//[/\\[}[[:space:]]*\$" "$conf" && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "kfleet: $conf needs $key = $value ($why); run as root" >&2
+    return 1
   fi
+  _kfleet_libvirt_say "setting $key = $value in $conf"
+  if ! sed -i "/^[[:space:]]*$key[[:space:]]*=/d" "$conf" ||
+    ! printf '\n# kfleet: %s\n%s = %s\n' "$why" "$key" "$value" >>"$conf"; then
+    echo "kfleet: could not edit $conf" >&2
+    return 1
+  fi
+  return 2
+}
+
+# Sets seccomp_sandbox = 0 (see the top of this file) and namespaces = [] (qemu then uses the
+# host's /dev: in containers and chroots libvirt cannot build qemu's private /dev). Returns 0 if
+# qemu.conf was already right, 2 if it changed it (libvirtd must restart to read it), 1 on error.
+_kfleet_libvirt_configure() {
+  local changed=0 rc=0
+  _kfleet_qemu_conf_set seccomp_sandbox 0 \
+    "qemu forks the guests' network relay (guestfwd cmd:), which spawn=deny forbids." || rc=$?
+  [ $rc = 1 ] && return 1
+  [ $rc = 2 ] && changed=1
+  rc=0
+  _kfleet_qemu_conf_set namespaces '[]' \
+    "qemu uses the host's /dev; containers and chroots cannot give it a private one." || rc=$?
+  [ $rc = 1 ] && return 1
+  [ $rc = 2 ] && changed=1
   # AppArmor hosts: domain profiles include this abstraction; let qemu run socat in its profile.
   local aa=/etc/apparmor.d/local/abstractions/libvirt-qemu
   if [ -d /sys/kernel/security/apparmor ] && [ -d "$(dirname "$aa")" ] &&
