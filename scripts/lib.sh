@@ -51,10 +51,10 @@ kfleet_build() {
 KFLEET_PIDS=()
 kfleet_stop_started() {
   local pid
-  for pid in "${KFLEET_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${KFLEET_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${KFLEET_PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
+    kill -KILL "$pid" 2>/dev/null || true
   done
   KFLEET_PIDS=()
 }

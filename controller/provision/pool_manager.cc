@@ -44,6 +44,10 @@ void PoolManager::Event(const std::string& host_id, const std::string& kind,
                         const std::string& message, const std::string& command_id) {
   v1::Event e;
   e.set_host_id(host_id);
+  // Before its agent registers, a guest's host has no record yet: name it after the guest.
+  for (const v1::Guest& g : deps_.store->ListGuests().value_or(std::vector<v1::Guest>())) {
+    if (g.host_id() == host_id) e.set_host_name(g.name());
+  }
   e.set_time_unix_ms(Ms(absl::Now()));
   e.set_kind(kind);
   e.set_message(message);
