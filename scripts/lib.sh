@@ -18,23 +18,8 @@ KFLEET_PACKAGES=(
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 kfleet_install_deps() {
-  local missing=()
-  for p in "${KFLEET_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -eq 0 ]; then
-    say "Debian packages: all present"
-    return 0
-  fi
-  say "installing ${#missing[@]} Debian packages: ${missing[*]}"
-  if [ "$(id -u)" != 0 ]; then
-    echo "kfleet: installing packages needs root: run this script as root (or with sudo)" >&2
-    return 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null || { echo "kfleet: apt-get update failed" >&2; return 1; }
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
-    { echo "kfleet: apt-get install failed for: ${missing[*]}" >&2; return 1; }
+  kfleet_apt_install "${KFLEET_PACKAGES[@]}" || return 1
+  say "Debian packages: all present"
 }
 
 # kfleet_build [extra cmake args...]: configures (once) and builds everything into $KFLEET_BUILD.

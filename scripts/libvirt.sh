@@ -9,6 +9,8 @@
 # seccomp filter (-sandbox ...,spawn=deny) kills qemu on that fork, so kfleet needs
 # `seccomp_sandbox = 0`. Under AppArmor, qemu's profile must also allow running socat.
 
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 KFLEET_LIBVIRT_PACKAGES=(qemu-system-x86 qemu-utils libvirt-daemon-system socat)
 
 _kfleet_libvirt_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -18,20 +20,7 @@ _kfleet_libvirt_answers() {
 }
 
 _kfleet_libvirt_install() {
-  local missing=() p
-  for p in "${KFLEET_LIBVIRT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  _kfleet_libvirt_say "installing ${missing[*]}"
-  if [ "$(id -u)" != 0 ]; then
-    echo "kfleet: installing ${missing[*]} needs root: run as root (or with sudo)" >&2
-    return 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null || { echo "kfleet: apt-get update failed" >&2; return 1; }
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
-    { echo "kfleet: apt-get install failed for: ${missing[*]}" >&2; return 1; }
+  kfleet_apt_install "${KFLEET_LIBVIRT_PACKAGES[@]}"
 }
 
 # True when systemd is PID 1 and managing units (not just installed).

@@ -297,6 +297,22 @@ class KfleetTestCase(unittest.TestCase):
             self.wait_controller_up()
         return self.controller
 
+    def start_guest_controller(self, config_text=None, image_cache="/var/cache/kfleet/images"):
+        """Starts the controller for tests with real guests: the temp dir is made reachable by
+        qemu (it runs as its own user), images are cached across tests, and `config_text` (pools
+        YAML), if given, is the controller's config file."""
+        os.chmod(self.tmp, 0o755)
+        os.makedirs(image_cache, exist_ok=True)
+        os.chmod(os.path.dirname(image_cache), 0o755)
+        os.chmod(image_cache, 0o755)
+        args = ["--image-cache", image_cache]
+        if config_text is not None:
+            config = os.path.join(self.tmp, "kfleet.yaml")
+            with open(config, "w") as f:
+                f.write(config_text)
+            args += ["--config", config]
+        return self.start_controller(extra_args=args)
+
     def wait_controller_up(self, timeout=20):
         """Waits until the controller accepts TCP connections on its port."""
         proc = self.controller

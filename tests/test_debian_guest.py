@@ -1,25 +1,19 @@
 """The `debian` image: a qcow2 disk with systemd, grub on the serial console and the agent as a
 unit, built on demand (mmdebstrap), booted from its disk under libvirt through a copy-on-write
 overlay. Slow (the first build downloads Debian), so it is the one test of that image."""
-import os
 import sys
 import time
 import unittest
 
 import harness
 
-IMAGE_CACHE = "/var/cache/kfleet/images"
 
 
 class DebianGuestTest(harness.KfleetTestCase):
 
     def setUp(self):
         super().setUp()
-        os.chmod(self.tmp, 0o755)
-        os.makedirs(IMAGE_CACHE, exist_ok=True)
-        config = os.path.join(self.tmp, "kfleet.yaml")
-        with open(config, "w") as f:
-            f.write("""pools:
+        self.start_guest_controller("""pools:
   deb:
     provider: libvirt
     image: debian
@@ -28,7 +22,6 @@ class DebianGuestTest(harness.KfleetTestCase):
     max: 1
     boot_timeout: 20m
 """)
-        self.start_controller(extra_args=["--config", config, "--image-cache", IMAGE_CACHE])
         self.addCleanup(lambda: self.controller.alive() and self.kctl("destroy", "deb",
                                                                       timeout=300))
 

@@ -1,7 +1,6 @@
 """Real guests: the default pool brings up a `tiny` guest under libvirt (KVM if it works, else
 TCG); its agent registers, runs commands, reboots for real, and the guest is destroyed cleanly.
 Needs root and libvirtd (scripts/libvirt.sh: kfleet_start_libvirtd)."""
-import json
 import os
 import subprocess
 import sys
@@ -10,7 +9,6 @@ import unittest
 
 import harness
 
-IMAGE_CACHE = "/var/cache/kfleet/images"
 
 
 def virsh(*args):
@@ -22,12 +20,7 @@ class GuestsTest(harness.KfleetTestCase):
 
     def setUp(self):
         super().setUp()
-        # qemu runs as its own user and must reach the guests' files under the state dir.
-        os.chmod(self.tmp, 0o755)
-        os.makedirs(IMAGE_CACHE, exist_ok=True)
-        os.chmod(os.path.dirname(IMAGE_CACHE), 0o755)
-        os.chmod(IMAGE_CACHE, 0o755)
-        self.start_controller(extra_args=["--image-cache", IMAGE_CACHE])
+        self.start_guest_controller()
         self.addCleanup(self.destroy_everything)
 
     def destroy_everything(self):
@@ -120,11 +113,7 @@ class GuestPoolAutoscaleTest(harness.KfleetTestCase):
 
     def setUp(self):
         super().setUp()
-        os.chmod(self.tmp, 0o755)
-        os.makedirs(IMAGE_CACHE, exist_ok=True)
-        config = os.path.join(self.tmp, "kfleet.yaml")
-        with open(config, "w") as f:
-            f.write("""pools:
+        self.start_guest_controller("""pools:
   auto:
     provider: libvirt
     image: tiny
@@ -134,7 +123,6 @@ class GuestPoolAutoscaleTest(harness.KfleetTestCase):
     max: 2
     idle_timeout: 5s
 """)
-        self.start_controller(extra_args=["--config", config, "--image-cache", IMAGE_CACHE])
         self.addCleanup(lambda: self.controller.alive() and self.kctl("destroy", "auto",
                                                                       timeout=300))
 

@@ -609,12 +609,4 @@ UPDATE commands SET state = ?1, result = ?2, finished_ms = ?3, cancel_requested 
   });
 }
 
-absl::StatusOr<int> SqliteStore::CountRunningJobs() {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), "SELECT COUNT(*) FROM jobs WHERE state = ?1"));
-  s.Bind(1, int64_t{v1::JOB_RUNNING});
-  ASSIGN_OR_RETURN(bool row, s.Step());
-  return row ? static_cast<int>(s.Int(0)) : 0;
-}
-
 }  // namespace kfleet::controller

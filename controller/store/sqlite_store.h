@@ -42,7 +42,7 @@ class SqliteStore : public Store {
                                               const std::vector<kfleet::v1::SequencedItem>& items,
                                               int64_t now_ms) override;
   absl::StatusOr<CancelOutcome> CancelJob(const std::string& job_id, int64_t now_ms) override;
-  absl::StatusOr<int> CountRunningJobs() override;
+
   absl::StatusOr<ApplyOutcome> HostBooted(const std::string& host_id,
                                           const std::string& old_boot_id,
                                           const std::string& boot_id, int64_t now_ms) override;

@@ -98,9 +98,6 @@ class Store {
   // returned for the caller to send Cancel. FailedPrecondition if the job already ended.
   virtual absl::StatusOr<CancelOutcome> CancelJob(const std::string& job_id, int64_t now_ms) = 0;
 
-  // Jobs not ended, for watchers and metrics.
-  virtual absl::StatusOr<int> CountRunningJobs() = 0;
-
   // --- Reboots and boots ---
 
   // The host registered with boot id `boot_id`, different from the one it had: its reboot
