@@ -12,6 +12,8 @@
 #include "agent/host/facts.h"
 #include "agent/outbox/outbox.h"
 #include "agent/session/session_client.h"
+#include "kfleet/v1/artifacts.grpc.pb.h"
+#include "common/credentials.h"
 #include "common/files.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -21,6 +23,7 @@ namespace kfleet::agent {
 
 // Declared in construction order; destroyed in reverse (session first, outbox last).
 struct Agent::Impl {
+  std::unique_ptr<kfleet::v1::ArtifactService::Stub> artifacts;
   std::unique_ptr<Outbox> outbox;
   std::unique_ptr<CommandBook> book;
   std::unique_ptr<CommandManager> commands;
@@ -80,18 +83,26 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   ASSIGN_OR_RETURN(impl->outbox, Outbox::Open(outbox_options));
   ASSIGN_OR_RETURN(CommandBook book, CommandBook::Open(options.state_dir + "/commands"));
   impl->book = std::make_unique<CommandBook>(std::move(book));
-  impl->commands = std::make_unique<CommandManager>(
-      impl->book.get(), impl->outbox.get(),
-      CommandManager::Options{options.state_dir + "/work", options.kill_grace, options.allow_reboot,
-                              RebootHost});
+  // Kernel steps move artifacts on a channel of their own, beside the session.
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
+                   MakeChannel(options.security, options.controller));
+  impl->artifacts = kfleet::v1::ArtifactService::NewStub(channel);
+  std::string name = options.name.empty() ? CollectFacts().hostname() : options.name;
+  CommandManager::Options command_options{options.state_dir + "/work", options.kill_grace,
+                                          options.allow_reboot, RebootHost};
+  command_options.kernel_dir =
+      options.kernel_dir.empty() ? options.state_dir + "/kernel" : options.kernel_dir;
+  command_options.artifacts = impl->artifacts.get();
+  command_options.host_name = name;
+  impl->commands = std::make_unique<CommandManager>(impl->book.get(), impl->outbox.get(),
+                                                    std::move(command_options));
   RETURN_IF_ERROR(impl->commands->RecoverInterrupted());
 
   SessionOptions session;
   session.controller = options.controller;
   session.security = options.security;
   session.host_id = host_id;
-  session.name = options.name;
-  if (session.name.empty()) session.name = CollectFacts().hostname();
+  session.name = name;
   session.labels = options.labels;
   session.agent_version = kAgentVersion;
   session.reconnect_max = options.reconnect_max;

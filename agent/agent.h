@@ -25,7 +25,9 @@ struct AgentOptions {
   absl::Duration reconnect_max = absl::Seconds(30);
   absl::Duration kill_grace = absl::Seconds(10);
   uint64_t outbox_max_bytes = 64ull << 20;
-  bool allow_reboot = false;  // reboot steps reboot this machine for real
+  bool allow_reboot = false;  // reboot steps reboot this machine for real (and install kernels)
+  // kernel_build's work directory (git cache, work trees, build dirs); empty: STATE_DIR/kernel.
+  std::string kernel_dir;
 };
 
 class Agent {

@@ -26,6 +26,9 @@ ABSL_FLAG(std::string, name, "", "host name to register under (default: the syst
 ABSL_FLAG(std::string, labels, "", "labels as k=v,k2=v2 (e.g. role=builder,pool=local)");
 ABSL_FLAG(bool, allow_reboot, false,
           "let reboot steps reboot this machine (guest images set it; leave it off elsewhere)");
+ABSL_FLAG(std::string, kernel_dir, "",
+          "kernel_build work directory: git clones, work trees, build dirs, artifacts (default: "
+          "STATE_DIR/kernel); kept between builds so that rebuilds are incremental");
 ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only for a loopback controller");
 ABSL_FLAG(std::string, reconnect_max, "30s", "longest wait between reconnect attempts");
 ABSL_FLAG(std::string, kill_grace, "10s", "time between SIGTERM and SIGKILL on cancel or timeout");
@@ -61,6 +64,7 @@ int main(int argc, char** argv) {
   options.host_id = absl::GetFlag(FLAGS_host_id);
   options.security.insecure = absl::GetFlag(FLAGS_insecure);
   options.allow_reboot = absl::GetFlag(FLAGS_allow_reboot);
+  options.kernel_dir = absl::GetFlag(FLAGS_kernel_dir);
   auto labels = kfleet::agent::ParseLabels(absl::GetFlag(FLAGS_labels));
   if (!labels.ok()) return Fail(absl::StrCat("--labels: ", labels.status().message()));
   options.labels = *labels;

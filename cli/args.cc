@@ -105,9 +105,10 @@ absl::Status CheckArgs(const Invocation& inv) {
   if (n > c.max_args) {
     const std::string& extra = inv.args[c.max_args];
     if (c.takes_argv) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          c.name, ": unexpected argument \"", extra,
-          "\": put the command to run after \"--\", e.g. kctl ", c.name, " --all -- uname -r"));
+      return absl::InvalidArgumentError(absl::StrCat(c.name, ": unexpected argument \"", extra,
+                                                     "\": put the command to run after \"--\", "
+                                                     "e.g. kctl ",
+                                                     c.name, " ", c.argv_example));
     }
     return absl::InvalidArgumentError(
         absl::StrCat(c.name, ": unexpected argument \"", extra, "\"", SeeHelp(&c)));
@@ -115,10 +116,10 @@ absl::Status CheckArgs(const Invocation& inv) {
   if (n < c.min_args) {
     return absl::InvalidArgumentError(absl::StrCat(c.name, ": missing ", c.args_hint, SeeHelp(&c)));
   }
-  if (c.takes_argv && inv.argv.empty()) {
+  if (c.takes_argv && !c.argv_optional && inv.argv.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(c.name, ": missing the command to run after \"--\", e.g. kctl ", c.name,
-                     " --all -- uname -r", SeeHelp(&c)));
+        absl::StrCat(c.name, ": missing the command to run after \"--\", e.g. kctl ", c.name, " ",
+                     c.argv_example, SeeHelp(&c)));
   }
   return absl::OkStatus();
 }
@@ -155,7 +156,8 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
     if (a == "--") {
       if (inv.command == nullptr || !inv.command->takes_argv) {
         return absl::InvalidArgumentError(absl::StrCat(
-            Where(inv.command), "\"--\" is only used by kctl exec, before the command to run",
+            Where(inv.command),
+            "\"--\" is only used by kctl exec and kctl boot, before the command to run",
             SeeHelp(inv.command)));
       }
       inv.has_argv = true;

@@ -65,8 +65,7 @@ std::string ExitCodeMeaning(int code) {
 }
 
 const std::vector<std::string>& PlannedCommands() {
-  static const auto* const kPlanned =
-      new std::vector<std::string>{"run", "results", "boot", "artifacts", "top", "pki"};
+  static const auto* const kPlanned = new std::vector<std::string>{"results", "top", "pki"};
   return *kPlanned;
 }
 

@@ -36,8 +36,10 @@ struct CommandSpec {
   std::vector<FlagSpec> flags;
   int min_args = 0;  // positional arguments (before any "--")
   int max_args = 0;
-  std::string args_hint;    // what the positional arguments are, for error messages
-  bool takes_argv = false;  // "-- ARGV..." may follow
+  std::string args_hint;       // what the positional arguments are, for error messages
+  bool takes_argv = false;     // "-- ARGV..." may follow
+  bool argv_optional = false;  // with takes_argv: "-- ARGV..." may also be left out
+  std::string argv_example;    // with takes_argv, for errors: "--all -- uname -r"
   std::vector<std::pair<int, std::string>> exit_codes;  // documented in help
   std::string examples;                                 // shell lines, with "# comments"
   RunFn run = nullptr;  // null for commands kctl.cc handles itself (help, version)

@@ -18,6 +18,7 @@ struct Io {
   std::ostream& out;
   std::ostream& err;
   bool out_is_tty = false;  // redraw rather than append (job --watch)
+  bool err_is_tty = false;  // progress of transfers (artifacts get)
   std::function<absl::Time()> now = [] { return absl::Now(); };
   std::function<void(absl::Duration)> sleep = [](absl::Duration d) { absl::SleepFor(d); };
   absl::TimeZone tz = absl::LocalTimeZone();

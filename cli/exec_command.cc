@@ -190,6 +190,7 @@ CommandSpec ExecCommand() {
           },
       .max_args = 0,
       .takes_argv = true,
+      .argv_example = "--all -- uname -r",
       .exit_codes = {{kExitOk, "the command passed on every host"},
                      {kExitFail,
                       "the command failed on a host (non-zero exit, killed by a signal)"},

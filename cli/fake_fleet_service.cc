@@ -102,10 +102,11 @@ grpc::Status FakeFleetService::CancelJob(grpc::ServerContext*, const v1::CancelJ
   return grpc::Status::OK;
 }
 
-FakeFleetServer::FakeFleetServer(FakeFleetService& service) {
+FakeFleetServer::FakeFleetServer(FakeFleetService& service, grpc::Service* also) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(&service);
+  if (also != nullptr) builder.RegisterService(also);
   server_ = builder.BuildAndStart();
 }
 

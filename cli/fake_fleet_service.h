@@ -61,10 +61,11 @@ class FakeFleetService : public v1::FleetService::Service {
   size_t tail_calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// Serves `service` on 127.0.0.1 at a free port until destroyed.
+// Serves `service` (and `also`, when given, e.g. a FakeArtifactService) on 127.0.0.1 at a free
+// port until destroyed.
 class FakeFleetServer {
  public:
-  explicit FakeFleetServer(FakeFleetService& service);
+  explicit FakeFleetServer(FakeFleetService& service, grpc::Service* also = nullptr);
   ~FakeFleetServer();
 
   // "127.0.0.1:PORT".

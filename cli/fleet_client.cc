@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/exit_codes.h"
+#include "common/artifact_client.h"
 #include "common/grpc_status.h"
 
 namespace kfleet::cli {
@@ -60,6 +61,7 @@ absl::Status RpcError(absl::string_view method, const grpc::Status& status,
 FleetClient::FleetClient(std::shared_ptr<grpc::Channel> channel, std::string address,
                          absl::Duration rpc_timeout)
     : stub_(v1::FleetService::NewStub(channel)),
+      artifacts_(v1::ArtifactService::NewStub(channel)),
       address_(std::move(address)),
       rpc_timeout_(rpc_timeout) {}
 
@@ -160,6 +162,37 @@ absl::StatusOr<v1::Job> FleetClient::CancelJob(const std::string& id) {
   grpc::Status s = stub_->CancelJob(&context, request, &job);
   if (!s.ok()) return RpcError("CancelJob", s, address_);
   return job;
+}
+
+absl::StatusOr<v1::ListArtifactsResponse> FleetClient::ListArtifacts(
+    const v1::ListArtifactsRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListArtifactsResponse response;
+  grpc::Status s = artifacts_->ListArtifacts(&context, request, &response);
+  if (!s.ok()) return RpcError("ListArtifacts", s, address_);
+  return response;
+}
+
+absl::Status FleetClient::DownloadArtifact(
+    const std::string& sha256, const std::string& path,
+    std::function<void(uint64_t done, uint64_t total)> progress) {
+  TransferOptions options;
+  options.rpc_timeout = rpc_timeout_;
+  options.progress = std::move(progress);
+  absl::Status s = DownloadFile(*artifacts_, sha256, path, options);
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kFailedPrecondition:
+      // The controller, or the transfer from it, failed (after the client's own retries).
+      return WithExitCode(s, kExitUnreachable);
+    default:
+      return s;  // OK; NOT_FOUND exits 8; local file errors 2
+  }
 }
 
 // Streams have no deadline (a follow may last hours), and fail fast rather than wait for a

@@ -1,10 +1,13 @@
-// kctl's side of FleetService: every unary call with a deadline, streams without one, and gRPC
-// errors turned into the messages and exit codes kctl reports.
+// kctl's side of FleetService (and of ArtifactService, on the same channel): every unary call with
+// a deadline, streams without one, and gRPC errors turned into the messages and exit codes kctl
+// reports.
 #ifndef KFLEET_CLI_FLEET_CLIENT_H_
 #define KFLEET_CLI_FLEET_CLIENT_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -13,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "kfleet/v1/artifacts.grpc.pb.h"
 #include "kfleet/v1/fleet.grpc.pb.h"
 
 namespace kfleet::cli {
@@ -50,12 +54,20 @@ class FleetClient {
   absl::Status WatchJob(const std::string& id,
                         absl::FunctionRef<absl::Status(const v1::Job&)> on_job);
 
+  absl::StatusOr<v1::ListArtifactsResponse> ListArtifacts(const v1::ListArtifactsRequest& request);
+  // Downloads blob `sha256` to `path` with common/artifact_client.h's DownloadFile: resumes from
+  // `path`.part, verifies sha256 and size before renaming into place. `progress` (optional) is
+  // called with the bytes done and the blob's size.
+  absl::Status DownloadArtifact(const std::string& sha256, const std::string& path,
+                                std::function<void(uint64_t done, uint64_t total)> progress);
+
   const std::string& address() const { return address_; }
 
  private:
   void SetDeadline(grpc::ClientContext& context) const;
 
   std::unique_ptr<v1::FleetService::Stub> stub_;
+  std::unique_ptr<v1::ArtifactService::Stub> artifacts_;
   std::string address_;
   absl::Duration rpc_timeout_;
 };

@@ -125,9 +125,26 @@ std::string DescribeStep(const v1::Step& step) {
     case v1::Step::kExec:
       return absl::StrCat("exec ", absl::StrJoin(step.exec().argv(), " "));
     case v1::Step::kReboot:
-      return "reboot";
+    case v1::Step::kKernelBuild:
+    case v1::Step::kKernelInstall:
+      return StepKindName(step);
     default:
       return "unknown step";
+  }
+}
+
+std::string StepKindName(const v1::Step& step) {
+  switch (step.kind_case()) {
+    case v1::Step::kExec:
+      return "exec";
+    case v1::Step::kReboot:
+      return "reboot";
+    case v1::Step::kKernelBuild:
+      return "kernel_build";
+    case v1::Step::kKernelInstall:
+      return "kernel_install";
+    default:
+      return "unknown";
   }
 }
 

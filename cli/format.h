@@ -43,8 +43,12 @@ std::string VerdictName(v1::Verdict verdict);
 std::string LogStreamName(v1::LogStream stream);
 absl::StatusOr<v1::LogStream> ParseLogStream(absl::string_view name);
 
-// A step in a few words: "exec uname -r".
+// A step in a few words: "exec uname -r", "kernel_build", "reboot".
 std::string DescribeStep(const v1::Step& step);
+
+// The kind of a step as job specs name it: "exec", "reboot", "kernel_build", "kernel_install";
+// "unknown" when none is set.
+std::string StepKindName(const v1::Step& step);
 
 }  // namespace kfleet::cli
 

@@ -137,7 +137,7 @@ std::string RenderJobDetail(const v1::Job& job, bool wide, absl::Time now, absl:
   return out;
 }
 
-std::string CommandSummary(const v1::CommandInfo& c) {
+std::string CommandSummary(const v1::CommandInfo& c, absl::string_view step) {
   const v1::CommandResult& r = c.result();
   std::string verdict = VerdictName(r.verdict());
   if (verdict.empty()) verdict = absl::AsciiStrToUpper(CommandStateName(c.state()));
@@ -158,7 +158,7 @@ std::string CommandSummary(const v1::CommandInfo& c) {
   }
   if (c.state() == v1::COMMAND_FINISHED || r.wall_ms() > 0)
     parts.push_back(FormatMillis(r.wall_ms()));
-  std::string line = absl::StrCat(c.host_name(), ": ", verdict);
+  std::string line = absl::StrCat(c.host_name(), step.empty() ? "" : " ", step, ": ", verdict);
   if (!parts.empty()) absl::StrAppend(&line, " (", absl::StrJoin(parts, ", "), ")");
   return line;
 }

@@ -1,10 +1,11 @@
-// Jobs and their commands as tables and text, shared by `kctl jobs`, `job`, `job --watch`, `exec`
-// and `cancel`.
+// Jobs and their commands as tables and text, shared by `kctl jobs`, `job`, `job --watch`, `exec`,
+// `cancel`, `run` and `boot`.
 #ifndef KFLEET_CLI_JOB_VIEW_H_
 #define KFLEET_CLI_JOB_VIEW_H_
 
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "kfleet/v1/fleet.pb.h"
@@ -20,8 +21,9 @@ std::string RenderJobsTable(const google::protobuf::RepeatedPtrField<v1::Job>& j
 std::string RenderJobDetail(const v1::Job& job, bool wide, absl::Time now, absl::TimeZone tz);
 
 // One line for a command as exec ends: "host-a: PASS (exit 0, 1.2s)",
-// "host-b: FAIL (exited with status 3, 0.4s)"; the result's detail when it has one.
-std::string CommandSummary(const v1::CommandInfo& command);
+// "host-b: FAIL (exited with status 3, 0.4s)"; the result's detail when it has one. With `step`,
+// it follows the host: "host-a reboot: PASS (...)".
+std::string CommandSummary(const v1::CommandInfo& command, absl::string_view step = "");
 
 // How many distinct hosts the job's commands run on.
 int CountHosts(const v1::Job& job);

@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/args.h"
+#include "cli/artifacts_command.h"
+#include "cli/boot_command.h"
 #include "cli/exec_command.h"
 #include "cli/exit_codes.h"
 #include "cli/help.h"
@@ -9,6 +11,7 @@
 #include "cli/jobs_command.h"
 #include "cli/logs_command.h"
 #include "cli/pools_command.h"
+#include "cli/run_command.h"
 #include "cli/suggest.h"
 #include "common/credentials.h"
 
@@ -94,9 +97,10 @@ absl::StatusOr<std::unique_ptr<FleetClient>> Connect(const GlobalOptions& flags,
 }  // namespace
 
 std::vector<CommandSpec> AllCommands() {
-  return {HostsCommand(),   ExecCommand(),   JobsCommand(),   JobCommand(),   LogsCommand(),
-          CancelCommand(),  RebootCommand(), EventsCommand(), PoolsCommand(), BringupCommand(),
-          DestroyCommand(), HelpCommand(),   VersionCommand()};
+  return {HostsCommand(),   ExecCommand(),    RunCommand(),    BootCommand(),
+          JobsCommand(),    JobCommand(),     LogsCommand(),   ArtifactsCommand(),
+          CancelCommand(),  RebootCommand(),  EventsCommand(), PoolsCommand(),
+          BringupCommand(), DestroyCommand(), HelpCommand(),   VersionCommand()};
 }
 
 int RunKctl(const std::vector<std::string>& args, Io& io, const EnvLookup& env,

@@ -11,7 +11,10 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  kfleet::cli::Io io{.out = std::cout, .err = std::cerr, .out_is_tty = isatty(STDOUT_FILENO) == 1};
+  kfleet::cli::Io io{.out = std::cout,
+                     .err = std::cerr,
+                     .out_is_tty = isatty(STDOUT_FILENO) == 1,
+                     .err_is_tty = isatty(STDERR_FILENO) == 1};
   int code = kfleet::cli::RunKctl(args, io, kfleet::cli::ProcessEnv());
   std::cout.flush();
   return code;

@@ -13,9 +13,14 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "controller/api/fleet_service.h"
+#include "controller/artifacts/artifact_index.h"
+#include "controller/artifacts/artifact_service.h"
+#include "controller/artifacts/blob_store.h"
 #include "controller/fleet/agent_service.h"
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
+#include "controller/kernel_files.h"
+#include "controller/local_builder.h"
 #include "controller/logs/log_store.h"
 #include "controller/provision/exec_provider.h"
 #include "controller/provision/host_command.h"
@@ -30,16 +35,20 @@ namespace kfleet::controller {
 // which runs the work already due while everything that work uses still exists.
 struct Controller::Impl {
   std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<BlobStore> blobs;
+  std::unique_ptr<ArtifactIndex> artifact_index;
   std::unique_ptr<LogStore> logs;
   std::unique_ptr<ChangeFeed> feed;
   std::unique_ptr<Fleet> fleet;
   std::unique_ptr<AgentServiceImpl> agent_service;
   std::unique_ptr<provision::PoolManager> pools;
   std::unique_ptr<FleetServiceImpl> fleet_service;
+  std::unique_ptr<ArtifactServiceImpl> artifact_service;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::thread reconciler;
+  std::unique_ptr<LocalBuilder> builder;  // stopped before the server
   absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
 
@@ -143,9 +152,27 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   impl->fleet =
       std::make_unique<Fleet>(impl->store.get(), impl->feed.get(),
                               LivenessSettings{options.heartbeat, options.offline_after_missed});
-  impl->agent_service = std::make_unique<AgentServiceImpl>(
-      SessionDeps{impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
-                  impl->feed.get()});
+  BlobStore::Options blob_options;
+  blob_options.root = options.state_dir + "/artifacts";
+  ASSIGN_OR_RETURN(impl->blobs, BlobStore::Open(blob_options));
+  SqliteStore* store = impl->store.get();
+  ASSIGN_OR_RETURN(
+      impl->artifact_index,
+      ArtifactIndex::Open(
+          options.state_dir + "/artifacts/index.db", impl->blobs.get(),
+          [store](const std::string& command_id) -> absl::StatusOr<CommandOwner> {
+            ASSIGN_OR_RETURN(v1::CommandInfo c, store->GetCommand(command_id));
+            return CommandOwner{c.job_id(), c.host_name()};
+          }));
+  ArtifactIndex* artifact_index = impl->artifact_index.get();
+  impl->agent_service = std::make_unique<AgentServiceImpl>(SessionDeps{
+      impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
+      impl->feed.get(),
+      [artifact_index](const v1::KernelBuild& build, const std::string& command_id) {
+        return artifact_index->RecordBuild(build, command_id);
+      }});
+  impl->artifact_service = std::make_unique<ArtifactServiceImpl>(ArtifactServiceImpl::Deps{
+      impl->blobs.get(), impl->artifact_index.get(), impl->executor.get()});
 
   std::vector<provision::PoolConfig> pools = provision::DefaultPools();
   if (!options.config_file.empty()) {
@@ -193,6 +220,24 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
     (*built)[name] = image;
     return image;
   };
+  BlobStore* blobs = impl->blobs.get();
+  pool_deps.kernel_boot_files =
+      [image = pool_deps.image, blobs, kernels = options.state_dir + "/kernels"](
+          const v1::KernelBuild& build,
+          const std::string& image_name) -> absl::StatusOr<provision::BootImage> {
+    ASSIGN_OR_RETURN(provision::BootImage base, image(image_name));
+    return KernelBootFiles(
+        build, base,
+        [blobs](const std::string& sha256) -> absl::StatusOr<std::string> {
+          ASSIGN_OR_RETURN(BlobStat stat, blobs->Stat(sha256));
+          if (!stat.stored) {
+            return absl::NotFoundError(
+                absl::StrCat("blob ", sha256.substr(0, 12), " is not in the artifact store"));
+          }
+          return blobs->BlobPath(sha256);
+        },
+        kernels);
+  };
   impl->pools = std::make_unique<provision::PoolManager>(std::move(pools), std::move(pool_deps));
   impl->fleet_service = std::make_unique<FleetServiceImpl>(
       FleetServiceImpl::Deps{impl->store.get(), impl->logs.get(), impl->fleet.get(),
@@ -202,6 +247,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   builder.AddListeningPort(options.listen, creds, &impl->port);
   builder.RegisterService(impl->agent_service.get());
   builder.RegisterService(impl->fleet_service.get());
+  builder.RegisterService(impl->artifact_service.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -216,6 +262,18 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
                      ": the address is in use or not local; pick another with --listen HOST:PORT"));
   }
   impl->pools->set_controller_port(impl->port);
+  if (options.local_builder) {
+    LocalBuilderOptions b;
+    b.agent_binary = agent;
+    std::string host = options.listen.substr(0, options.listen.rfind(':'));
+    if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
+    b.controller = absl::StrCat(host, ":", impl->port);
+    b.insecure = options.security.insecure;
+    b.state_dir = options.state_dir + "/builder";
+    b.kernel_dir = options.builder_kernel_dir;
+    b.log_file = options.state_dir + "/builder.log";
+    ASSIGN_OR_RETURN(impl->builder, LocalBuilder::Start(std::move(b)));
+  }
   impl->fleet->Start();
   Impl* raw = impl.get();
   impl->reconciler =
@@ -238,6 +296,7 @@ void Controller::Shutdown() {
     if (impl_->shut_down) return;
     impl_->shut_down = true;
   }
+  impl_->builder.reset();
   impl_->fleet->Stop();
   if (impl_->reconciler.joinable()) impl_->reconciler.join();
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -31,6 +31,10 @@ struct ControllerOptions {
   std::string image_cache;
   // How often pools are reconciled (guests created, scaled, power-cycled).
   absl::Duration reconcile_interval = absl::Seconds(1);
+  // Start a kfleet-agent labelled role=builder on this machine (local_builder.h), with its
+  // kernel work directory in `builder_kernel_dir` (empty: <state-dir>/builder/kernel).
+  bool local_builder = true;
+  std::string builder_kernel_dir;
 };
 
 class Controller {

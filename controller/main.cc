@@ -29,6 +29,12 @@ ABSL_FLAG(std::string, image_cache, "",
           "where built guest images are kept (default: STATE_DIR/images)");
 ABSL_FLAG(std::string, image_recipes, "",
           "directory of image recipes, deploy/image (default: found next to this executable)");
+ABSL_FLAG(bool, local_builder, true,
+          "start a kfleet-agent labelled role=builder on this machine for kernel_build steps "
+          "(log in STATE_DIR/builder.log)");
+ABSL_FLAG(std::string, builder_kernel_dir, "",
+          "the local builder's kernel work directory (git cache, build dirs; default "
+          "STATE_DIR/builder/kernel)");
 ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only on loopback addresses");
 ABSL_FLAG(std::string, heartbeat, "10s", "agent heartbeat interval; 3 missed make a host offline");
 
@@ -48,6 +54,8 @@ int main(int argc, char** argv) {
   options.agent_binary = absl::GetFlag(FLAGS_agent_binary);
   options.image_recipes = absl::GetFlag(FLAGS_image_recipes);
   options.image_cache = absl::GetFlag(FLAGS_image_cache);
+  options.local_builder = absl::GetFlag(FLAGS_local_builder);
+  options.builder_kernel_dir = absl::GetFlag(FLAGS_builder_kernel_dir);
   absl::StatusOr<absl::Duration> heartbeat = kfleet::ParseDuration(absl::GetFlag(FLAGS_heartbeat));
   if (!heartbeat.ok()) {
     std::fprintf(stderr, "kfleet-controller: --heartbeat: %s\n",

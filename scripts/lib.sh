@@ -13,7 +13,24 @@ KFLEET_PACKAGES=(
   procps
   # guests: the tiny image's recipe and the hypervisor (scripts/libvirt.sh starts libvirtd)
   busybox-static cpio socat qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
+  # kernels: the source the main job and the tests build, and what building it needs
+  linux-source-6.1 flex bison bc libelf-dev kmod xz-utils
 )
+
+# A clean kernel tree from Debian's linux-source-6.1, unpacked once per machine; the tests use the
+# same one (tests/harness.py kernel_source).
+KFLEET_CACHE=/var/cache/kfleet
+kfleet_kernel_source() {
+  local tree=$KFLEET_CACHE/linux-source-6.1
+  if [ ! -f "$tree/Makefile" ]; then
+    say "unpacking /usr/src/linux-source-6.1.tar.xz into $tree"
+    rm -rf "$tree.tmp"
+    mkdir -p "$tree.tmp"
+    tar -xf /usr/src/linux-source-6.1.tar.xz -C "$tree.tmp" --strip-components=1
+    mv "$tree.tmp" "$tree"
+  fi
+  printf '%s\n' "$tree"
+}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -292,12 +292,15 @@ class KfleetTestCase(unittest.TestCase):
         if self._controller_heartbeat:
             argv += ["--heartbeat", self._controller_heartbeat]
         argv += self._controller_extra_args
+        if not any(a.startswith("--local-builder") for a in argv):
+            argv.append("--local-builder=false")  # only kernel tests want a builder host
         self.controller = self._start("controller", argv)
         if wait:
             self.wait_controller_up()
         return self.controller
 
-    def start_guest_controller(self, config_text=None, image_cache="/var/cache/kfleet/images"):
+    def start_guest_controller(self, config_text=None, image_cache="/var/cache/kfleet/images",
+                               extra_args=()):
         """Starts the controller for tests with real guests: the temp dir is made reachable by
         qemu (it runs as its own user), images are cached across tests, and `config_text` (pools
         YAML), if given, is the controller's config file."""
@@ -311,7 +314,7 @@ class KfleetTestCase(unittest.TestCase):
             with open(config, "w") as f:
                 f.write(config_text)
             args += ["--config", config]
-        return self.start_controller(extra_args=args)
+        return self.start_controller(extra_args=args + list(extra_args))
 
     def wait_controller_up(self, timeout=20):
         """Waits until the controller accepts TCP connections on its port."""
@@ -434,3 +437,30 @@ class KfleetTestCase(unittest.TestCase):
         if r.rc != 0:
             raise AssertionError(f"kctl logs failed: rc={r.rc} stderr={r.stderr}")
         return r.stdout
+
+
+KERNEL_CACHE = "/var/cache/kfleet"
+
+
+def kernel_source():
+    """A clean kernel tree from Debian's linux-source-6.1 package, unpacked once per machine under
+    /var/cache/kfleet (scripts/test.sh installs the package)."""
+    tarball = "/usr/src/linux-source-6.1.tar.xz"
+    tree = os.path.join(KERNEL_CACHE, "linux-source-6.1")
+    if os.path.isfile(os.path.join(tree, "Makefile")):
+        return tree
+    if not os.path.isfile(tarball):
+        raise unittest.SkipTest(f"{tarball} is missing: apt-get install linux-source-6.1")
+    os.makedirs(KERNEL_CACHE, exist_ok=True)
+    tmp = tree + ".tmp"
+    subprocess.run(["rm", "-rf", tmp], check=True)
+    os.makedirs(tmp)
+    subprocess.run(["tar", "-xf", tarball, "-C", tmp, "--strip-components=1"], check=True)
+    os.rename(tmp, tree)
+    return tree
+
+
+def builder_args():
+    """Controller flags for kernel tests: its local builder keeps its build directories in one
+    place per machine, so a later test (or run) rebuilds incrementally."""
+    return ["--local-builder", "--builder-kernel-dir", os.path.join(KERNEL_CACHE, "kernel-work")]

@@ -1,9 +1,11 @@
 #include "agent/commands/command_manager.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/kernel/kernel_steps.h"
 #include "common/duration.h"
 #include "common/log.h"
 
@@ -139,6 +141,8 @@ void CommandManager::Run(v1::Command command) {
     result.set_detail(cancel_reason);
   } else if (step.has_reboot()) {
     result = Reboot(id);
+  } else if (step.has_kernel_build() || step.has_kernel_install()) {
+    result = RunKernelStep(command, &sink);
   } else if (!runnable) {
     result.set_verdict(v1::INFRA_ERROR);
     result.set_exit_code(-1);
@@ -181,6 +185,93 @@ void CommandManager::Run(v1::Command command) {
   auto it = running_.find(id);
   done_threads_.push_back(std::move(it->second->thread));
   running_.erase(it);
+}
+
+v1::CommandResult CommandManager::RunPhase(const std::string& id, RunSpec spec, OutputSink* sink) {
+  v1::CommandResult result;
+  result.set_exit_code(-1);
+  {
+    absl::MutexLock lock(&mu_);
+    Running& r = *running_[id];
+    if (r.cancel_before_start) {
+      result.set_verdict(v1::CANCELLED);
+      result.set_cancelled(true);
+      result.set_detail(r.cancel_reason);
+      return result;
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(spec, sink);
+  if (!process.ok()) {
+    result.set_verdict(v1::INFRA_ERROR);
+    result.set_detail(absl::StrCat("cannot start ", spec.argv[0], ": ", process.status().message()));
+    return result;
+  }
+  Process* p = process->get();
+  absl::StatusOr<uint64_t> start_time = ProcessStartTime(p->pid());
+  book_->SetRunning(id, p->pid(), start_time.ok() ? *start_time : 0).IgnoreError();
+  {
+    absl::MutexLock lock(&mu_);
+    Running& r = *running_[id];
+    r.process = std::move(*process);
+    if (r.cancel_before_start) r.process->Cancel(r.cancel_reason);
+  }
+  result = p->Wait();
+  absl::MutexLock lock(&mu_);
+  Running& r = *running_[id];
+  // Later phases must not start after a cancel that reached this one.
+  if (result.cancelled()) {
+    r.cancel_before_start = true;
+    r.cancel_reason = result.detail();
+  }
+  r.process.reset();
+  return result;
+}
+
+v1::CommandResult CommandManager::RunKernelStep(const v1::Command& command, OutputSink* sink) {
+  const std::string& id = command.command_id();
+  const v1::Step& step = command.step();
+  absl::Duration timeout =
+      step.has_kernel_build() ? kDefaultKernelBuildTimeout : kDefaultKernelInstallTimeout;
+  if (!step.timeout().empty()) {
+    if (absl::StatusOr<absl::Duration> d = ParseDuration(step.timeout()); d.ok()) timeout = *d;
+  }
+  absl::Time deadline = absl::Now() + timeout;
+  v1::SequencedItem started;
+  started.mutable_started()->set_command_id(id);
+  Report(std::move(started)).IgnoreError();
+
+  KernelStepContext ctx;
+  ctx.command_id = id;
+  ctx.work_dir = options_.kernel_dir;
+  ctx.artifacts = options_.artifacts;
+  ctx.log = sink;
+  ctx.host_name = options_.host_name;
+  ctx.run_phase = [&](const RunSpec& phase) {
+    RunSpec spec = phase;
+    spec.kill_grace = options_.kill_grace;
+    spec.timeout = std::max(deadline - absl::Now(), absl::Seconds(1));
+    v1::CommandResult r = RunPhase(id, std::move(spec), sink);
+    if (r.timed_out()) r.set_detail(absl::StrCat("timed out after ", ShortDuration(timeout)));
+    return r;
+  };
+  if (ctx.artifacts == nullptr || ctx.work_dir.empty()) {
+    v1::CommandResult r;
+    r.set_verdict(v1::INFRA_ERROR);
+    r.set_exit_code(-1);
+    r.set_detail("this kfleet-agent has no artifact store connection for kernel steps");
+    return r;
+  }
+  if (step.has_kernel_install() && !options_.allow_reboot) {
+    v1::CommandResult r;
+    r.set_verdict(v1::INFRA_ERROR);
+    r.set_exit_code(-1);
+    r.set_detail(
+        "this kfleet-agent was not started with --allow-reboot, so it does not install kernels "
+        "on its host");
+    return r;
+  }
+  return step.has_kernel_build() ? RunKernelBuild(step.kernel_build(), ctx)
+                                 : RunKernelInstall(step.kernel_install(), ctx);
 }
 
 v1::CommandResult CommandManager::Reboot(const std::string& command_id) {

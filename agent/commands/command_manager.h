@@ -18,10 +18,13 @@
 #include "agent/exec/process.h"
 #include "agent/outbox/outbox.h"
 #include "kfleet/v1/agent.pb.h"
+#include "kfleet/v1/artifacts.grpc.pb.h"
 
 namespace kfleet::agent {
 
 inline constexpr absl::Duration kDefaultExecTimeout = absl::Hours(1);
+inline constexpr absl::Duration kDefaultKernelBuildTimeout = absl::Hours(3);
+inline constexpr absl::Duration kDefaultKernelInstallTimeout = absl::Minutes(30);
 
 class CommandManager {
  public:
@@ -32,6 +35,11 @@ class CommandManager {
     bool allow_reboot = false;
     // Reboots the machine; returns only on failure. Tests replace it.
     std::function<absl::Status()> reboot;
+    // Kernel steps: their work directory (git cache, build dirs), the controller's artifact
+    // store, and the host's name (recorded as a build's builder).
+    std::string kernel_dir;
+    kfleet::v1::ArtifactService::StubInterface* artifacts = nullptr;
+    std::string host_name;
   };
   CommandManager(CommandBook* book, Outbox* outbox, Options options);
   // Cancels what still runs and waits for it.
@@ -64,6 +72,11 @@ class CommandManager {
   // syncs and reboots. Returns a result only if it could not reboot.
   kfleet::v1::CommandResult Reboot(const std::string& command_id);
   absl::Status Report(kfleet::v1::SequencedItem item);
+  // kernel_build and kernel_install (agent/kernel/kernel_steps.h), phase by phase.
+  kfleet::v1::CommandResult RunKernelStep(const kfleet::v1::Command& command, OutputSink* sink);
+  // One process of a multi-phase step, cancellable like a whole command; CANCELLED without
+  // starting it if the command was cancelled before.
+  kfleet::v1::CommandResult RunPhase(const std::string& id, RunSpec spec, OutputSink* sink);
 
   CommandBook* book_;
   Outbox* outbox_;

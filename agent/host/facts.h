@@ -13,6 +13,10 @@ namespace kfleet::agent {
 // cannot be read is left empty.
 kfleet::v1::HostFacts CollectFacts();
 
+// HostFacts.boot_loader from the kernel command line and whether grub (grub.cfg and grub-reboot)
+// is installed: "direct" (kfleet.boot=direct), "grub", or "".
+std::string DetectBootLoader(const std::string& cmdline, bool has_grub);
+
 // /proc/sys/kernel/random/boot_id, or "" if unreadable.
 std::string BootId();
 

@@ -1,6 +1,7 @@
 #include "controller/api/fleet_service.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "common/ids.h"
 #include "common/status_macros.h"
 #include "controller/api/job_streams.h"
+#include "controller/store/step_fill.h"
 
 namespace kfleet::controller {
 namespace {
@@ -55,10 +57,27 @@ absl::Status ValidateStep(int i, const v1::Step& step) {
       return absl::OkStatus();
     }
     case v1::Step::kReboot:
+      if (step.reboot().via_provider()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ".reboot.via_provider is set by the controller, not by a job"));
+      }
+      return absl::OkStatus();
+    case v1::Step::kKernelBuild:
+      if (i != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": kernel_build must be the first step (it runs once, before the others)"));
+      }
+      return absl::OkStatus();
+    case v1::Step::kKernelInstall:
+      if (step.kernel_install().has_build() || step.kernel_install().via_provider()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ".kernel_install: build and via_provider are set by the controller; leave the "
+                   "step empty (kernel_install: {})"));
+      }
       return absl::OkStatus();
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, " has no step kind: expected one of exec, reboot"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, " has no step kind: expected one of exec, kernel_build, kernel_install, reboot"));
   }
 }
 
@@ -92,6 +111,22 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
         absl::StrCat("steps has ", spec.steps_size(), " entries; the limit is ", kMaxSteps));
   }
   for (int i = 0; i < spec.steps_size(); ++i) RETURN_IF_ERROR(ValidateStep(i, spec.steps(i)));
+  bool built = BuildsOnce(spec);
+  for (int i = 0; i < spec.steps_size(); ++i) {
+    if (spec.steps(i).has_kernel_install() && !built) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "steps[", i, "]: kernel_install needs a kernel_build step first (and a kernel: section)"));
+    }
+  }
+  if (built && spec.kernel().tree().empty()) {
+    return absl::InvalidArgumentError(
+        "kernel.tree is empty: a kernel_build step needs the tree to build (a directory on the "
+        "builder host or a git URL); kctl: --tree");
+  }
+  if (!built && spec.has_kernel()) {
+    return absl::InvalidArgumentError(
+        "kernel is given but no step builds it: add `- kernel_build: {}` as the first step");
+  }
   const v1::HostSelector& sel = spec.hosts();
   int kinds = int{sel.all()} + int{!sel.names().empty()} + int{!sel.labels().empty()};
   if (sel.count() > 1000) return absl::InvalidArgumentError("hosts.count is over 1000");
@@ -134,6 +169,25 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetHost(grpc::CallbackServerContext*
   });
 }
 
+absl::StatusOr<std::string> FleetServiceImpl::PickBuilder() {
+  ASSIGN_OR_RETURN(std::vector<v1::Host> hosts, deps_.store->ListHosts());
+  ASSIGN_OR_RETURN(std::set<std::string> busy, deps_.store->BusyHosts());
+  std::string pick;
+  for (const v1::Host& h : hosts) {
+    auto role = h.labels().find("role");
+    if (h.state() != v1::ONLINE || role == h.labels().end() || role->second != "builder") continue;
+    if (pick.empty() || !busy.count(h.id())) pick = h.id();
+    if (!busy.count(h.id())) break;
+  }
+  if (pick.empty()) {
+    return absl::FailedPreconditionError(
+        "no online host is labelled role=builder to build the kernel: start an agent on a machine "
+        "with the kernel tree and a compiler (kfleet-agent --controller HOST:PORT --labels "
+        "role=builder), or start the controller with --local-builder");
+  }
+  return pick;
+}
+
 absl::StatusOr<v1::Job> FleetServiceImpl::Submit(const v1::JobSpec& spec,
                                                  const std::string& submitter) {
   RETURN_IF_ERROR(ValidateJobSpec(spec));
@@ -162,11 +216,19 @@ absl::StatusOr<v1::Job> FleetServiceImpl::Submit(const v1::JobSpec& spec,
                                    ": `kctl hosts` shows hosts and their labels"));
     }
   }
-  auto created = deps_.store->CreateJob(spec, host_ids, submitter, absl::ToUnixMillis(absl::Now()));
+  std::string builder;
+  if (BuildsOnce(spec)) {
+    ASSIGN_OR_RETURN(builder, PickBuilder());
+  }
+  auto created =
+      deps_.store->CreateJob(spec, host_ids, submitter, absl::ToUnixMillis(absl::Now()), builder);
   if (!created.ok()) return created.status();
   std::vector<Dispatch> dispatch = std::move(created->second);
   if (sel.count() > 0) {
-    ASSIGN_OR_RETURN(dispatch, deps_.store->AssignWaiting(absl::ToUnixMillis(absl::Now())));
+    // Besides what the job dispatched itself (a build-once job's kernel_build).
+    ASSIGN_OR_RETURN(std::vector<Dispatch> assigned,
+                     deps_.store->AssignWaiting(absl::ToUnixMillis(absl::Now())));
+    for (Dispatch& d : assigned) dispatch.push_back(std::move(d));
   }
   for (Dispatch& d : dispatch) {
     v1::ControllerMessage m;

@@ -72,6 +72,8 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
 
   absl::StatusOr<kfleet::v1::Job> Submit(const kfleet::v1::JobSpec& spec,
                                          const std::string& submitter);
+  // An online host labelled role=builder, an idle one if there is one.
+  absl::StatusOr<std::string> PickBuilder();
 
   Deps deps_;
 };

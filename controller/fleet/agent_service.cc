@@ -302,6 +302,7 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     }
 
     std::vector<v1::SequencedItem> seq(items.sequenced().begin(), items.sequenced().end());
+    for (v1::SequencedItem& item : seq) RecordBuild(item);
     ApplyOutcome outcome;
     if (!seq.empty()) {
       ASSIGN_OR_RETURN(outcome, deps_.store->ApplySequenced(host_id_, seq, NowMs()));
@@ -315,6 +316,22 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     ActOn(outcome);
     deps_.feed->Publish();
     return absl::OkStatus();
+  }
+
+  // A kernel build a command reports is recorded in the artifact store (so later jobs find it)
+  // before the command's result is: a build whose artifacts are not all stored fails the command
+  // instead. A resent item records the same build again, which changes nothing.
+  void RecordBuild(v1::SequencedItem& item) {
+    if (!item.has_finished() || !item.finished().result().has_kernel() ||
+        deps_.record_build == nullptr) {
+      return;
+    }
+    v1::CommandResult* r = item.mutable_finished()->mutable_result();
+    if (r->verdict() != v1::PASS) return;
+    absl::Status s = deps_.record_build(r->kernel(), item.finished().command_id());
+    if (s.ok()) return;
+    r->set_verdict(v1::INFRA_ERROR);
+    r->set_detail(absl::StrCat("the build's artifacts are not in the artifact store: ", s.message()));
   }
 
   void ActOn(ApplyOutcome& outcome) {

@@ -5,6 +5,9 @@
 #ifndef KFLEET_CONTROLLER_FLEET_AGENT_SERVICE_H_
 #define KFLEET_CONTROLLER_FLEET_AGENT_SERVICE_H_
 
+#include <functional>
+#include <string>
+
 #include "common/executor.h"
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
@@ -30,6 +33,10 @@ struct SessionDeps {
   Fleet* fleet;
   Executor* executor;
   ChangeFeed* feed;
+  // Records a kernel build reported by a command (artifact_index.h); null: builds are not
+  // recorded.
+  std::function<absl::Status(const kfleet::v1::KernelBuild&, const std::string& command_id)>
+      record_build;
 };
 
 class AgentServiceImpl : public kfleet::v1::AgentService::CallbackService {

@@ -41,7 +41,8 @@ class ExecProvider : public Provider {
   absl::Status PowerCycle(const std::string& name) override;
   absl::Status SetKernel(const std::string& name, const std::string& kernel,
                          const std::string& initrd) override;
-  absl::Status BootOnce(const std::string& name, const std::string& extra_cmdline) override {
+  absl::Status BootOnce(const std::string& name, const std::string& extra_cmdline,
+                        const std::string& kernel, const std::string& initrd) override {
     return absl::UnimplementedError(
         "the exec provider cannot boot a guest with another command "
         "line");

@@ -24,6 +24,8 @@ constexpr char kConsoleFile[] = "console.log";
 constexpr char kOverlayFile[] = "overlay.qcow2";
 constexpr char kBootKernelFile[] = "boot-vmlinuz";  // SetKernel's copies
 constexpr char kBootInitrdFile[] = "boot-initrd.img";
+constexpr char kOnceKernelFile[] = "once-vmlinuz";  // BootOnce's copies
+constexpr char kOnceInitrdFile[] = "once-initrd.img";
 constexpr absl::Duration kQemuImgTimeout = absl::Seconds(60);
 
 // Frees what libvirt hands back with malloc.
@@ -314,8 +316,11 @@ absl::Status LibvirtProvider::PowerCycle(const std::string& name) {
   return absl::OkStatus();
 }
 
-absl::Status LibvirtProvider::BootOnce(const std::string& name, const std::string& extra_cmdline) {
+absl::Status LibvirtProvider::BootOnce(const std::string& name, const std::string& extra_cmdline,
+                                       const std::string& kernel, const std::string& initrd) {
   RETURN_IF_ERROR(CheckGuestName(name));
+  RETURN_IF_ERROR(CheckReadable("kernel", kernel));
+  RETURN_IF_ERROR(CheckReadable("initrd", initrd));
   GuestLock guest(this, name);
   RETURN_IF_ERROR(EnsureConnected());
   absl::ReaderMutexLock l(&conn_mu_);
@@ -332,7 +337,25 @@ absl::Status LibvirtProvider::BootOnce(const std::string& name, const std::strin
                      "guest (image tiny)"));
   }
   std::string once = original;
-  once.insert(end, absl::StrCat(" ", XmlEscape(extra_cmdline)));
+  if (!extra_cmdline.empty()) once.insert(end, absl::StrCat(" ", XmlEscape(extra_cmdline)));
+  if (!kernel.empty() || !initrd.empty()) {
+    // Copies beside the usual ones, for the same reasons as SetKernel's.
+    std::string kernel_path = kernel, initrd_path = initrd;
+    if (local_ && !kernel.empty()) {
+      kernel_path = absl::StrCat(GuestDir(name), "/", kOnceKernelFile);
+      RETURN_IF_ERROR(CopyFileAtomic(kernel, kernel_path));
+    }
+    if (local_ && !initrd.empty()) {
+      initrd_path = absl::StrCat(GuestDir(name), "/", kOnceInitrdFile);
+      RETURN_IF_ERROR(CopyFileAtomic(initrd, initrd_path));
+    }
+    absl::StatusOr<std::string> xml = ReplaceBootFiles(once, kernel_path, initrd_path);
+    if (!xml.ok()) {
+      return absl::Status(xml.status().code(),
+                          absl::StrCat("guest ", name, ": boot once: ", xml.status().message()));
+    }
+    once = *std::move(xml);
+  }
   // Start from the one-time definition, then put the usual one back: the running guest keeps
   // what it started with (its own reboots too), the next power-cycle boots the usual one.
   DomainHandle redefined(virDomainDefineXML(conn_.get(), once.c_str()));

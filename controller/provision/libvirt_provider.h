@@ -73,7 +73,8 @@ class LibvirtProvider : public Provider {
   // that boots from disk.
   absl::Status SetKernel(const std::string& name, const std::string& kernel,
                          const std::string& initrd) override;
-  absl::Status BootOnce(const std::string& name, const std::string& extra_cmdline) override;
+  absl::Status BootOnce(const std::string& name, const std::string& extra_cmdline,
+                        const std::string& kernel, const std::string& initrd) override;
   absl::StatusOr<std::string> ConsoleLog(const std::string& name, size_t max_bytes) override;
   // Domains carrying kfleet metadata, of any pool.
   absl::StatusOr<std::vector<GuestInfo>> List() override;

@@ -161,6 +161,8 @@ absl::Status PoolManager::CreateGuest(v1::Guest guest) {
   spec.settings["kfleet.host_id"] = guest.host_id();
   spec.settings["kfleet.name"] = guest.name();
   spec.settings["kfleet.labels"] = absl::StrJoin(labels, ",");
+  // The agent reports it (HostFacts.boot_loader): kernels reach such a guest through the provider.
+  if (!image.kernel.empty()) spec.settings["kfleet.boot"] = "direct";
   spec.settings["kfleet.controller"] =
       pool->provider == "libvirt" ? absl::StrCat(kGuestControllerIp, ":", controller_port_.load())
                                   : absl::StrCat("127.0.0.1:", controller_port_.load());
@@ -323,26 +325,79 @@ void PoolManager::RunControllerCommands(absl::Time now, const std::vector<v1::Gu
         pool ? ProviderFor(*pool)
              : absl::FailedPreconditionError(
                    absl::StrCat(c.host_name(), " is not a running guest of a pool"));
+    if (c.step().has_kernel_install()) {
+      InstallKernel(now, c, guest, pool, provider.status());
+      continue;
+    }
+    const v1::RebootStep& reboot = c.step().reboot();
     absl::Status booted = provider.status();
+    BootImage files;
+    if (booted.ok() && reboot.via_provider()) {
+      absl::StatusOr<BootImage> f = KernelFiles(c.step().reboot().expect_identity(), c, *pool);
+      if (f.ok()) files = *std::move(f);
+      booted = f.status();
+    }
     if (booted.ok()) {
       if (absl::Status s = deps_.store->MarkStarted(c.id(), Ms(now)); !s.ok()) continue;
-      booted = (*provider)->BootOnce(guest->name(), c.step().reboot().cmdline());
+      booted = (*provider)->BootOnce(guest->name(), reboot.cmdline(), files.kernel, files.initrd);
     }
     if (booted.ok()) {
       runtime_[guest->name()].last_power_cycle = now;
-      Event(c.host_id(), "reboot",
-            absl::StrCat(guest->name(), " reset into a one-time kernel command line: ",
-                         c.step().reboot().cmdline()),
-            c.id());
+      std::string what;
+      if (reboot.via_provider()) absl::StrAppend(&what, " into kernel ", reboot.expect_release());
+      if (!reboot.cmdline().empty()) {
+        absl::StrAppend(&what, " with a one-time kernel command line: ", reboot.cmdline());
+      }
+      Event(c.host_id(), "reboot", absl::StrCat(guest->name(), " reset", what), c.id());
       continue;
     }
     v1::CommandResult r;
     r.set_verdict(v1::INFRA_ERROR);
     r.set_exit_code(-1);
-    r.set_detail(absl::StrCat("reboot with a one-time command line: ", booted.message()));
+    r.set_detail(absl::StrCat("reboot through the provider: ", booted.message()));
     absl::StatusOr<ApplyOutcome> out = deps_.store->FinishCommand(c.id(), r, Ms(now));
     if (out.ok()) Act(*out);
   }
+}
+
+absl::StatusOr<BootImage> PoolManager::KernelFiles(const std::string& identity,
+                                                   const v1::CommandInfo& c,
+                                                   const PoolConfig& pool) {
+  ASSIGN_OR_RETURN(v1::Job job, deps_.store->GetJob(c.job_id()));
+  if (job.build().identity() != identity || identity.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", c.job_id(), " has no stored kernel build ", identity.substr(0, 12)));
+  }
+  if (!deps_.kernel_boot_files) return absl::UnimplementedError("no artifact store");
+  return deps_.kernel_boot_files(job.build(), pool.image);
+}
+
+void PoolManager::InstallKernel(absl::Time now, const v1::CommandInfo& c, const v1::Guest* guest,
+                                const PoolConfig* pool, absl::Status usable) {
+  const v1::KernelBuild& build = c.step().kernel_install().build();
+  if (absl::Status s = deps_.store->MarkStarted(c.id(), Ms(now)); !s.ok()) return;
+  absl::StatusOr<BootImage> files =
+      usable.ok() ? KernelFiles(build.identity(), c, *pool) : absl::StatusOr<BootImage>(usable);
+  v1::CommandResult r;
+  r.set_wall_ms(absl::ToInt64Milliseconds(absl::Now() - now));
+  if (files.ok()) {
+    r.set_verdict(v1::PASS);
+    r.set_detail(absl::StrCat("kernel ", build.release(), " ready for ", guest->name(),
+                              "; the provider boots it once at the reboot step"));
+    v1::LogChunk chunk;
+    chunk.set_command_id(c.id());
+    chunk.set_stream(v1::STDOUT);
+    chunk.set_data(absl::StrCat("direct-boot guest ", guest->name(), ": kernel ", files->kernel,
+                                "\ninitrd ", files->initrd, "\n"));
+    if (auto s = deps_.logs->WriteDurable({&chunk}); !s.ok()) LogWarning(s.status().ToString());
+  } else {
+    r.set_verdict(v1::INFRA_ERROR);
+    r.set_exit_code(-1);
+    r.set_detail(absl::StrCat("install kernel ", build.release(), " through the provider: ",
+                              files.status().message()));
+  }
+  absl::StatusOr<ApplyOutcome> out = deps_.store->FinishCommand(c.id(), r, Ms(now));
+  if (out.ok()) Act(*out);
 }
 
 void PoolManager::CopyConsoles(const std::vector<v1::Guest>& guests) {

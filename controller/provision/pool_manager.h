@@ -45,6 +45,10 @@ class PoolManager {
     std::function<absl::StatusOr<std::unique_ptr<Provider>>(const PoolConfig&)> make_provider;
     // Finds or builds an image by name ("tiny", "debian"); may take a while the first time.
     std::function<absl::StatusOr<BootImage>(const std::string&)> image;
+    // The boot files (kernel, initrd) of a kernel build for a direct-boot guest of `image`: the
+    // build's kernel, and the image's initramfs with the build's modules added.
+    std::function<absl::StatusOr<BootImage>(const kfleet::v1::KernelBuild&, const std::string&)>
+        kernel_boot_files;
   };
   PoolManager(std::vector<PoolConfig> pools, Deps deps);
 
@@ -69,6 +73,13 @@ class PoolManager {
   };
   absl::StatusOr<Provider*> ProviderFor(const PoolConfig& pool) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const PoolConfig* FindPool(const std::string& name) const;
+  // The boot files of the job's build `identity` for a guest of `pool`.
+  absl::StatusOr<BootImage> KernelFiles(const std::string& identity,
+                                        const kfleet::v1::CommandInfo& c, const PoolConfig& pool);
+  // A kernel_install through the provider: prepares the boot files, and the command passes.
+  void InstallKernel(absl::Time now, const kfleet::v1::CommandInfo& c,
+                     const kfleet::v1::Guest* guest, const PoolConfig* pool, absl::Status usable)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CreateGuest(kfleet::v1::Guest guest) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status DestroyGuest(const kfleet::v1::Guest& guest, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

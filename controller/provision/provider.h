@@ -67,10 +67,13 @@ class Provider {
   // current one.
   virtual absl::Status SetKernel(const std::string& name, const std::string& kernel,
                                  const std::string& initrd) = 0;
-  // Boots the guest once with `extra_cmdline` appended to its kernel command line (a hard reset
-  // into it); any later power-cycle boots the usual configuration again, as a boot loader's
-  // one-shot entry would. Unimplemented where the provider cannot (disk-booted guests, exec).
-  virtual absl::Status BootOnce(const std::string& name, const std::string& extra_cmdline) = 0;
+  // Boots the guest once (a hard reset) with `extra_cmdline` appended to its kernel command line
+  // and, when given, `kernel`/`initrd` instead of its usual boot files; any later power-cycle
+  // boots the usual configuration again, as a boot loader's one-shot entry would. Unimplemented
+  // where the provider cannot (disk-booted guests, exec).
+  virtual absl::Status BootOnce(const std::string& name, const std::string& extra_cmdline,
+                                const std::string& kernel = "",
+                                const std::string& initrd = "") = 0;
   // The last `max_bytes` of the guest's serial console.
   virtual absl::StatusOr<std::string> ConsoleLog(const std::string& name, size_t max_bytes) = 0;
   // Guests this provider has (of any pool).

@@ -1,8 +1,13 @@
 #include "controller/store/sqlite_store.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/ids.h"
 #include "common/status_macros.h"
+#include "controller/store/step_fill.h"
 
 namespace kfleet::controller {
 namespace {
@@ -76,6 +81,11 @@ CREATE TABLE events (
 CREATE INDEX events_by_host ON events(host_id, id);
 ALTER TABLE commands ADD COLUMN host_name TEXT NOT NULL DEFAULT '';
 UPDATE commands SET host_name = (SELECT name FROM hosts WHERE hosts.id = commands.host_id);
+)sql",
+      // 3: jobs that build a kernel once: their target hosts and, once built, the build.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN targets TEXT NOT NULL DEFAULT '';  -- host ids, comma-separated
+ALTER TABLE jobs ADD COLUMN build BLOB;                        -- kfleet.v1.KernelBuild
 )sql",
   };
   return *kMigrations;
@@ -278,25 +288,39 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE((SELECT name FROM hosts WHERE id = 
 
 absl::StatusOr<std::pair<Job, std::vector<Dispatch>>> SqliteStore::CreateJob(
     const v1::JobSpec& spec, const std::vector<std::string>& host_ids, const std::string& submitter,
-    int64_t now_ms) {
+    int64_t now_ms, const std::string& builder_host_id) {
   if (spec.steps().empty()) return absl::InvalidArgumentError("a job needs at least one step");
   int waiting = static_cast<int>(spec.hosts().count());
   if (host_ids.empty() && waiting == 0) {
     return absl::InvalidArgumentError("a job needs at least one host");
   }
+  if (BuildsOnce(spec) && builder_host_id.empty()) {
+    return absl::InvalidArgumentError("a job with a kernel_build step needs a builder host");
+  }
   absl::MutexLock lock(&mu_);
   return InTransaction([&]() -> absl::StatusOr<std::pair<Job, std::vector<Dispatch>>> {
     std::string job_id = NewId("j-");
     ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
-INSERT INTO jobs (id, name, spec, state, submitter, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6))sql"));
+INSERT INTO jobs (id, name, spec, state, submitter, created_ms, targets)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7))sql"));
     s.Bind(1, job_id)
         .Bind(2, spec.name())
         .BindBlob(3, spec.SerializeAsString())
         .Bind(4, int64_t{v1::JOB_RUNNING})
         .Bind(5, submitter)
-        .Bind(6, now_ms);
+        .Bind(6, now_ms)
+        .Bind(7, absl::StrJoin(host_ids, ","));
     RETURN_IF_ERROR(s.Run());
     std::vector<Dispatch> dispatch;
+    if (BuildsOnce(spec)) {
+      // The build first, once; the targets' commands come when it has passed (FinishLocked).
+      ASSIGN_OR_RETURN(v1::Command cmd,
+                       InsertCommand(job_id, builder_host_id, 0, FillStep(spec, 0, nullptr, nullptr),
+                                     v1::COMMAND_PENDING, now_ms));
+      dispatch.push_back({builder_host_id, std::move(cmd)});
+      ASSIGN_OR_RETURN(Job job, LoadJob(job_id));
+      return std::make_pair(std::move(job), std::move(dispatch));
+    }
     // A selector with a count makes commands that wait for hosts (AssignWaiting gives them some).
     for (int i = 0; i < waiting; ++i) {
       RETURN_IF_ERROR(
@@ -331,7 +355,7 @@ absl::StatusOr<std::vector<CommandInfo>> SqliteStore::LoadCommands(const std::st
 
 absl::StatusOr<Job> SqliteStore::LoadJob(const std::string& job_id) {
   ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
-SELECT id, spec, state, verdict, submitter, created_ms, finished_ms FROM jobs WHERE id = ?1)sql"));
+SELECT id, spec, state, verdict, submitter, created_ms, finished_ms, build FROM jobs WHERE id = ?1)sql"));
   s.Bind(1, job_id);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) {
@@ -346,6 +370,7 @@ SELECT id, spec, state, verdict, submitter, created_ms, finished_ms FROM jobs WH
   job.set_submitter(s.Text(4));
   job.set_created_unix_ms(s.Int(5));
   job.set_finished_unix_ms(s.Int(6));
+  if (!s.IsNull(7)) job.mutable_build()->ParseFromString(s.Blob(7));
   ASSIGN_OR_RETURN(std::vector<CommandInfo> commands, LoadCommands("c.job_id = ?1", job_id));
   for (CommandInfo& c : commands) *job.add_commands() = std::move(c);
   return job;
@@ -518,23 +543,76 @@ WHERE id = ?6)sql"));
       .Bind(5, static_cast<int64_t>(fin.stderr_bytes()))
       .Bind(6, command_id);
   RETURN_IF_ERROR(up.Run());
-  int next_step = step_index + 1;
-  if (next_step < spec.steps_size()) {
-    bool go_on = fin.result().verdict() == v1::PASS && !cancel_requested;
-    if (go_on) {
-      ASSIGN_OR_RETURN(v1::Command cmd,
-                       InsertCommand(job_id, host_id, next_step, spec.steps(next_step),
-                                     v1::COMMAND_PENDING, now_ms));
-      outcome->dispatch.push_back({host_id, std::move(cmd)});
-    } else {
-      for (int i = next_step; i < spec.steps_size(); ++i) {
-        RETURN_IF_ERROR(
-            InsertCommand(job_id, host_id, i, spec.steps(i), v1::COMMAND_SKIPPED, now_ms).status());
-      }
-    }
+  bool go_on = fin.result().verdict() == v1::PASS && !cancel_requested;
+  if (BuildsOnce(spec) && step_index == 0) {
+    RETURN_IF_ERROR(FanOut(job_id, spec, go_on ? &fin.result().kernel() : nullptr, now_ms, outcome));
+  } else if (step_index + 1 < spec.steps_size()) {
+    RETURN_IF_ERROR(NextStep(job_id, spec, host_id, step_index + 1, go_on, now_ms, outcome));
   }
   ASSIGN_OR_RETURN(bool done, MaybeFinishJob(job_id, now_ms));
   if (done) outcome->finished_jobs.push_back(job_id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::KernelBuild>> SqliteStore::JobBuild(const std::string& job_id) {
+  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), "SELECT build FROM jobs WHERE id = ?1"));
+  s.Bind(1, job_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row || s.IsNull(0)) return std::nullopt;
+  v1::KernelBuild build;
+  build.ParseFromString(s.Blob(0));
+  return build;
+}
+
+absl::Status SqliteStore::NextStep(const std::string& job_id, const v1::JobSpec& spec,
+                                   const std::string& host_id, int index, bool go_on,
+                                   int64_t now_ms, ApplyOutcome* outcome) {
+  if (!go_on) {
+    for (int i = index; i < spec.steps_size(); ++i) {
+      RETURN_IF_ERROR(
+          InsertCommand(job_id, host_id, i, spec.steps(i), v1::COMMAND_SKIPPED, now_ms).status());
+    }
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(std::optional<v1::KernelBuild> build, JobBuild(job_id));
+  absl::StatusOr<Host> host = LoadHost("id = ?1", host_id);
+  v1::Step step = FillStep(spec, index, build ? &*build : nullptr, host.ok() ? &*host : nullptr);
+  ASSIGN_OR_RETURN(v1::Command cmd,
+                   InsertCommand(job_id, host_id, index, step, v1::COMMAND_PENDING, now_ms));
+  outcome->dispatch.push_back({host_id, std::move(cmd)});
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::FanOut(const std::string& job_id, const v1::JobSpec& spec,
+                                 const v1::KernelBuild* build, int64_t now_ms,
+                                 ApplyOutcome* outcome) {
+  if (build != nullptr) {
+    ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), "UPDATE jobs SET build = ?1 WHERE id = ?2"));
+    up.BindBlob(1, build->SerializeAsString()).Bind(2, job_id);
+    RETURN_IF_ERROR(up.Run());
+  }
+  if (spec.steps_size() < 2) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(), "SELECT targets FROM jobs WHERE id = ?1"));
+  get.Bind(1, job_id);
+  ASSIGN_OR_RETURN(bool row, get.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  std::vector<std::string> targets = absl::StrSplit(get.Text(0), ',', absl::SkipEmpty());
+  // A selector with a count: commands that wait for hosts (AssignWaiting gives them some).
+  for (uint32_t i = 0; i < spec.hosts().count(); ++i) targets.push_back("");
+  for (const std::string& target : targets) {
+    if (build == nullptr) {
+      for (int i = 1; i < spec.steps_size(); ++i) {
+        RETURN_IF_ERROR(
+            InsertCommand(job_id, target, i, spec.steps(i), v1::COMMAND_SKIPPED, now_ms).status());
+      }
+      continue;
+    }
+    absl::StatusOr<Host> host = LoadHost("id = ?1", target);
+    v1::Step step = FillStep(spec, 1, build, host.ok() ? &*host : nullptr);
+    ASSIGN_OR_RETURN(v1::Command cmd,
+                     InsertCommand(job_id, target, 1, step, v1::COMMAND_PENDING, now_ms));
+    if (!target.empty()) outcome->dispatch.push_back({target, std::move(cmd)});
+  }
   return absl::OkStatus();
 }
 

@@ -4,6 +4,7 @@
 #define KFLEET_CONTROLLER_STORE_SQLITE_STORE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,7 +31,7 @@ class SqliteStore : public Store {
   absl::StatusOr<uint64_t> LastSeq(const std::string& host_id) override;
   absl::StatusOr<std::pair<kfleet::v1::Job, std::vector<Dispatch>>> CreateJob(
       const kfleet::v1::JobSpec& spec, const std::vector<std::string>& host_ids,
-      const std::string& submitter, int64_t now_ms) override;
+      const std::string& submitter, int64_t now_ms, const std::string& builder_host_id) override;
   absl::StatusOr<kfleet::v1::Job> GetJob(const std::string& job_id) override;
   absl::StatusOr<std::vector<kfleet::v1::Job>> ListJobs(int limit) override;
   absl::StatusOr<kfleet::v1::CommandInfo> GetCommand(const std::string& command_id) override;
@@ -90,6 +91,17 @@ class SqliteStore : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the job if all its commands ended; returns true if it did.
   absl::StatusOr<bool> MaybeFinishJob(const std::string& job_id, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The step after `index - 1` on `host_id`: pending, or skipped with the rest when !go_on.
+  absl::Status NextStep(const std::string& job_id, const kfleet::v1::JobSpec& spec,
+                        const std::string& host_id, int index, bool go_on, int64_t now_ms,
+                        ApplyOutcome* outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a build-once job's kernel_build ended: step 1 on every target, or, with no build, every
+  // later step skipped on every target.
+  absl::Status FanOut(const std::string& job_id, const kfleet::v1::JobSpec& spec,
+                      const kfleet::v1::KernelBuild* build, int64_t now_ms, ApplyOutcome* outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::optional<kfleet::v1::KernelBuild>> JobBuild(const std::string& job_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AddEventLocked(const kfleet::v1::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::set<std::string>> BusyHostsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

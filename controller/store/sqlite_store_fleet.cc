@@ -3,6 +3,7 @@
 #include "common/duration.h"
 #include "common/status_macros.h"
 #include "controller/store/sqlite_store.h"
+#include "controller/store/step_fill.h"
 
 namespace kfleet::controller {
 namespace {
@@ -22,6 +23,17 @@ bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& have,
     if (it == have.end() || it->second != v) return false;
   }
   return true;
+}
+
+v1::Event MakeEvent(const std::string& host_id, int64_t now_ms, const std::string& kind,
+                    const std::string& message, const std::string& command_id) {
+  v1::Event e;
+  e.set_host_id(host_id);
+  e.set_time_unix_ms(now_ms);
+  e.set_kind(kind);
+  e.set_message(message);
+  e.set_command_id(command_id);
+  return e;
 }
 
 }  // namespace
@@ -73,6 +85,8 @@ absl::StatusOr<ApplyOutcome> SqliteStore::HostBooted(const std::string& host_id,
   absl::MutexLock lock(&mu_);
   return InTransaction([&]() -> absl::StatusOr<ApplyOutcome> {
     ApplyOutcome outcome;
+    // The facts of the new boot (RegisterHost stored them): which kernel came up.
+    ASSIGN_OR_RETURN(v1::Host host, LoadHost("id = ?1", host_id));
     ASSIGN_OR_RETURN(std::vector<v1::CommandInfo> open,
                      LoadCommands("c.host_id = ?1 AND c.state IN (2, 3)", host_id));
     for (const v1::CommandInfo& c : open) {
@@ -81,11 +95,23 @@ absl::StatusOr<ApplyOutcome> SqliteStore::HostBooted(const std::string& host_id,
       v1::CommandResult* r = fin.mutable_result();
       int64_t since = c.started_unix_ms() != 0 ? c.started_unix_ms() : c.created_unix_ms();
       r->set_wall_ms(now_ms - since);
-      if (c.step().has_reboot()) {
+      std::string wrong_kernel;
+      if (c.step().has_reboot() &&
+          !RunningExpectedKernel(c.step().reboot(), host.facts(), &wrong_kernel)) {
+        // Up, but not on the kernel the job installed (a fallback entry, a failed install): the
+        // kernel under test did not boot, which is neither a pass nor a test failure.
+        r->set_verdict(v1::BOOT_FAILED);
+        r->set_exit_code(-1);
+        r->set_detail(absl::StrCat(wrong_kernel, "; registered again after ",
+                                   ShortDuration(absl::Milliseconds(now_ms - since))));
+        RETURN_IF_ERROR(AddEventLocked(
+            MakeEvent(host_id, now_ms, "boot_failed", r->detail(), c.id())));
+      } else if (c.step().has_reboot()) {
         r->set_verdict(v1::PASS);
         r->set_detail(absl::StrCat("rebooted and registered again after ",
                                    ShortDuration(absl::Milliseconds(now_ms - since)), " (boot id ",
-                                   boot_id.substr(0, 8), ")"));
+                                   boot_id.substr(0, 8), ", kernel ",
+                                   host.facts().kernel_release(), ")"));
       } else {
         r->set_verdict(v1::INFRA_ERROR);
         r->set_lost(true);
@@ -94,13 +120,11 @@ absl::StatusOr<ApplyOutcome> SqliteStore::HostBooted(const std::string& host_id,
       }
       RETURN_IF_ERROR(FinishLocked(c.id(), fin, now_ms, &outcome));
     }
-    v1::Event e;
-    e.set_host_id(host_id);
-    e.set_time_unix_ms(now_ms);
-    e.set_kind("boot");
-    e.set_message(
-        absl::StrCat("booted: boot id ", old_boot_id.substr(0, 8), " -> ", boot_id.substr(0, 8)));
-    RETURN_IF_ERROR(AddEventLocked(e));
+    RETURN_IF_ERROR(AddEventLocked(MakeEvent(
+        host_id, now_ms, "boot",
+        absl::StrCat("booted kernel ", host.facts().kernel_release(), ": boot id ",
+                     old_boot_id.substr(0, 8), " -> ", boot_id.substr(0, 8)),
+        "")));
     return outcome;
   });
 }
@@ -175,11 +199,12 @@ absl::StatusOr<std::vector<Dispatch>> SqliteStore::AssignWaiting(int64_t now_ms)
   return InTransaction([&]() -> absl::StatusOr<std::vector<Dispatch>> {
     std::vector<Dispatch> dispatch;
     ASSIGN_OR_RETURN(Stmt waiting, Stmt::Prepare(db_.get(), R"sql(
-SELECT c.id, c.job_id, c.step, j.spec FROM commands c JOIN jobs j ON j.id = c.job_id
+SELECT c.id, c.job_id, c.step, j.spec, c.step_index FROM commands c JOIN jobs j ON j.id = c.job_id
 WHERE c.host_id = '' AND c.state = 1 ORDER BY c.created_ms, c.id)sql"));
     struct Waiting {
       v1::Command command;
       v1::JobSpec spec;
+      int step_index = 0;
     };
     std::vector<Waiting> list;
     while (true) {
@@ -190,6 +215,7 @@ WHERE c.host_id = '' AND c.state = 1 ORDER BY c.created_ms, c.id)sql"));
       w.command.set_job_id(waiting.Text(1));
       w.command.mutable_step()->ParseFromString(waiting.Blob(2));
       w.spec.ParseFromString(waiting.Blob(3));
+      w.step_index = static_cast<int>(waiting.Int(4));
     }
     if (list.empty()) return dispatch;
 
@@ -216,14 +242,19 @@ WHERE c.host_id = '' AND c.state = 1 ORDER BY c.created_ms, c.id)sql"));
         used.Bind(1, w.command.job_id()).Bind(2, it->id());
         ASSIGN_OR_RETURN(bool taken, used.Step());
         if (taken) continue;  // one slot of a job per host
+        // What the step needs of its host (direct boot or not) is known only now.
+        ASSIGN_OR_RETURN(std::optional<v1::KernelBuild> build, JobBuild(w.command.job_id()));
+        *w.command.mutable_step() =
+            FillStep(w.spec, w.step_index, build ? &*build : nullptr, &*it);
         ASSIGN_OR_RETURN(Stmt assign, Stmt::Prepare(db_.get(),
                                                     "UPDATE commands SET host_id = ?1, "
-                                                    "host_name = ?2, created_ms = ?3 "
+                                                    "host_name = ?2, created_ms = ?3, step = ?5 "
                                                     "WHERE id = ?4"));
         assign.Bind(1, it->id())
             .Bind(2, it->name())
             .Bind(3, now_ms)
-            .Bind(4, w.command.command_id());
+            .Bind(4, w.command.command_id())
+            .BindBlob(5, w.command.step().SerializeAsString());
         RETURN_IF_ERROR(assign.Run());
         dispatch.push_back({it->id(), w.command});
         idle.erase(it);

@@ -79,7 +79,7 @@ TEST_F(SqliteStoreTest, RegisterAndNameConflicts) {
 TEST_F(SqliteStoreTest, StepsProgressAndVerdict) {
   Register("h-a", "a");
   Register("h-b", "b");
-  auto created = store_->CreateJob(Spec(2), {"h-a", "h-b"}, "test", 10);
+  auto created = store_->CreateJob(Spec(2), {"h-a", "h-b"}, "test", 10, "");
   ASSERT_TRUE(created.ok()) << created.status();
   auto& [job, dispatch] = *created;
   ASSERT_EQ(dispatch.size(), 2u);
@@ -112,7 +112,7 @@ TEST_F(SqliteStoreTest, StepsProgressAndVerdict) {
 // Validates that a resent batch (same seqs) changes nothing: writes are idempotent by position.
 TEST_F(SqliteStoreTest, ResentItemsAreSkipped) {
   Register("h-a", "a");
-  auto created = store_->CreateJob(Spec(1), {"h-a"}, "test", 10);
+  auto created = store_->CreateJob(Spec(1), {"h-a"}, "test", 10, "");
   ASSERT_TRUE(created.ok());
   std::string cmd = created->second[0].command.command_id();
   v1::SequencedItem accepted;
@@ -134,7 +134,7 @@ TEST_F(SqliteStoreTest, ResentItemsAreSkipped) {
 TEST_F(SqliteStoreTest, ForeignCommandIgnored) {
   Register("h-a", "a");
   Register("h-b", "b");
-  auto created = store_->CreateJob(Spec(1), {"h-a"}, "test", 10);
+  auto created = store_->CreateJob(Spec(1), {"h-a"}, "test", 10, "");
   std::string cmd = created->second[0].command.command_id();
   ASSERT_TRUE(store_->ApplySequenced("h-b", {Finished(1, cmd, v1::FAIL)}, 20).ok());
   EXPECT_EQ(store_->GetCommand(cmd)->state(), v1::COMMAND_PENDING);
@@ -145,7 +145,7 @@ TEST_F(SqliteStoreTest, ForeignCommandIgnored) {
 TEST_F(SqliteStoreTest, Cancel) {
   Register("h-a", "a");
   Register("h-b", "b");
-  auto created = store_->CreateJob(Spec(1), {"h-a", "h-b"}, "test", 10);
+  auto created = store_->CreateJob(Spec(1), {"h-a", "h-b"}, "test", 10, "");
   std::string cmd_a = created->second[0].command.command_id();
   std::string cmd_b = created->second[1].command.command_id();
   v1::SequencedItem acc;

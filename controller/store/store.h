@@ -46,8 +46,11 @@ struct CancelOutcome {
 
 // A reboot with a one-time kernel command line is done by the controller through the guest's
 // provider, never sent to the agent.
+// So is a kernel install or reboot through the provider of a guest booted directly by its
+// hypervisor (step_fill.h).
 inline bool RunsOnController(const kfleet::v1::Step& step) {
-  return step.has_reboot() && !step.reboot().cmdline().empty();
+  return (step.has_reboot() && (!step.reboot().cmdline().empty() || step.reboot().via_provider())) ||
+         (step.has_kernel_install() && step.kernel_install().via_provider());
 }
 
 // All methods are thread-safe. Errors are absl codes: NotFound, InvalidArgument,
@@ -70,10 +73,12 @@ class Store {
   virtual absl::StatusOr<uint64_t> LastSeq(const std::string& host_id) = 0;
 
   // Stores the job and the commands of its first step on `host_ids` (pending), in one
-  // transaction. Returns the job and what to dispatch.
+  // transaction. Returns the job and what to dispatch. A job that builds a kernel once
+  // (BuildsOnce) gets its kernel_build command on `builder_host_id` instead; the steps after it
+  // are created on `host_ids` (or the hosts its selector's count waits for) when the build passed.
   virtual absl::StatusOr<std::pair<kfleet::v1::Job, std::vector<Dispatch>>> CreateJob(
       const kfleet::v1::JobSpec& spec, const std::vector<std::string>& host_ids,
-      const std::string& submitter, int64_t now_ms) = 0;
+      const std::string& submitter, int64_t now_ms, const std::string& builder_host_id) = 0;
   virtual absl::StatusOr<kfleet::v1::Job> GetJob(const std::string& job_id) = 0;
   // Newest first.
   virtual absl::StatusOr<std::vector<kfleet::v1::Job>> ListJobs(int limit) = 0;

@@ -1,0 +1,151 @@
+#include "cli/job_follow.h"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "cli/exit_codes.h"
+#include "cli/job_progress.h"
+#include "cli/json.h"
+#include "cli/reconnector.h"
+#include "common/status_macros.h"
+
+namespace kfleet::cli {
+namespace {
+
+constexpr absl::Duration kRedrawInterval = absl::Seconds(1);
+
+// The width of the terminal on stdout; 0 when it cannot be known (no limit then).
+size_t TerminalColumns() {
+  winsize ws{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0) return 0;
+  return ws.ws_col;
+}
+
+// The progress table on a terminal: redrawn in place on every change, and every second so that
+// the elapsed time of running commands counts up. Show() is called from kctl's thread; the
+// redraws of the timer come from a thread of its own, hence the lock around io.out.
+class LiveTable {
+ public:
+  LiveTable(Io& io, bool wide) : io_(io), wide_(wide), columns_(TerminalColumns()) {}
+  LiveTable(const LiveTable&) = delete;
+  LiveTable& operator=(const LiveTable&) = delete;
+  ~LiveTable() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+  void Show(const v1::Job& job) {
+    absl::MutexLock lock(&mu_);
+    job_ = job;
+    RedrawLocked();
+  }
+
+  // Stops the timer; the table stays as last drawn. Idempotent.
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    absl::MutexLock lock(&mu_);
+    while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), kRedrawInterval)) RedrawLocked();
+  }
+
+  void RedrawLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!job_) return;
+    std::string table = RenderProgressTable(*job_, wide_, io_.now(), columns_);
+    // Back to the first line of the last drawing, and clear from there down.
+    if (lines_ > 0) io_.out << "\x1b[" << lines_ << "A\r\x1b[J";
+    io_.out << table;
+    io_.out.flush();
+    lines_ = std::count(table.begin(), table.end(), '\n');
+  }
+
+  Io& io_;
+  const bool wide_;
+  const size_t columns_;
+  absl::Mutex mu_;
+  std::optional<v1::Job> job_ ABSL_GUARDED_BY(mu_);
+  size_t lines_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+absl::StatusOr<int> SubmitAndFollow(const v1::JobSpec& spec, OutputFormat output, Context& ctx) {
+  ASSIGN_OR_RETURN(FleetClient * fleet, ctx.fleet());
+  ASSIGN_OR_RETURN(v1::Job submitted, fleet->SubmitJob(spec));
+  const std::string id = submitted.id();
+  ctx.io.err << "job " << id << " submitted\n";
+  ctx.io.err.flush();
+
+  bool json = output == OutputFormat::kJson;
+  std::unique_ptr<LiveTable> live;
+  if (!json && ctx.io.out_is_tty) {
+    live = std::make_unique<LiveTable>(ctx.io, output == OutputFormat::kWide);
+    live->Start();
+  }
+  ProgressLog log;
+  std::optional<v1::Job> last;
+  auto show = [&](const v1::Job& job) {
+    last = job;
+    if (json) return;
+    if (live) {
+      live->Show(job);
+    } else {
+      ctx.io.out << log.Update(job, ctx.io.now());
+      ctx.io.out.flush();
+    }
+  };
+  show(submitted);
+
+  // The controller answered SubmitJob, so losing it from now on means waiting for it to return.
+  // WatchJob starts with the job as it is, so asking again after a reconnect loses nothing.
+  Reconnector reconnector(ctx.io, fleet->address());
+  reconnector.Connected();
+  absl::Status watched = reconnector.Run([&] {
+    return fleet->WatchJob(id, [&](const v1::Job& job) {
+      reconnector.Connected();
+      show(job);
+      return absl::OkStatus();
+    });
+  });
+  if (watched.ok() && (!last || last->state() != v1::JOB_DONE)) {
+    // The stream ended without the job: ask for it once before giving up.
+    absl::StatusOr<v1::Job> job = fleet->GetJob(id);
+    if (job.ok()) show(*job);
+  }
+  if (live) live->Stop();
+  if (!last || last->state() != v1::JOB_DONE) {
+    if (!watched.ok()) return watched;
+    return WithExitCode(
+        absl::UnavailableError(absl::StrCat("WatchJob: the stream ended before job ", id,
+                                            " did; follow it with kctl job ", id, " --watch")),
+        kExitUnreachable);
+  }
+  if (json) {
+    ASSIGN_OR_RETURN(std::string text, ToJson(*last, JsonStyle::kPretty));
+    ctx.io.out << text;
+  } else {
+    ctx.io.out << "\n" << RenderJobReport(*last, ctx.io.now());
+  }
+  ctx.io.out.flush();
+  return ExitCodeForVerdict(last->verdict());
+}
+
+}  // namespace kfleet::cli
