@@ -216,8 +216,14 @@ install_kernel() {
   say "boot entries: update-grub"
   update-grub 2>&1 | sed 's/^/  /'
   local running new
-  running=$(grep -o "menuentry_id_option '[^']*-$(uname -r)-[^']*'" /boot/grub/grub.cfg | head -1 | cut -d"'" -f2 || true)
-  new=$(grep -o "menuentry_id_option '[^']*-$release-[^']*'" /boot/grub/grub.cfg | head -1 | cut -d"'" -f2 || true)
+  # Entries are gnulinux-<release>-advanced-<root uuid> (GRUB_DISABLE_SUBMENU=y).
+  entry_of() {
+    grep -oF "menuentry_id_option 'gnulinux-$1-advanced-" /boot/grub/grub.cfg >/dev/null || return 0
+    grep -o "menuentry_id_option 'gnulinux-$1-advanced-[^']*'" /boot/grub/grub.cfg | head -1 |
+      cut -d"'" -f2
+  }
+  running=$(entry_of "$(uname -r)")
+  new=$(entry_of "$release")
   [ -n "$new" ] || die "update-grub made no entry for $release"
   # GRUB_DEFAULT=saved: the default stays the kernel that runs now, so a power-cycle after a
   # kernel that does not boot comes back on it.
