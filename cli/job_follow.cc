@@ -15,6 +15,7 @@
 #include "cli/exit_codes.h"
 #include "cli/job_progress.h"
 #include "cli/json.h"
+#include "cli/line_prefixer.h"
 #include "cli/reconnector.h"
 #include "common/status_macros.h"
 
@@ -85,6 +86,35 @@ class LiveTable {
   std::thread thread_;
 };
 
+// The output of the job's exec steps (what `kctl boot -- ARGV` ran on the new kernel), each line
+// prefixed by its host as `kctl exec` prints it; stderr lines go to stderr.
+absl::Status PrintExecOutput(FleetClient& fleet, const v1::Job& job, Io& io) {
+  LinePrefixer prefixer(io.out, io.err);
+  bool any = false;
+  for (const v1::CommandInfo& c : job.commands()) {
+    if (c.step().has_exec() && c.state() == v1::COMMAND_FINISHED) {
+      prefixer.AddHost(c.host_name());
+      any = true;
+    }
+  }
+  if (!any) return absl::OkStatus();
+  io.out << "\n";
+  for (const v1::CommandInfo& c : job.commands()) {
+    if (!c.step().has_exec() || c.state() != v1::COMMAND_FINISHED) continue;
+    v1::TailLogsRequest req;
+    req.set_command_id(c.id());
+    req.add_streams(v1::STDOUT);
+    req.add_streams(v1::STDERR);
+    RETURN_IF_ERROR(fleet.TailLogs(req, [&](const v1::LogData& d) {
+      prefixer.Write(d.command_id(), d.stream(), c.host_name(), d.stream() == v1::STDERR,
+                     d.data());
+      return absl::OkStatus();
+    }));
+  }
+  prefixer.Flush();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<int> SubmitAndFollow(const v1::JobSpec& spec, OutputFormat output, Context& ctx) {
@@ -142,6 +172,7 @@ absl::StatusOr<int> SubmitAndFollow(const v1::JobSpec& spec, OutputFormat output
     ASSIGN_OR_RETURN(std::string text, ToJson(*last, JsonStyle::kPretty));
     ctx.io.out << text;
   } else {
+    RETURN_IF_ERROR(PrintExecOutput(*fleet, *last, ctx.io));
     ctx.io.out << "\n" << RenderJobReport(*last, ctx.io.now());
   }
   ctx.io.out.flush();

@@ -14,7 +14,7 @@
 #   KF_STATE       file `prepare` leaves for `make` (paths, identity, release)
 #   prepare/make:  KF_TREE, KF_REF, KF_CONFIG, KF_LOCALVERSION, KF_JOBS, KF_GUEST_FRAGMENT
 #   install:       KF_DIR (downloaded artifacts), KF_RELEASE
-set -euo pipefail
+set -Eeuo pipefail
 export LC_ALL=C
 
 say() { printf 'kfleet-kernel: %s\n' "$*"; }
@@ -173,7 +173,14 @@ build() {
   local art="$KF_WORK/artifacts/$identity"
   rm -rf "$art"
   mkdir -p "$art"
-  cp "$out/$(make_k -s image_name)" "$art/vmlinuz"
+  # The release the build really has (the tree's own record of it), which modules_install uses.
+  local built
+  built=$(cat "$out/include/config/kernel.release")
+  [ "$built" = "$release" ] ||
+    die "the build's release is $built, but the config says $release (is another build using $out?)"
+  local image
+  image=$(make_k -s image_name)
+  cp "$out/$image" "$art/vmlinuz"
   cp "$out/.config" "$art/config"
   cp "$out/System.map" "$art/System.map"
   printf '%s\n' "$release" >"$art/kernel-release"
@@ -182,6 +189,8 @@ build() {
     rm -rf "$stage"
     make_k -s INSTALL_MOD_PATH="$stage" KBUILD_BUILD_HOST="$mark" modules_install ||
       die "make modules_install failed"
+    [ -d "$stage/lib/modules/$release" ] ||
+      die "make modules_install made no lib/modules/$release (it made: $(ls "$stage/lib/modules" 2>&1 | tr '\n' ' '))"
     rm -f "$stage/lib/modules/$release/build" "$stage/lib/modules/$release/source"
     tar -C "$stage" --owner=0 --group=0 --numeric-owner -czf "$art/modules.tar.gz" "lib/modules/$release"
     rm -rf "$stage"
@@ -234,6 +243,11 @@ install_kernel() {
   say "one-shot boot entry $new (grub-reboot); default: $(grub-editenv list | grep '^saved_entry=' | cut -d= -f2-)"
   result entry "$new"
 }
+
+# Whatever fails without its own message is named by phase and line.
+PHASE=${1:-}
+# shellcheck disable=SC2154 # rc is assigned in the trap itself
+trap 'rc=$?; die "kfleet-kernel $PHASE failed at line $LINENO (status $rc)"' ERR
 
 case "${1:-}" in
   prepare) prepare ;;
