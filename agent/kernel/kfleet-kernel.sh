@@ -143,20 +143,20 @@ prepare() {
   fi
   make_k -s olddefconfig || die "make olddefconfig failed"
 
-  local cc_version identity release
+  local cc_version identity
   cc_version=$(gcc --version | head -1)
   identity=$( {
     printf 'source %s\ncompiler %s\narch %s\n' "$source_key" "$cc_version" "$(uname -m)"
     grep -v -e '^#' -e '^$' "$out/.config"
   } | sha256sum | cut -c1-64)
-  release=$(make_k -s kernelrelease)
+  # The release is known for sure only after make (make kernelrelease before it reads what the
+  # last build of this directory left).
   say "source: $source_desc"
-  say "release $release, build identity $identity"
+  say "build identity $identity"
   {
-    printf 'src=%q\nout=%q\nidentity=%q\nrelease=%q\n' "$src" "$out" "$identity" "$release"
+    printf 'src=%q\nout=%q\nidentity=%q\n' "$src" "$out" "$identity"
   } >"${KF_STATE:?}"
   result identity "$identity"
-  result release "$release"
   result source "$source_desc"
 }
 
@@ -173,11 +173,11 @@ build() {
   local art="$KF_WORK/artifacts/$identity"
   rm -rf "$art"
   mkdir -p "$art"
-  # The release the build really has (the tree's own record of it), which modules_install uses.
-  local built
-  built=$(cat "$out/include/config/kernel.release")
-  [ "$built" = "$release" ] ||
-    die "the build's release is $built, but the config says $release (is another build using $out?)"
+  # The release this build has (the build directory's record of it, which modules_install uses).
+  local release
+  release=$(cat "$out/include/config/kernel.release")
+  say "release $release"
+  result release "$release"
   local image
   image=$(make_k -s image_name)
   cp "$out/$image" "$art/vmlinuz"
