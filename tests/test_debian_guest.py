@@ -73,7 +73,7 @@ class DebianGuestTest(harness.KfleetTestCase):
         # boots grub's default entry, the last good kernel.
         panic = os.path.join(self.tmp, "panic.config")
         with open(panic, "w") as f:
-            f.write('CONFIG_CMDLINE_BOOL=y\nCONFIG_CMDLINE="panic=0 rdinit=/nonexistent '
+            f.write('CONFIG_CMDLINE_BOOL=y\nCONFIG_CMDLINE="console=ttyS0 panic=0 rdinit=/nonexistent '
                     'init=/nonexistent"\nCONFIG_CMDLINE_OVERRIDE=y\n')
         p = self.kctl("boot", "--tree", self.tree, "--host", "deb-1", "--config",
                       f"tinyconfig+kfleet-guest+{panic}", "--localversion", "-panic",

@@ -117,7 +117,7 @@ class KernelTinyTest(harness.KfleetTestCase):
         # A kernel that panics at boot (its built-in command line runs no init).
         panic = os.path.join(self.tmp, "panic.config")
         with open(panic, "w") as f:
-            f.write('CONFIG_CMDLINE_BOOL=y\nCONFIG_CMDLINE="panic=0 rdinit=/nonexistent '
+            f.write('CONFIG_CMDLINE_BOOL=y\nCONFIG_CMDLINE="console=ttyS0 panic=0 rdinit=/nonexistent '
                     'init=/nonexistent"\nCONFIG_CMDLINE_OVERRIDE=y\n')
         started = time.time()
         p = self.kctl("boot", "--tree", self.tree, "-l", "pool=local", "--config",
