@@ -32,8 +32,9 @@ struct ControllerOptions {
   // How often pools are reconciled (guests created, scaled, power-cycled).
   absl::Duration reconcile_interval = absl::Seconds(1);
   // Start a kfleet-agent labelled role=builder on this machine (local_builder.h), with its
-  // kernel work directory in `builder_kernel_dir` (empty: <state-dir>/builder/kernel).
-  bool local_builder = true;
+  // kernel work directory in `builder_kernel_dir` (empty: <state-dir>/builder/kernel). Off here
+  // (embedders and tests); kfleet-controller's --local-builder flag turns it on by default.
+  bool local_builder = false;
   std::string builder_kernel_dir;
 };
 
