@@ -12,12 +12,12 @@
 #include "agent/host/facts.h"
 #include "agent/outbox/outbox.h"
 #include "agent/session/session_client.h"
-#include "kfleet/v1/artifacts.grpc.pb.h"
 #include "common/credentials.h"
 #include "common/files.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "kfleet/v1/artifacts.grpc.pb.h"
 
 namespace kfleet::agent {
 

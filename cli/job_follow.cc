@@ -106,8 +106,7 @@ absl::Status PrintExecOutput(FleetClient& fleet, const v1::Job& job, Io& io) {
     req.add_streams(v1::STDOUT);
     req.add_streams(v1::STDERR);
     RETURN_IF_ERROR(fleet.TailLogs(req, [&](const v1::LogData& d) {
-      prefixer.Write(d.command_id(), d.stream(), c.host_name(), d.stream() == v1::STDERR,
-                     d.data());
+      prefixer.Write(d.command_id(), d.stream(), c.host_name(), d.stream() == v1::STDERR, d.data());
       return absl::OkStatus();
     }));
   }

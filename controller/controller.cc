@@ -158,19 +158,18 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   SqliteStore* store = impl->store.get();
   ASSIGN_OR_RETURN(
       impl->artifact_index,
-      ArtifactIndex::Open(
-          options.state_dir + "/artifacts/index.db", impl->blobs.get(),
-          [store](const std::string& command_id) -> absl::StatusOr<CommandOwner> {
-            ASSIGN_OR_RETURN(v1::CommandInfo c, store->GetCommand(command_id));
-            return CommandOwner{c.job_id(), c.host_name()};
-          }));
+      ArtifactIndex::Open(options.state_dir + "/artifacts/index.db", impl->blobs.get(),
+                          [store](const std::string& command_id) -> absl::StatusOr<CommandOwner> {
+                            ASSIGN_OR_RETURN(v1::CommandInfo c, store->GetCommand(command_id));
+                            return CommandOwner{c.job_id(), c.host_name()};
+                          }));
   ArtifactIndex* artifact_index = impl->artifact_index.get();
-  impl->agent_service = std::make_unique<AgentServiceImpl>(SessionDeps{
-      impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
-      impl->feed.get(),
-      [artifact_index](const v1::KernelBuild& build, const std::string& command_id) {
-        return artifact_index->RecordBuild(build, command_id);
-      }});
+  impl->agent_service = std::make_unique<AgentServiceImpl>(
+      SessionDeps{impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
+                  impl->feed.get(),
+                  [artifact_index](const v1::KernelBuild& build, const std::string& command_id) {
+                    return artifact_index->RecordBuild(build, command_id);
+                  }});
   impl->artifact_service = std::make_unique<ArtifactServiceImpl>(ArtifactServiceImpl::Deps{
       impl->blobs.get(), impl->artifact_index.get(), impl->executor.get()});
 

@@ -58,8 +58,8 @@ absl::StatusOr<provision::BootImage> KernelBootFiles(const v1::KernelBuild& buil
         "the guest boots from disk, not directly: its agent installs kernels (boot loader grub)");
   }
   ASSIGN_OR_RETURN(std::string kernel_blob, blob_path(kernel->sha256()));
-  std::string dir = absl::StrCat(cache_dir, "/", build.identity().substr(0, 32), "-",
-                                 ShortHash(image.initrd));
+  std::string dir =
+      absl::StrCat(cache_dir, "/", build.identity().substr(0, 32), "-", ShortHash(image.initrd));
   RETURN_IF_ERROR(MakeDirs(dir));
   // qemu runs as its own user: every directory on the way must be searchable.
   ::chmod(cache_dir.c_str(), 0755);

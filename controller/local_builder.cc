@@ -37,9 +37,17 @@ absl::StatusOr<std::unique_ptr<LocalBuilder>> LocalBuilder::Start(LocalBuilderOp
 }
 
 absl::StatusOr<pid_t> LocalBuilder::Spawn() {
-  std::vector<std::string> args = {options_.agent_binary, "--controller", options_.controller,
-                                   "--state-dir", options_.state_dir, "--name", options_.name,
-                                   "--labels", "role=builder", "--reconnect-max", "2s"};
+  std::vector<std::string> args = {options_.agent_binary,
+                                   "--controller",
+                                   options_.controller,
+                                   "--state-dir",
+                                   options_.state_dir,
+                                   "--name",
+                                   options_.name,
+                                   "--labels",
+                                   "role=builder",
+                                   "--reconnect-max",
+                                   "2s"};
   if (options_.insecure) args.push_back("--insecure");
   if (!options_.kernel_dir.empty()) {
     args.push_back("--kernel-dir");
@@ -94,8 +102,9 @@ void LocalBuilder::Supervise() {
     LogWarning(absl::StrCat("local builder pid ", pid, " exited (status ", status,
                             "); starting it again"));
     // Not faster than once every 5 s, and Stop() wakes the wait.
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_),
-                         std::max(absl::ZeroDuration(), absl::Seconds(5) - (absl::Now() - started)));
+    mu_.AwaitWithTimeout(
+        absl::Condition(&stopping_),
+        std::max(absl::ZeroDuration(), absl::Seconds(5) - (absl::Now() - started)));
     if (stopping_) return;
     absl::StatusOr<pid_t> next = Spawn();
     if (!next.ok()) {

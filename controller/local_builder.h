@@ -23,7 +23,7 @@ struct LocalBuilderOptions {
   std::string state_dir;   // the agent's state dir
   std::string kernel_dir;  // its --kernel-dir; empty: STATE_DIR/kernel
   std::string name = "local-builder";
-  std::string log_file;    // the agent's stdout and stderr
+  std::string log_file;  // the agent's stdout and stderr
 };
 
 class LocalBuilder {

@@ -203,7 +203,8 @@ v1::CommandResult CommandManager::RunPhase(const std::string& id, RunSpec spec, 
   absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(spec, sink);
   if (!process.ok()) {
     result.set_verdict(v1::INFRA_ERROR);
-    result.set_detail(absl::StrCat("cannot start ", spec.argv[0], ": ", process.status().message()));
+    result.set_detail(
+        absl::StrCat("cannot start ", spec.argv[0], ": ", process.status().message()));
     return result;
   }
   Process* p = process->get();

@@ -39,10 +39,10 @@ v1::HostFacts CollectFacts() {
   if (cpus > 0) f.set_cpus(static_cast<uint32_t>(cpus));
   struct sysinfo si;
   if (sysinfo(&si) == 0) f.set_memory_bytes(static_cast<uint64_t>(si.totalram) * si.mem_unit);
-  f.set_boot_loader(DetectBootLoader(ReadFile("/proc/cmdline", 65536).value_or(""),
-                                     ::access("/boot/grub/grub.cfg", R_OK) == 0 &&
-                                         (::access("/usr/sbin/grub-reboot", X_OK) == 0 ||
-                                          ::access("/sbin/grub-reboot", X_OK) == 0)));
+  f.set_boot_loader(DetectBootLoader(
+      ReadFile("/proc/cmdline", 65536).value_or(""),
+      ::access("/boot/grub/grub.cfg", R_OK) == 0 && (::access("/usr/sbin/grub-reboot", X_OK) == 0 ||
+                                                     ::access("/sbin/grub-reboot", X_OK) == 0)));
   return f;
 }
 

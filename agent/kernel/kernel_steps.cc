@@ -30,8 +30,8 @@ struct ArtifactFile {
   bool required;
 };
 constexpr ArtifactFile kBuildFiles[] = {
-    {"vmlinuz", "kernel", true},       {"modules.tar.gz", "modules", false},
-    {"config", "config", true},        {"System.map", "system_map", true},
+    {"vmlinuz", "kernel", true},         {"modules.tar.gz", "modules", false},
+    {"config", "config", true},          {"System.map", "system_map", true},
     {"kernel-release", "release", true},
 };
 
@@ -150,8 +150,8 @@ v1::CommandResult RunKernelBuild(const v1::KernelBuildStep& step, const KernelSt
       total.set_verdict(v1::PASS);
       total.set_exit_code(0);
       total.set_wall_ms(absl::ToInt64Milliseconds(absl::Now() - start));
-      total.set_detail(absl::StrCat("kernel ", build.release(), " reused (build ",
-                                    identity.substr(0, 12), ")"));
+      total.set_detail(
+          absl::StrCat("kernel ", build.release(), " reused (build ", identity.substr(0, 12), ")"));
       *total.mutable_kernel() = std::move(build);
       return total;
     }
@@ -184,13 +184,14 @@ v1::CommandResult RunKernelBuild(const v1::KernelBuildStep& step, const KernelSt
     absl::StatusOr<UploadResult> up =
         UploadFile(*ctx.artifacts, path, f.name, f.kind, ctx.command_id);
     if (!up.ok()) {
-      return Failed(v1::INFRA_ERROR, absl::StrCat("upload of ", f.name, " to the artifact store: ",
-                                                  up.status().message()));
+      return Failed(
+          v1::INFRA_ERROR,
+          absl::StrCat("upload of ", f.name, " to the artifact store: ", up.status().message()));
     }
     const v1::Artifact& a = up->artifact;
-    Say(ctx, absl::StrCat("stored ", f.name, " (", a.size(), " bytes, sha256 ",
-                          a.sha256().substr(0, 12), up->deduplicated ? ", already there" : "",
-                          ")"));
+    Say(ctx,
+        absl::StrCat("stored ", f.name, " (", a.size(), " bytes, sha256 ", a.sha256().substr(0, 12),
+                     up->deduplicated ? ", already there" : "", ")"));
     *build.add_artifacts() = a;
   }
   total.set_verdict(v1::PASS);

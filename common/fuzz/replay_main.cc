@@ -1,7 +1,7 @@
 // A driver for fuzz targets without libFuzzer: runs LLVMFuzzerTestOneInput on every file named on
 // the command line (files and directories, not recursive), then on inputs mutated from them with a
-// fixed seed (byte flips, insertions, deletions, splices, truncations), so a CI build exercises each
-// parser on malformed input. A crash or a sanitizer report fails the test.
+// fixed seed (byte flips, insertions, deletions, splices, truncations), so a CI build exercises
+// each parser on malformed input. A crash or a sanitizer report fails the test.
 //
 //   NAME_replay [CORPUS_DIR_OR_FILE...] [-runs=N]
 #include <cstdint>
@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(0x6b666c656574ULL);  // fixed: a failure reproduces
   std::vector<std::string> seeds = corpus.empty() ? std::vector<std::string>{""} : corpus;
   for (long i = 0; i < runs; ++i) Run(Mutate(seeds[rng() % seeds.size()], corpus, rng));
-  std::printf("%zu corpus inputs and %ld mutated inputs ran without a crash\n", corpus.size(), runs);
+  std::printf("%zu corpus inputs and %ld mutated inputs ran without a crash\n", corpus.size(),
+              runs);
   return 0;
 }

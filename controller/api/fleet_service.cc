@@ -71,8 +71,9 @@ absl::Status ValidateStep(int i, const v1::Step& step) {
     case v1::Step::kKernelInstall:
       if (step.kernel_install().has_build() || step.kernel_install().via_provider()) {
         return absl::InvalidArgumentError(absl::StrCat(
-            where, ".kernel_install: build and via_provider are set by the controller; leave the "
-                   "step empty (kernel_install: {})"));
+            where,
+            ".kernel_install: build and via_provider are set by the controller; leave the "
+            "step empty (kernel_install: {})"));
       }
       return absl::OkStatus();
     default:
@@ -115,7 +116,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   for (int i = 0; i < spec.steps_size(); ++i) {
     if (spec.steps(i).has_kernel_install() && !built) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "steps[", i, "]: kernel_install needs a kernel_build step first (and a kernel: section)"));
+          "steps[", i,
+          "]: kernel_install needs a kernel_build step first (and a kernel: section)"));
     }
   }
   if (built && spec.kernel().tree().empty()) {

@@ -331,7 +331,8 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     absl::Status s = deps_.record_build(r->kernel(), item.finished().command_id());
     if (s.ok()) return;
     r->set_verdict(v1::INFRA_ERROR);
-    r->set_detail(absl::StrCat("the build's artifacts are not in the artifact store: ", s.message()));
+    r->set_detail(
+        absl::StrCat("the build's artifacts are not in the artifact store: ", s.message()));
   }
 
   void ActOn(ApplyOutcome& outcome) {

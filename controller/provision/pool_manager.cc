@@ -365,8 +365,8 @@ absl::StatusOr<BootImage> PoolManager::KernelFiles(const std::string& identity,
                                                    const PoolConfig& pool) {
   ASSIGN_OR_RETURN(v1::Job job, deps_.store->GetJob(c.job_id()));
   if (job.build().identity() != identity || identity.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "job ", c.job_id(), " has no stored kernel build ", identity.substr(0, 12)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", c.job_id(), " has no stored kernel build ", identity.substr(0, 12)));
   }
   if (!deps_.kernel_boot_files) return absl::UnimplementedError("no artifact store");
   return deps_.kernel_boot_files(job.build(), pool.image);
@@ -393,8 +393,8 @@ void PoolManager::InstallKernel(absl::Time now, const v1::CommandInfo& c, const 
   } else {
     r.set_verdict(v1::INFRA_ERROR);
     r.set_exit_code(-1);
-    r.set_detail(absl::StrCat("install kernel ", build.release(), " through the provider: ",
-                              files.status().message()));
+    r.set_detail(absl::StrCat("install kernel ", build.release(),
+                              " through the provider: ", files.status().message()));
   }
   absl::StatusOr<ApplyOutcome> out = deps_.store->FinishCommand(c.id(), r, Ms(now));
   if (out.ok()) Act(*out);

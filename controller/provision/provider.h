@@ -72,8 +72,7 @@ class Provider {
   // boots the usual configuration again, as a boot loader's one-shot entry would. Unimplemented
   // where the provider cannot (disk-booted guests, exec).
   virtual absl::Status BootOnce(const std::string& name, const std::string& extra_cmdline,
-                                const std::string& kernel = "",
-                                const std::string& initrd = "") = 0;
+                                const std::string& kernel = "", const std::string& initrd = "") = 0;
   // The last `max_bytes` of the guest's serial console.
   virtual absl::StatusOr<std::string> ConsoleLog(const std::string& name, size_t max_bytes) = 0;
   // Guests this provider has (of any pool).

@@ -100,11 +100,14 @@ TEST_F(KernelJobsTest, BuildThenInstallOnTargetsWithTheBuild) {
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->build().identity(), build.identity());
 
-  auto fin = store_->FinishCommand(out.dispatch[0].command.command_id(), [] {
-    v1::CommandResult r;
-    r.set_verdict(v1::PASS);
-    return r;
-  }(), 3000);
+  auto fin = store_->FinishCommand(
+      out.dispatch[0].command.command_id(),
+      [] {
+        v1::CommandResult r;
+        r.set_verdict(v1::PASS);
+        return r;
+      }(),
+      3000);
   ASSERT_TRUE(fin.ok()) << fin.status();
   ASSERT_EQ(fin->dispatch.size(), 1u);
   const v1::RebootStep& reboot = fin->dispatch[0].command.step().reboot();

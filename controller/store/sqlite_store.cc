@@ -314,9 +314,9 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7))sql"));
     std::vector<Dispatch> dispatch;
     if (BuildsOnce(spec)) {
       // The build first, once; the targets' commands come when it has passed (FinishLocked).
-      ASSIGN_OR_RETURN(v1::Command cmd,
-                       InsertCommand(job_id, builder_host_id, 0, FillStep(spec, 0, nullptr, nullptr),
-                                     v1::COMMAND_PENDING, now_ms));
+      ASSIGN_OR_RETURN(v1::Command cmd, InsertCommand(job_id, builder_host_id, 0,
+                                                      FillStep(spec, 0, nullptr, nullptr),
+                                                      v1::COMMAND_PENDING, now_ms));
       dispatch.push_back({builder_host_id, std::move(cmd)});
       ASSIGN_OR_RETURN(Job job, LoadJob(job_id));
       return std::make_pair(std::move(job), std::move(dispatch));
@@ -545,7 +545,8 @@ WHERE id = ?6)sql"));
   RETURN_IF_ERROR(up.Run());
   bool go_on = fin.result().verdict() == v1::PASS && !cancel_requested;
   if (BuildsOnce(spec) && step_index == 0) {
-    RETURN_IF_ERROR(FanOut(job_id, spec, go_on ? &fin.result().kernel() : nullptr, now_ms, outcome));
+    RETURN_IF_ERROR(
+        FanOut(job_id, spec, go_on ? &fin.result().kernel() : nullptr, now_ms, outcome));
   } else if (step_index + 1 < spec.steps_size()) {
     RETURN_IF_ERROR(NextStep(job_id, spec, host_id, step_index + 1, go_on, now_ms, outcome));
   }

@@ -104,14 +104,14 @@ absl::StatusOr<ApplyOutcome> SqliteStore::HostBooted(const std::string& host_id,
         r->set_exit_code(-1);
         r->set_detail(absl::StrCat(wrong_kernel, "; registered again after ",
                                    ShortDuration(absl::Milliseconds(now_ms - since))));
-        RETURN_IF_ERROR(AddEventLocked(
-            MakeEvent(host_id, now_ms, "boot_failed", r->detail(), c.id())));
+        RETURN_IF_ERROR(
+            AddEventLocked(MakeEvent(host_id, now_ms, "boot_failed", r->detail(), c.id())));
       } else if (c.step().has_reboot()) {
         r->set_verdict(v1::PASS);
         r->set_detail(absl::StrCat("rebooted and registered again after ",
                                    ShortDuration(absl::Milliseconds(now_ms - since)), " (boot id ",
-                                   boot_id.substr(0, 8), ", kernel ",
-                                   host.facts().kernel_release(), ")"));
+                                   boot_id.substr(0, 8), ", kernel ", host.facts().kernel_release(),
+                                   ")"));
       } else {
         r->set_verdict(v1::INFRA_ERROR);
         r->set_lost(true);
@@ -120,11 +120,11 @@ absl::StatusOr<ApplyOutcome> SqliteStore::HostBooted(const std::string& host_id,
       }
       RETURN_IF_ERROR(FinishLocked(c.id(), fin, now_ms, &outcome));
     }
-    RETURN_IF_ERROR(AddEventLocked(MakeEvent(
-        host_id, now_ms, "boot",
-        absl::StrCat("booted kernel ", host.facts().kernel_release(), ": boot id ",
-                     old_boot_id.substr(0, 8), " -> ", boot_id.substr(0, 8)),
-        "")));
+    RETURN_IF_ERROR(AddEventLocked(
+        MakeEvent(host_id, now_ms, "boot",
+                  absl::StrCat("booted kernel ", host.facts().kernel_release(), ": boot id ",
+                               old_boot_id.substr(0, 8), " -> ", boot_id.substr(0, 8)),
+                  "")));
     return outcome;
   });
 }
@@ -244,8 +244,7 @@ WHERE c.host_id = '' AND c.state = 1 ORDER BY c.created_ms, c.id)sql"));
         if (taken) continue;  // one slot of a job per host
         // What the step needs of its host (direct boot or not) is known only now.
         ASSIGN_OR_RETURN(std::optional<v1::KernelBuild> build, JobBuild(w.command.job_id()));
-        *w.command.mutable_step() =
-            FillStep(w.spec, w.step_index, build ? &*build : nullptr, &*it);
+        *w.command.mutable_step() = FillStep(w.spec, w.step_index, build ? &*build : nullptr, &*it);
         ASSIGN_OR_RETURN(Stmt assign, Stmt::Prepare(db_.get(),
                                                     "UPDATE commands SET host_id = ?1, "
                                                     "host_name = ?2, created_ms = ?3, step = ?5 "

@@ -41,16 +41,17 @@ bool RunningExpectedKernel(const v1::RebootStep& reboot, const v1::HostFacts& fa
                            std::string* why) {
   bool release_ok =
       reboot.expect_release().empty() || facts.kernel_release() == reboot.expect_release();
-  bool identity_ok = reboot.expect_identity().empty() ||
-                     absl::StrContains(facts.kernel_version(), IdentityMark(reboot.expect_identity()));
+  bool identity_ok =
+      reboot.expect_identity().empty() ||
+      absl::StrContains(facts.kernel_version(), IdentityMark(reboot.expect_identity()));
   if (release_ok && identity_ok) return true;
   std::string expected = reboot.expect_release().empty() ? "a kernel" : reboot.expect_release();
   if (!reboot.expect_identity().empty()) {
     absl::StrAppend(&expected, " (build ", reboot.expect_identity().substr(0, 12), ")");
   }
-  *why = absl::StrCat("wrong kernel: expected ", expected, ", running ", facts.kernel_release(),
-                      release_ok ? absl::StrCat(" built elsewhere (", facts.kernel_version(), ")")
-                                 : "");
+  *why = absl::StrCat(
+      "wrong kernel: expected ", expected, ", running ", facts.kernel_release(),
+      release_ok ? absl::StrCat(" built elsewhere (", facts.kernel_version(), ")") : "");
   return false;
 }
 

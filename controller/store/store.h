@@ -49,7 +49,8 @@ struct CancelOutcome {
 // So is a kernel install or reboot through the provider of a guest booted directly by its
 // hypervisor (step_fill.h).
 inline bool RunsOnController(const kfleet::v1::Step& step) {
-  return (step.has_reboot() && (!step.reboot().cmdline().empty() || step.reboot().via_provider())) ||
+  return (step.has_reboot() &&
+          (!step.reboot().cmdline().empty() || step.reboot().via_provider())) ||
          (step.has_kernel_install() && step.kernel_install().via_provider());
 }
 
