@@ -5,10 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/sha256.h"
 #include "common/status_macros.h"
 #include "controller/provision/guest_files.h"
 #include "controller/provision/host_command.h"
-#include "openssl/sha.h"
 
 namespace kfleet::controller {
 namespace {
@@ -20,12 +20,13 @@ const v1::Artifact* FindKind(const v1::KernelBuild& build, const std::string& ki
   return nullptr;
 }
 
+// A short key for a path (the image's initramfs), for directory names.
 std::string ShortHash(const std::string& s) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
-  std::string hex;
-  for (int i = 0; i < 6; ++i) absl::StrAppend(&hex, absl::Hex(md[i], absl::kZeroPad2));
-  return hex;
+  absl::StatusOr<Sha256> h = Sha256::Create();
+  if (!h.ok()) return "0";
+  h->Update(s);
+  absl::StatusOr<std::string> hex = h->FinishHex();
+  return hex.ok() ? hex->substr(0, 12) : "0";
 }
 
 // Appends the modules tarball, as a newc cpio archive, to the image's initramfs.
