@@ -148,27 +148,12 @@ void CommandManager::Run(v1::Command command) {
     result.set_exit_code(-1);
     result.set_detail("this kfleet-agent does not know the step kind; upgrade the agent");
   } else {
-    absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(spec, &sink);
-    if (!process.ok()) {
-      result.set_verdict(v1::INFRA_ERROR);
-      result.set_exit_code(-1);
-      result.set_detail(absl::StrCat("cannot start the command: ", process.status().message()));
-    } else {
-      Process* p = process->get();
-      absl::StatusOr<uint64_t> start_time = ProcessStartTime(p->pid());
-      book_->SetRunning(id, p->pid(), start_time.ok() ? *start_time : 0).IgnoreError();
+    result = RunPhase(id, std::move(spec), &sink, [&](pid_t pid) {
       v1::SequencedItem started;
       started.mutable_started()->set_command_id(id);
-      started.mutable_started()->set_pid(p->pid());
+      started.mutable_started()->set_pid(pid);
       Report(std::move(started)).IgnoreError();
-      {
-        absl::MutexLock lock(&mu_);
-        Running& r = *running_[id];
-        r.process = std::move(*process);
-        if (r.cancel_before_start) r.process->Cancel(r.cancel_reason);
-      }
-      result = p->Wait();
-    }
+    });
   }
 
   v1::SequencedItem finished;
@@ -187,7 +172,8 @@ void CommandManager::Run(v1::Command command) {
   running_.erase(it);
 }
 
-v1::CommandResult CommandManager::RunPhase(const std::string& id, RunSpec spec, OutputSink* sink) {
+v1::CommandResult CommandManager::RunPhase(const std::string& id, RunSpec spec, OutputSink* sink,
+                                           const std::function<void(pid_t)>& on_started) {
   v1::CommandResult result;
   result.set_exit_code(-1);
   {
@@ -203,13 +189,13 @@ v1::CommandResult CommandManager::RunPhase(const std::string& id, RunSpec spec, 
   absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(spec, sink);
   if (!process.ok()) {
     result.set_verdict(v1::INFRA_ERROR);
-    result.set_detail(
-        absl::StrCat("cannot start ", spec.argv[0], ": ", process.status().message()));
+    result.set_detail(absl::StrCat("cannot start the command: ", process.status().message()));
     return result;
   }
   Process* p = process->get();
   absl::StatusOr<uint64_t> start_time = ProcessStartTime(p->pid());
   book_->SetRunning(id, p->pid(), start_time.ok() ? *start_time : 0).IgnoreError();
+  if (on_started) on_started(p->pid());
   {
     absl::MutexLock lock(&mu_);
     Running& r = *running_[id];

@@ -74,9 +74,11 @@ class CommandManager {
   absl::Status Report(kfleet::v1::SequencedItem item);
   // kernel_build and kernel_install (agent/kernel/kernel_steps.h), phase by phase.
   kfleet::v1::CommandResult RunKernelStep(const kfleet::v1::Command& command, OutputSink* sink);
-  // One process of a multi-phase step, cancellable like a whole command; CANCELLED without
-  // starting it if the command was cancelled before.
-  kfleet::v1::CommandResult RunPhase(const std::string& id, RunSpec spec, OutputSink* sink);
+  // Runs one process of command `id` (an exec step, or a phase of a kernel step), recorded for
+  // crash recovery and cancellable; CANCELLED without starting it if the command was cancelled
+  // before. `on_started`, if set, is called with its pid once it runs.
+  kfleet::v1::CommandResult RunPhase(const std::string& id, RunSpec spec, OutputSink* sink,
+                                     const std::function<void(pid_t)>& on_started = nullptr);
 
   CommandBook* book_;
   Outbox* outbox_;
