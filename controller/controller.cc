@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/executor.h"
 #include "common/files.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "controller/api/fleet_service.h"
@@ -141,6 +142,11 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
     return absl::InvalidArgumentError(
         "--state-dir is required: a directory for kfleet.db and logs");
   }
+  if (!options.domain_prefix.empty() &&
+      (options.domain_prefix.size() > 32 || !IsValidId(options.domain_prefix))) {
+    return absl::InvalidArgumentError(absl::StrCat("--domain-prefix \"", options.domain_prefix,
+                                                   "\" must be 1-32 characters of [A-Za-z0-9._-]"));
+  }
   ASSIGN_OR_RETURN(auto creds, MakeServerCredentials(options.security, options.listen));
   auto impl = std::make_unique<Impl>();
   RETURN_IF_ERROR(MakeDirs(options.state_dir + "/logs"));
@@ -193,7 +199,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   pool_deps.logs = impl->logs.get();
   pool_deps.fleet = impl->fleet.get();
   pool_deps.feed = impl->feed.get();
-  pool_deps.make_provider = [state_dir](const provision::PoolConfig& pool)
+  pool_deps.make_provider = [state_dir, domain_prefix = options.domain_prefix](
+                                const provision::PoolConfig& pool)
       -> absl::StatusOr<std::unique_ptr<provision::Provider>> {
     if (pool.provider == "exec") {
       provision::ExecProviderOptions o;
@@ -205,6 +212,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
     }
     provision::LibvirtOptions o;
     o.uri = pool.uri;
+    o.domain_prefix = pool.domain_prefix.empty() ? domain_prefix : pool.domain_prefix;
     o.work_dir = state_dir + "/guests";
     ASSIGN_OR_RETURN(std::unique_ptr<provision::LibvirtProvider> p,
                      provision::LibvirtProvider::Open(o));

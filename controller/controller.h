@@ -29,6 +29,8 @@ struct ControllerOptions {
   std::string image_recipes;
   // Where built images are kept (content-addressed); empty: <state-dir>/images.
   std::string image_cache;
+  // libvirt domain name prefix of the guests of pools that set none (PoolConfig::domain_prefix).
+  std::string domain_prefix;
   // How often pools are reconciled (guests created, scaled, power-cycled).
   absl::Duration reconcile_interval = absl::Seconds(1);
   // Start a kfleet-agent labelled role=builder on this machine (local_builder.h), with its

@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, image_cache, "",
           "where built guest images are kept (default: STATE_DIR/images)");
 ABSL_FLAG(std::string, image_recipes, "",
           "directory of image recipes, deploy/image (default: found next to this executable)");
+ABSL_FLAG(std::string, domain_prefix, "",
+          "prefix of the libvirt domain names of guests of pools that set no domain_prefix (for "
+          "controllers sharing one libvirtd)");
 ABSL_FLAG(bool, local_builder, true,
           "start a kfleet-agent labelled role=builder on this machine for kernel_build steps "
           "(log in STATE_DIR/builder.log)");
@@ -54,6 +57,7 @@ int main(int argc, char** argv) {
   options.agent_binary = absl::GetFlag(FLAGS_agent_binary);
   options.image_recipes = absl::GetFlag(FLAGS_image_recipes);
   options.image_cache = absl::GetFlag(FLAGS_image_cache);
+  options.domain_prefix = absl::GetFlag(FLAGS_domain_prefix);
   options.local_builder = absl::GetFlag(FLAGS_local_builder);
   options.builder_kernel_dir = absl::GetFlag(FLAGS_builder_kernel_dir);
   absl::StatusOr<absl::Duration> heartbeat = kfleet::ParseDuration(absl::GetFlag(FLAGS_heartbeat));

@@ -11,6 +11,7 @@ controller/kfleet-controller, agent/kfleet-agent and cli/kctl.
 import json
 import os
 import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -299,6 +300,13 @@ class KfleetTestCase(unittest.TestCase):
             self.wait_controller_up()
         return self.controller
 
+    @property
+    def domain_prefix(self):
+        """The libvirt domain name prefix of this test's guests (see start_guest_controller)."""
+        if not hasattr(self, "_domain_prefix"):
+            self._domain_prefix = f"kft{os.getpid()}-{secrets.token_hex(2)}-"
+        return self._domain_prefix
+
     def start_guest_controller(self, config_text=None, image_cache="/var/cache/kfleet/images",
                                extra_args=()):
         """Starts the controller for tests with real guests: the temp dir is made reachable by
@@ -308,7 +316,9 @@ class KfleetTestCase(unittest.TestCase):
         os.makedirs(image_cache, exist_ok=True)
         os.chmod(os.path.dirname(image_cache), 0o755)
         os.chmod(image_cache, 0o755)
-        args = ["--image-cache", image_cache]
+        # Guests' libvirt domains are named with a prefix of this test's own, so that nothing left
+        # by another run on the same libvirtd (a killed test, a concurrent CI job) collides.
+        args = ["--image-cache", image_cache, "--domain-prefix", self.domain_prefix]
         if config_text is not None:
             config = os.path.join(self.tmp, "kfleet.yaml")
             with open(config, "w") as f:

@@ -103,7 +103,7 @@ class GuestsTest(harness.KfleetTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertIn("destroyed local-1", r.stdout)
         listed = virsh("list", "--all", "--name").stdout.split()
-        self.assertFalse([d for d in listed if d.endswith(domain)], listed)
+        self.assertNotIn(self.domain_prefix + domain, listed)
         self.assertFalse(os.path.exists(self.guest_dir(domain)),
                          os.listdir(os.path.dirname(self.guest_dir(domain))))
         self.assertNotIn("local-1", [h["name"] for h in self.hosts()])
@@ -141,7 +141,7 @@ class GuestPoolAutoscaleTest(harness.KfleetTestCase):
         self.assertLessEqual(len(self.guests()), 2)
         harness.wait_for(lambda: not self.guests(), 180, "the pool to shrink to 0")
         listed = virsh("list", "--all", "--name").stdout.split()
-        self.assertFalse([d for d in listed if d.startswith("auto-")], listed)
+        self.assertFalse([d for d in listed if d.startswith(self.domain_prefix + "auto-")], listed)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ struct DomainOptions {
   // stdin/stdout (e.g. "socat - TCP:127.0.0.1:7000"); required iff controller_port is not 0. With
   // controller_port 0 the guest has no network at all.
   std::string relay_command;
+  // The libvirt domain is named domain_prefix + spec.name, so that controllers sharing one
+  // libvirtd do not take each other's guests.
+  std::string domain_prefix;
 };
 
 // Checks what DomainXml needs of a spec: name (also a file name: [A-Za-z0-9._-], not starting

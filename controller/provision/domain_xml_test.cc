@@ -109,6 +109,17 @@ TEST(DomainXmlTest, DirectKernelBoot) {
   EXPECT_THAT(*xml, Not(HasSubstr("host-passthrough")));
 }
 
+// Validates that the domain is named with the prefix while the guest keeps its own name.
+TEST(DomainXmlTest, DomainPrefix) {
+  GuestSpec spec = DirectBootSpec();
+  DomainOptions options = OptionsFor(spec);
+  options.domain_prefix = "ci7-";
+  absl::StatusOr<std::string> xml = DomainXml(spec, options);
+  ASSERT_TRUE(xml.ok()) << xml.status();
+  EXPECT_THAT(*xml, HasSubstr("<name>ci7-local-1</name>"));
+  EXPECT_THAT(*xml, HasSubstr("kfleet.name=local-1</cmdline>"));
+}
+
 // Validates the command line without a user part starts with the console.
 TEST(DomainXmlTest, CmdlineWithoutUserPart) {
   GuestSpec spec = DirectBootSpec();

@@ -175,7 +175,7 @@ absl::Status LibvirtProvider::EnsureConnected() {
 }
 
 absl::StatusOr<DomainHandle> LibvirtProvider::LookupGuest(const std::string& name) {
-  absl::StatusOr<DomainHandle> dom = LookupDomain(conn_.get(), name);
+  absl::StatusOr<DomainHandle> dom = LookupDomain(conn_.get(), options_.domain_prefix + name);
   if (!dom.ok()) return dom.status();
   if (!ReadMetadata(dom->get()).has_value()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -249,7 +249,7 @@ absl::StatusOr<GuestInfo> LibvirtProvider::Create(const GuestSpec& spec) {
         "controller; set seccomp_sandbox = 0 in /etc/libvirt/qemu.conf and restart libvirtd "
         "(scripts/libvirt.sh: kfleet_start_libvirtd does both)"));
   }
-  absl::StatusOr<DomainHandle> existing = LookupDomain(conn_.get(), name);
+  absl::StatusOr<DomainHandle> existing = LookupDomain(conn_.get(), options_.domain_prefix + name);
   if (existing.ok()) {
     return absl::AlreadyExistsError(absl::StrCat("guest ", name, " already exists"));
   }
@@ -258,6 +258,7 @@ absl::StatusOr<GuestInfo> LibvirtProvider::Create(const GuestSpec& spec) {
   DomainOptions domain;
   ASSIGN_OR_RETURN(domain.accel, Accel(spec.kernel));
   domain.machine = options_.machine;
+  domain.domain_prefix = options_.domain_prefix;
   if (spec.controller_port != 0) {
     domain.relay_command = absl::StrReplaceAll(options_.relay_command,
                                                {{"{port}", absl::StrCat(spec.controller_port)}});

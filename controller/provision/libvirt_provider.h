@@ -48,6 +48,8 @@ struct LibvirtOptions {
   // one, whether libvirt there offers kvm).
   std::string accel;
   std::string machine = "q35";  // "q35" or "pc"
+  // Guest NAME is the domain domain_prefix + NAME (see DomainOptions::domain_prefix).
+  std::string domain_prefix;
 };
 
 // Thread-safe: calls on different guests run concurrently; calls on the same guest are

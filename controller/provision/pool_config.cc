@@ -64,6 +64,12 @@ class Parser {
         }
       } else if (key == "uri") {
         pool->uri = scalar();
+      } else if (key == "domain_prefix") {
+        pool->domain_prefix = scalar();
+        if (pool->domain_prefix.size() > 32 || !IsValidId(pool->domain_prefix)) {
+          return Error(v, absl::StrCat(where, ": \"", pool->domain_prefix,
+                                       "\" must be 1-32 characters of [A-Za-z0-9._-]"));
+        }
       } else if (key == "image") {
         pool->image = scalar();
         if (pool->image != "tiny" && pool->image != "debian") {
@@ -124,7 +130,7 @@ class Parser {
       } else {
         return Error(kv.first,
                      absl::StrCat("unknown field ", where,
-                                  " (expected provider, uri, image, cpus, memory, disks, min, max, "
+                                  " (expected provider, uri, domain_prefix, image, cpus, memory, disks, min, max, "
                                   "idle_timeout, boot_timeout, labels, exec)"));
       }
     }

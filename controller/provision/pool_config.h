@@ -32,6 +32,8 @@ struct PoolConfig {
   std::string name;
   std::string provider = "libvirt";
   std::string uri = "qemu:///system";
+  // libvirt: guest NAME is the domain DOMAIN_PREFIX + NAME (for controllers sharing a libvirtd).
+  std::string domain_prefix;
   std::string image = "tiny";
   int cpus = 1;
   uint64_t memory_mib = 512;

@@ -11,6 +11,7 @@ TEST(PoolConfigTest, ParsesPools) {
 pools:
   local:
     provider: libvirt
+    domain_prefix: ci7-
     image: tiny
     cpus: 2
     memory: 1G
@@ -28,6 +29,7 @@ pools:
   ASSERT_EQ(pools->size(), 2u);
   const PoolConfig& p = (*pools)[0];
   EXPECT_EQ(p.name, "local");
+  EXPECT_EQ(p.domain_prefix, "ci7-");
   EXPECT_EQ(p.cpus, 2);
   EXPECT_EQ(p.memory_mib, 1024u);
   ASSERT_EQ(p.disks.size(), 2u);
@@ -57,6 +59,10 @@ TEST(PoolConfigTest, ErrorsNameLineAndField) {
 
   auto exec = ParsePoolConfig("pools:\n  p:\n    provider: exec\n", "f");
   EXPECT_NE(exec.status().message().find("exec.create"), absl::string_view::npos);
+
+  auto prefix = ParsePoolConfig("pools:\n  p:\n    domain_prefix: a/b\n", "f");
+  EXPECT_NE(prefix.status().message().find("pools.p.domain_prefix"), absl::string_view::npos)
+      << prefix.status();
 
   auto syntax = ParsePoolConfig("pools: [unclosed\n", "f");
   EXPECT_FALSE(syntax.ok());
