@@ -6,17 +6,26 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "agent/collect/host_collector.h"
 #include "agent/commands/command_book.h"
 #include "agent/commands/command_manager.h"
+#include "agent/exec/cgroup.h"
+#include "agent/exec/oom_score.h"
 #include "agent/host/facts.h"
 #include "agent/outbox/outbox.h"
 #include "agent/session/session_client.h"
+#include "agent/telemetry/kernel_watcher.h"
+#include "agent/telemetry/metrics_reporter.h"
 #include "common/credentials.h"
 #include "common/files.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "controller/metrics/fleet_collector.h"
+#include "controller/metrics/host_samples.h"
+#include "controller/metrics/metrics_server.h"
 #include "kfleet/v1/artifacts.grpc.pb.h"
 
 namespace kfleet::agent {
@@ -26,8 +35,17 @@ struct Agent::Impl {
   std::unique_ptr<kfleet::v1::ArtifactService::Stub> artifacts;
   std::unique_ptr<Outbox> outbox;
   std::unique_ptr<CommandBook> book;
+  std::unique_ptr<CgroupManager> cgroups;
   std::unique_ptr<CommandManager> commands;
+  std::unique_ptr<HostCollector> collector;
+  std::unique_ptr<MetricsReporter> reporter;
   std::unique_ptr<SessionClient> session;
+  std::unique_ptr<KernelWatcher> kernel;
+  // The host's own /metrics (--metrics-listen): a table of this one host, read by the server.
+  std::unique_ptr<controller::HostSampleTable> own_samples;
+  std::shared_ptr<controller::FleetCollector> own_collector;
+  std::unique_ptr<controller::MetricsServer> own_server;
+  std::string alive_path;  // removed on a clean stop
   bool stopped = false;
 };
 
@@ -37,6 +55,37 @@ absl::Status RebootHost() {
   ::sync();
   if (::reboot(RB_AUTOBOOT) != 0) return ErrnoStatus("reboot(2)", errno);
   return absl::OkStatus();  // not reached
+}
+
+// Whether the previous agent of this state dir, in this boot, ended without Stop(): its marker
+// file is still there. Returns the event to report, if so, and leaves our own marker.
+std::optional<v1::KernelEvent> CheckPreviousRun(const std::string& path,
+                                                const std::string& boot_id) {
+  std::optional<v1::KernelEvent> event;
+  absl::StatusOr<std::string> previous = ReadFile(path, 256);
+  if (previous.ok()) {
+    std::pair<std::string, std::string> f = absl::StrSplit(*previous, absl::MaxSplits(' ', 1));
+    std::string pid(absl::StripAsciiWhitespace(f.second));
+    if (f.first == boot_id) {
+      event.emplace();
+      event->set_kind("agent_killed");
+      event->set_time_unix_ms(absl::ToUnixMillis(absl::Now()));
+      event->set_boot_id(boot_id);
+      event->set_message(absl::StrCat(
+          "INFRA_ERROR: kfleet-agent (pid ", pid,
+          ") ended without stopping (killed, OOM-killed or crashed); the commands it ran are "
+          "reported lost"));
+    }
+  }
+  absl::Status s = WriteFileAtomic(path, absl::StrCat(boot_id, " ", ::getpid(), "\n"));
+  if (!s.ok()) LogWarning(absl::StrCat("cannot write ", path, ": ", s.message()));
+  return event;
+}
+
+// "[  123.456789] message\n", as dmesg prints a record, for the kmsg stream of commands.
+std::string DmesgLine(const KmsgRecord& r) {
+  return absl::StrFormat("[%5u.%06u] %s\n", r.timestamp_us / 1000000, r.timestamp_us % 1000000,
+                         r.message);
 }
 
 }  // namespace
@@ -83,6 +132,16 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   ASSIGN_OR_RETURN(impl->outbox, Outbox::Open(outbox_options));
   ASSIGN_OR_RETURN(CommandBook book, CommandBook::Open(options.state_dir + "/commands"));
   impl->book = std::make_unique<CommandBook>(std::move(book));
+  // The OOM killer should take a command, never the agent that reports on it (commands get 0
+  // back before exec).
+  if (absl::Status s = ProtectFromOomKiller(); !s.ok()) {
+    LogWarning(absl::StrCat("the OOM killer may pick kfleet-agent: ", s.message()));
+  }
+  if (options.cgroups) {
+    CgroupOptions cgroup_options;
+    impl->cgroups = CgroupManager::Detect(cgroup_options);
+    LogInfo(absl::StrCat("memory cgroups: ", impl->cgroups->detail()));
+  }
   // Kernel steps move artifacts on a channel of their own, beside the session.
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
                    MakeChannel(options.security, options.controller));
@@ -94,9 +153,18 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
       options.kernel_dir.empty() ? options.state_dir + "/kernel" : options.kernel_dir;
   command_options.artifacts = impl->artifacts.get();
   command_options.host_name = name;
+  command_options.cgroups = impl->cgroups.get();
   impl->commands = std::make_unique<CommandManager>(impl->book.get(), impl->outbox.get(),
                                                     std::move(command_options));
   RETURN_IF_ERROR(impl->commands->RecoverInterrupted());
+  const std::string boot_id = BootId();
+  impl->alive_path = options.state_dir + "/agent.running";
+  if (std::optional<v1::KernelEvent> killed = CheckPreviousRun(impl->alive_path, boot_id)) {
+    LogWarning(killed->message());
+    v1::SequencedItem item;
+    *item.mutable_kernel_event() = *std::move(killed);
+    RETURN_IF_ERROR(impl->outbox->AppendSequenced(std::move(item)).status());
+  }
 
   SessionOptions session;
   session.controller = options.controller;
@@ -106,9 +174,68 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   session.labels = options.labels;
   session.agent_version = kAgentVersion;
   session.reconnect_max = options.reconnect_max;
+  // Host samples at the interval each Welcome sets.
+  impl->collector = std::make_unique<HostCollector>();
+  Impl* p = impl.get();
+  if (!options.metrics_listen.empty()) {
+    impl->own_samples = std::make_unique<controller::HostSampleTable>();
+    impl->own_collector = std::make_shared<controller::FleetCollector>(*impl->own_samples);
+    ASSIGN_OR_RETURN(impl->own_server, controller::MetricsServer::Start(options.metrics_listen,
+                                                                        {impl->own_collector}));
+    std::string host = options.metrics_listen.substr(0, options.metrics_listen.rfind(':'));
+    session.metrics_address = absl::StrCat(host, ":", impl->own_server->port());
+    LogInfo(absl::StrCat("metrics on http://", session.metrics_address, "/metrics"));
+  }
+  std::map<std::string, std::string> labels = options.labels;
+  impl->reporter = std::make_unique<MetricsReporter>(
+      [p] { return p->collector->Collect(); },
+      [p, host_id, name, labels](v1::MetricsBatch batch) {
+        if (p->own_samples) {
+          p->own_samples->Update(
+              host_id, name, labels, batch.time_unix_ms(),
+              std::vector<v1::MetricSample>(batch.samples().begin(), batch.samples().end()));
+        }
+        p->session->SendMetrics(std::move(batch));
+      });
+  const bool serves_own = !options.metrics_listen.empty();
+  session.on_settings = [p, serves_own](const v1::SessionSettings& settings) {
+    absl::Duration interval = absl::Milliseconds(settings.metrics_interval_ms());
+    // Its own /metrics is sampled even when the controller wants no samples.
+    if (serves_own && interval <= absl::ZeroDuration()) interval = absl::Seconds(15);
+    p->reporter->SetInterval(interval);
+  };
   impl->session =
       std::make_unique<SessionClient>(session, impl->outbox.get(), impl->commands.get());
+  impl->reporter->Start();
   RETURN_IF_ERROR(impl->session->Start());
+
+  if (!options.kmsg_path.empty()) {
+    KernelWatcherOptions kernel;
+    kernel.kmsg_path = options.kmsg_path;
+    kernel.cursor_path = options.state_dir + "/kmsg.cursor";
+    kernel.boot_id = boot_id;
+    KernelWatcherHooks hooks;
+    hooks.on_record = [p](const KmsgRecord& r) { p->commands->OnKernelRecord(DmesgLine(r)); };
+    hooks.attribute = [p](const v1::KernelEvent& e) { return p->commands->AttributeEvent(e); };
+    hooks.report = [p](v1::KernelEvent e) -> absl::Status {
+      LogInfo(absl::StrCat("kernel: ", e.kind(), ": ", e.message(),
+                           e.command_id().empty() ? "" : " [command " + e.command_id() + "]"));
+      bool oom = e.kind() == "oom";
+      v1::SequencedItem item;
+      *item.mutable_kernel_event() = std::move(e);
+      absl::Status s = p->outbox->AppendSequenced(std::move(item)).status();
+      if (oom) p->reporter->SampleSoon();
+      return s;
+    };
+    absl::StatusOr<std::unique_ptr<KernelWatcher>> watcher =
+        KernelWatcher::Start(kernel, std::move(hooks));
+    if (watcher.ok()) {
+      impl->kernel = *std::move(watcher);
+    } else {
+      LogWarning(
+          absl::StrCat("no kernel events (OOM kills, oopses): ", watcher.status().message()));
+    }
+  }
   LogInfo(absl::StrCat("kfleet-agent ", kAgentVersion, " host ", session.name, " (", host_id,
                        "), controller ", options.controller, ", state in ", options.state_dir));
   return std::unique_ptr<Agent>(new Agent(std::move(impl)));
@@ -124,8 +251,13 @@ void Agent::Stop() {
          absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(20));
   }
+  if (impl_->kernel) impl_->kernel->Stop();
+  impl_->own_server.reset();
+  impl_->reporter->Stop();
   impl_->session->Stop();
   impl_->outbox->Close();
+  // A clean stop: the next start is not an agent coming back from a kill.
+  ::unlink(impl_->alive_path.c_str());
 }
 
 }  // namespace kfleet::agent

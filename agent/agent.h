@@ -28,6 +28,12 @@ struct AgentOptions {
   bool allow_reboot = false;  // reboot steps reboot this machine for real (and install kernels)
   // kernel_build's work directory (git cache, work trees, build dirs); empty: STATE_DIR/kernel.
   std::string kernel_dir;
+  // The kernel log to follow for kernel events; empty: none.
+  std::string kmsg_path = "/dev/kmsg";
+  // Serve this host's own /metrics here (HOST:PORT, plain HTTP); empty: not served.
+  std::string metrics_listen;
+  // Run each command in its own memory cgroup where the host has them.
+  bool cgroups = true;
 };
 
 class Agent {

@@ -29,6 +29,14 @@ ABSL_FLAG(bool, allow_reboot, false,
 ABSL_FLAG(std::string, kernel_dir, "",
           "kernel_build work directory: git clones, work trees, build dirs, artifacts (default: "
           "STATE_DIR/kernel); kept between builds so that rebuilds are incremental");
+ABSL_FLAG(std::string, kmsg, "/dev/kmsg",
+          "kernel log to follow for kernel events (OOM kills, oopses, WARNINGs); empty: none");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "serve this host's own Prometheus /metrics here (HOST:PORT, plain HTTP), for setups that "
+          "scrape agents directly; the controller re-exports the samples either way");
+ABSL_FLAG(bool, cgroups, true,
+          "run each command in its own memory cgroup (v2, else v1) for its peak memory, OOM kills "
+          "and memory_max");
 ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only for a loopback controller");
 ABSL_FLAG(std::string, reconnect_max, "30s", "longest wait between reconnect attempts");
 ABSL_FLAG(std::string, kill_grace, "10s", "time between SIGTERM and SIGKILL on cancel or timeout");
@@ -65,6 +73,9 @@ int main(int argc, char** argv) {
   options.security.insecure = absl::GetFlag(FLAGS_insecure);
   options.allow_reboot = absl::GetFlag(FLAGS_allow_reboot);
   options.kernel_dir = absl::GetFlag(FLAGS_kernel_dir);
+  options.kmsg_path = absl::GetFlag(FLAGS_kmsg);
+  options.cgroups = absl::GetFlag(FLAGS_cgroups);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   auto labels = kfleet::agent::ParseLabels(absl::GetFlag(FLAGS_labels));
   if (!labels.ok()) return Fail(absl::StrCat("--labels: ", labels.status().message()));
   options.labels = *labels;

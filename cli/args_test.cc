@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "cli/exec_command.h"
 #include "cli/kctl.h"
 
@@ -125,11 +126,18 @@ TEST_F(ArgsTest, BadDuration) {
             "e.g. 500ms, 30s, 5m, 2h or 1h30m");
 }
 
-// Validates that --memory-max is accepted by the parser and refused for now.
-TEST_F(ArgsTest, MemoryMaxNotYet) {
-  auto inv = Parse({"exec", "--all", "--memory-max", "1G", "--", "true"});
+// Validates that --memory-max is checked as a size and lands in the step as the agent reads it.
+TEST_F(ArgsTest, MemoryMax) {
+  auto inv = Parse({"exec", "--all", "--memory-max", "1g", "--", "true"});
   ASSERT_TRUE(inv.ok()) << inv.status();
-  EXPECT_EQ(BuildExecJob(*inv).status().message(), "exec: --memory-max is not supported yet");
+  absl::StatusOr<v1::JobSpec> spec = BuildExecJob(*inv);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->steps(0).memory_max(), "1G");
+  inv = Parse({"exec", "--all", "--memory-max", "1.5G", "--", "true"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(BuildExecJob(*inv).status().message(),
+            "exec: --memory-max: invalid size \"1.5G\": write a number of bytes with an optional "
+            "K, M, G or T suffix, e.g. 64M or 1G");
 }
 
 // Validates the suggestion for a mistyped command.
@@ -156,9 +164,14 @@ TEST_F(ArgsTest, FlagErrors) {
   EXPECT_EQ(Error({"-o", "yaml", "hosts"}),
             "invalid output format \"yaml\" (expected table, wide or json)");
   EXPECT_THAT(Error({"-o", "jsno", "hosts"}), HasSubstr("(did you mean \"json\"?)"));
-  // Hidden flags are never suggested.
   EXPECT_EQ(Error({"exec", "--memory-mx", "1G"}),
-            "exec: unknown flag \"--memory-mx\"; see kctl exec --help");
+            "exec: unknown flag \"--memory-mx\" (did you mean \"--memory-max\"?); see kctl exec "
+            "--help");
+  // Hidden flags are never suggested.
+  commands_[0].flags.push_back({.name = "secret-knob", .hidden = true});
+  EXPECT_EQ(Error({commands_[0].name, "--secret-knb"}),
+            absl::StrCat(commands_[0].name, ": unknown flag \"--secret-knb\"; see kctl ",
+                         commands_[0].name, " --help"));
 }
 
 // Validates positional argument counts.

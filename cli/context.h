@@ -3,6 +3,7 @@
 #ifndef KFLEET_CLI_CONTEXT_H_
 #define KFLEET_CLI_CONTEXT_H_
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <ostream>
@@ -17,11 +18,14 @@ namespace kfleet::cli {
 struct Io {
   std::ostream& out;
   std::ostream& err;
-  bool out_is_tty = false;  // redraw rather than append (job --watch)
+  bool out_is_tty = false;  // redraw rather than append (job --watch, run, top)
   bool err_is_tty = false;  // progress of transfers (artifacts get)
   std::function<absl::Time()> now = [] { return absl::Now(); };
   std::function<void(absl::Duration)> sleep = [](absl::Duration d) { absl::SleepFor(d); };
   absl::TimeZone tz = absl::LocalTimeZone();
+  // The width of the terminal on stdout, asked on every redraw; 0 when unknown (lines are then
+  // not cut).
+  std::function<size_t()> columns = [] { return size_t{0}; };
 };
 
 class Context {

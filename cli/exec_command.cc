@@ -12,6 +12,7 @@
 #include "cli/job_view.h"
 #include "cli/json.h"
 #include "cli/log_printer.h"
+#include "cli/memory_size.h"
 #include "cli/reconnector.h"
 #include "common/duration.h"
 #include "common/status_macros.h"
@@ -87,7 +88,7 @@ absl::StatusOr<int> RunExec(const Invocation& inv, Context& ctx) {
   }
   if (!json) {
     for (const v1::CommandInfo& c : final_job->commands()) {
-      ctx.io.err << CommandSummary(c) << "\n";
+      ctx.io.err << CommandSummary(c, "", inv.globals.output == OutputFormat::kWide) << "\n";
     }
   }
   return ExitCodeForVerdict(final_job->verdict());
@@ -96,9 +97,6 @@ absl::StatusOr<int> RunExec(const Invocation& inv, Context& ctx) {
 }  // namespace
 
 absl::StatusOr<v1::JobSpec> BuildExecJob(const Invocation& inv) {
-  if (inv.Has("memory-max")) {
-    return absl::InvalidArgumentError("exec: --memory-max is not supported yet");
-  }
   absl::StatusOr<v1::HostSelector> selector =
       BuildHostSelector(inv.Has("all"), inv.GetAll("host"), inv.GetAll("label"));
   if (!selector.ok()) return ExecError(selector.status());
@@ -124,6 +122,15 @@ absl::StatusOr<v1::JobSpec> BuildExecJob(const Invocation& inv) {
       return absl::InvalidArgumentError(absl::StrCat("exec: --timeout: ", d.status().message()));
     step->set_timeout(timeout);
   }
+  if (inv.Has("memory-max")) {
+    std::string size = inv.Get("memory-max");
+    absl::StatusOr<uint64_t> bytes = ParseMemorySize(size);
+    if (!bytes.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("exec: --memory-max: ", bytes.status().message()));
+    }
+    step->set_memory_max(CanonicalMemorySize(size));
+  }
   for (const std::string& arg : inv.argv) step->mutable_exec()->add_argv(arg);
 
   std::string name = inv.Get("name");
@@ -140,8 +147,8 @@ CommandSpec ExecCommand() {
   return CommandSpec{
       .name = "exec",
       .synopsis =
-          "exec (--all | --host NAME... | -l KEY=VALUE...) [--timeout DURATION] "
-          "[--name NAME] -- ARGV...",
+          "exec (--all | --host NAME... | -l KEY=VALUE... [--count N]) [--timeout DURATION] "
+          "[--memory-max SIZE] [--name NAME] -- ARGV...",
       .summary = "run a command on hosts, stream their output, exit non-zero if any failed",
       .description =
           "Submits a job with one exec step that runs ARGV on the chosen hosts, then streams the "
@@ -153,9 +160,14 @@ CommandSpec ExecCommand() {
           "(see EXAMPLES).\n\n"
           "When every command has ended, kctl prints one line per host to stderr, e.g.\n\n"
           "    host-a: PASS (exit 0, 1.2s)\n"
-          "    host-b: FAIL (exited with status 3, 0.4s)\n\n"
-          "and exits with the job's verdict (see EXIT STATUS). The job id is printed to stderr "
-          "first; interrupting kctl does not stop the job (use kctl cancel ID). If the "
+          "    host-b: FAIL (exited with status 3, 0.4s)\n"
+          "    host-c: FAIL (killed by SIGKILL, 2.1s) OOM-killed (limit 64 MiB, peak 64 MiB)\n\n"
+          "A command the kernel's OOM killer hit says so at the end of its line: OOM-killed when "
+          "its own process was killed, \"N OOM kills in its cgroup\" when another process of it "
+          "was; with the limit and the peak memory of its cgroup. With -o wide every line shows "
+          "the peak memory. kctl then exits with the job's verdict (see EXIT STATUS).\n\n"
+          "The job id is printed to stderr first; interrupting kctl does not stop the job (use "
+          "kctl cancel ID). If the "
           "controller goes away meanwhile, kctl waits up to 2 minutes for it to come back and "
           "carries on where it was.\n\n"
           "With -o json, nothing is prefixed: kctl prints one JSON object per line for each "
@@ -186,7 +198,12 @@ CommandSpec ExecCommand() {
               {.name = "name",
                .value_name = "NAME",
                .help = "The job's name in kctl jobs. Default: \"exec\" and the command line."},
-              {.name = "memory-max", .value_name = "SIZE", .hidden = true},
+              {.name = "memory-max",
+               .value_name = "SIZE",
+               .help = "Limit the memory of the command's cgroup (memory.max) to SIZE bytes, "
+                       "with an optional K, M, G or T suffix: 64M, 1G. A command that goes over "
+                       "it is killed by the kernel's OOM killer, and its line says OOM-killed. "
+                       "Default: no limit."},
           },
       .max_args = 0,
       .takes_argv = true,
@@ -204,7 +221,9 @@ CommandSpec ExecCommand() {
           "kctl exec -l pool=local -- uname -r\n"
           "kctl exec --host host-a --host host-b --timeout 5m -- make -C /src/linux -j8\n"
           "# a shell pipeline on every online host\n"
-          "kctl exec --all -- sh -c 'dmesg | tail -n 5'\n",
+          "kctl exec --all -- sh -c 'dmesg | tail -n 5'\n"
+          "# does it fit in 64 MiB?\n"
+          "kctl exec -l pool=local --memory-max 64M -- stress-ng --vm 1 --vm-bytes 128M -t 10s\n",
       .run = &RunExec,
   };
 }

@@ -21,6 +21,26 @@ std::vector<std::string> FakeFleetService::calls() const {
   return calls_;
 }
 
+void FakeFleetService::AddEvents(const std::vector<v1::Event>& events) {
+  absl::MutexLock lock(&mu_);
+  events_.insert(events_.end(), events.begin(), events.end());
+}
+
+void FakeFleetService::SetMetrics(const v1::GetHostMetricsResponse& metrics) {
+  absl::MutexLock lock(&mu_);
+  metrics_ = metrics;
+}
+
+std::vector<v1::ListEventsRequest> FakeFleetService::events_requests() const {
+  absl::MutexLock lock(&mu_);
+  return events_requests_;
+}
+
+std::vector<v1::GetHostMetricsRequest> FakeFleetService::metrics_requests() const {
+  absl::MutexLock lock(&mu_);
+  return metrics_requests_;
+}
+
 void FakeFleetService::Record(const std::string& call) {
   absl::MutexLock lock(&mu_);
   calls_.push_back(call);
@@ -99,6 +119,65 @@ grpc::Status FakeFleetService::CancelJob(grpc::ServerContext*, const v1::CancelJ
   Record(absl::StrCat("CancelJob ", request->id()));
   if (!error.ok()) return error;
   *response = job;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::ListEvents(grpc::ServerContext*,
+                                          const v1::ListEventsRequest* request,
+                                          v1::ListEventsResponse* response) {
+  Record("ListEvents");
+  if (!error.ok()) return error;
+  absl::MutexLock lock(&mu_);
+  events_requests_.push_back(*request);
+  std::vector<v1::Event> matching;
+  for (const v1::Event& e : events_) {
+    if (!request->host().empty() && e.host_name() != request->host() &&
+        e.host_id() != request->host()) {
+      continue;
+    }
+    if (!request->kind().empty() && e.kind() != request->kind()) continue;
+    if (request->after_id() > 0 && e.id() <= request->after_id()) continue;
+    matching.push_back(e);
+  }
+  size_t limit = request->limit() == 0 ? 100 : request->limit();
+  size_t skip = 0;
+  if (request->after_id() > 0) {
+    matching.resize(std::min(limit, matching.size()));
+  } else if (matching.size() > limit) {
+    skip = matching.size() - limit;
+  }
+  for (size_t i = skip; i < matching.size(); ++i) *response->add_events() = matching[i];
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::GetHostMetrics(grpc::ServerContext*,
+                                              const v1::GetHostMetricsRequest* request,
+                                              v1::GetHostMetricsResponse* response) {
+  Record("GetHostMetrics");
+  if (!error.ok()) return error;
+  if (!metrics_error.ok()) return metrics_error;
+  absl::MutexLock lock(&mu_);
+  metrics_requests_.push_back(*request);
+  auto wanted = [&](const v1::MetricSample& s) {
+    return request->names().empty() || std::find(request->names().begin(), request->names().end(),
+                                                 s.name()) != request->names().end();
+  };
+  for (const v1::HostMetrics& h : metrics_.hosts()) {
+    if (!request->host().empty() && h.host_name() != request->host() &&
+        h.host_id() != request->host()) {
+      continue;
+    }
+    v1::HostMetrics* out = response->add_hosts();
+    *out = h;
+    out->clear_samples();
+    out->clear_previous();
+    for (const v1::MetricSample& s : h.samples()) {
+      if (wanted(s)) *out->add_samples() = s;
+    }
+    for (const v1::MetricSample& s : h.previous()) {
+      if (wanted(s)) *out->add_previous() = s;
+    }
+  }
   return grpc::Status::OK;
 }
 

@@ -27,11 +27,22 @@ class FakeFleetService : public v1::FleetService::Service {
     grpc::Status status;
   };
   std::vector<TailScript> tail_scripts;
-  std::vector<v1::Job> watch;             // WatchJob sends these, in order
-  grpc::Status error = grpc::Status::OK;  // when not OK, every call fails with it
+  std::vector<v1::Job> watch;                     // WatchJob sends these, in order
+  grpc::Status error = grpc::Status::OK;          // when not OK, every call fails with it
+  grpc::Status metrics_error = grpc::Status::OK;  // when not OK, GetHostMetrics fails with it
+
+  // Events ListEvents answers from, as the controller does: those of a host (by name or id) and
+  // of a kind, the newest `limit` (0: 100), or with after_id the oldest `limit` with a larger id;
+  // oldest first. May be called while calls run (from a test's sleep, say).
+  void AddEvents(const std::vector<v1::Event>& events);
+  // What GetHostMetrics answers, less the hosts and sample names not asked for. May be called
+  // while calls run.
+  void SetMetrics(const v1::GetHostMetricsResponse& metrics);
 
   // What was asked.
   v1::SubmitJobRequest last_submit() const;
+  std::vector<v1::ListEventsRequest> events_requests() const;
+  std::vector<v1::GetHostMetricsRequest> metrics_requests() const;
   v1::TailLogsRequest last_tail() const;
   std::vector<std::string> calls() const;
 
@@ -50,6 +61,10 @@ class FakeFleetService : public v1::FleetService::Service {
                         grpc::ServerWriter<v1::LogData>* writer) override;
   grpc::Status CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
                          v1::Job* response) override;
+  grpc::Status ListEvents(grpc::ServerContext*, const v1::ListEventsRequest* request,
+                          v1::ListEventsResponse* response) override;
+  grpc::Status GetHostMetrics(grpc::ServerContext*, const v1::GetHostMetricsRequest* request,
+                              v1::GetHostMetricsResponse* response) override;
 
  private:
   void Record(const std::string& call);
@@ -59,6 +74,10 @@ class FakeFleetService : public v1::FleetService::Service {
   v1::TailLogsRequest last_tail_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
   size_t tail_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<v1::Event> events_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ListEventsRequest> events_requests_ ABSL_GUARDED_BY(mu_);
+  v1::GetHostMetricsResponse metrics_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::GetHostMetricsRequest> metrics_requests_ ABSL_GUARDED_BY(mu_);
 };
 
 // Serves `service` (and `also`, when given, e.g. a FakeArtifactService) on 127.0.0.1 at a free

@@ -120,6 +120,16 @@ absl::StatusOr<v1::ListEventsResponse> FleetClient::ListEvents(
   return response;
 }
 
+absl::StatusOr<v1::GetHostMetricsResponse> FleetClient::GetHostMetrics(
+    const v1::GetHostMetricsRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GetHostMetricsResponse response;
+  grpc::Status s = stub_->GetHostMetrics(&context, request, &response);
+  if (!s.ok()) return RpcError("GetHostMetrics", s, address_);
+  return response;
+}
+
 absl::StatusOr<v1::Job> FleetClient::SubmitJob(const v1::JobSpec& spec) {
   grpc::ClientContext context;
   SetDeadline(context);

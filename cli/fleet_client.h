@@ -46,6 +46,8 @@ class FleetClient {
   // Waits up to 10 minutes: destroying guests takes a while.
   absl::StatusOr<v1::DestroyResponse> Destroy(const std::string& name);
   absl::StatusOr<v1::ListEventsResponse> ListEvents(const v1::ListEventsRequest& request);
+  absl::StatusOr<v1::GetHostMetricsResponse> GetHostMetrics(
+      const v1::GetHostMetricsRequest& request);
 
   // Calls `on_data` for each message until the stream ends. An error from `on_data` cancels the
   // call and is returned as is.

@@ -1,5 +1,6 @@
 #include "cli/format.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -48,6 +49,23 @@ std::string FormatMillis(int64_t ms) {
   // Tenths of a second from 100 ms, as in "0.4s", "1.2s"; ShortDuration takes over from 1 s.
   if (ms >= 100 && ms < 1000) return absl::StrFormat("%.1fs", ms / 1000.0);
   return kfleet::ShortDuration(absl::Milliseconds(ms));
+}
+
+std::string OneLine(std::string text) {
+  std::replace_if(
+      text.begin(), text.end(), [](char ch) { return ch == '\n' || ch == '\t' || ch == '\r'; },
+      ' ');
+  return text;
+}
+
+std::string Shorten(const std::string& text, size_t width) {
+  std::vector<size_t> starts;  // where each character starts
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((text[i] & 0xC0) != 0x80) starts.push_back(i);
+  }
+  if (starts.size() <= width) return text;
+  if (width < 3) return text.substr(0, starts[width]);
+  return absl::StrCat(text.substr(0, starts[width - 3]), "...");
 }
 
 std::string FormatLabels(const google::protobuf::Map<std::string, std::string>& labels) {

@@ -30,6 +30,13 @@ std::string FormatTime(int64_t unix_ms, absl::TimeZone tz);
 // A duration in milliseconds: "50ms", "0.4s", "1.2s", "3m5s".
 std::string FormatMillis(int64_t ms);
 
+// `text` on one line: newlines, carriage returns and tabs become spaces.
+std::string OneLine(std::string text);
+
+// At most `width` display columns of `text` (UTF-8 continuation bytes take none), "..." marking a
+// cut.
+std::string Shorten(const std::string& text, size_t width);
+
 // "pool=local,role=guest": sorted by key.
 std::string FormatLabels(const google::protobuf::Map<std::string, std::string>& labels);
 

@@ -1,9 +1,5 @@
 #include "cli/job_follow.h"
 
-#include <sys/ioctl.h>
-#include <unistd.h>
-
-#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +12,7 @@
 #include "cli/job_progress.h"
 #include "cli/json.h"
 #include "cli/line_prefixer.h"
+#include "cli/live_screen.h"
 #include "cli/reconnector.h"
 #include "common/status_macros.h"
 
@@ -24,19 +21,13 @@ namespace {
 
 constexpr absl::Duration kRedrawInterval = absl::Seconds(1);
 
-// The width of the terminal on stdout; 0 when it cannot be known (no limit then).
-size_t TerminalColumns() {
-  winsize ws{};
-  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0) return 0;
-  return ws.ws_col;
-}
-
 // The progress table on a terminal: redrawn in place on every change, and every second so that
 // the elapsed time of running commands counts up. Show() is called from kctl's thread; the
 // redraws of the timer come from a thread of its own, hence the lock around io.out.
 class LiveTable {
  public:
-  LiveTable(Io& io, bool wide) : io_(io), wide_(wide), columns_(TerminalColumns()) {}
+  LiveTable(Io& io, bool wide)
+      : io_(io), wide_(wide), screen_(io.out, LiveScreen::Mode::kInline, io.columns) {}
   LiveTable(const LiveTable&) = delete;
   LiveTable& operator=(const LiveTable&) = delete;
   ~LiveTable() { Stop(); }
@@ -68,20 +59,14 @@ class LiveTable {
 
   void RedrawLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!job_) return;
-    std::string table = RenderProgressTable(*job_, wide_, io_.now(), columns_);
-    // Back to the first line of the last drawing, and clear from there down.
-    if (lines_ > 0) io_.out << "\x1b[" << lines_ << "A\r\x1b[J";
-    io_.out << table;
-    io_.out.flush();
-    lines_ = std::count(table.begin(), table.end(), '\n');
+    screen_.Draw(RenderProgressTable(*job_, wide_, io_.now(), io_.columns()));
   }
 
   Io& io_;
   const bool wide_;
-  const size_t columns_;
   absl::Mutex mu_;
+  LiveScreen screen_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::Job> job_ ABSL_GUARDED_BY(mu_);
-  size_t lines_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
@@ -172,7 +157,7 @@ absl::StatusOr<int> SubmitAndFollow(const v1::JobSpec& spec, OutputFormat output
     ctx.io.out << text;
   } else {
     RETURN_IF_ERROR(PrintExecOutput(*fleet, *last, ctx.io));
-    ctx.io.out << "\n" << RenderJobReport(*last, ctx.io.now());
+    ctx.io.out << "\n" << RenderJobReport(*last, ctx.io.now(), output == OutputFormat::kWide);
   }
   ctx.io.out.flush();
   return ExitCodeForVerdict(last->verdict());

@@ -18,23 +18,12 @@ namespace {
 // Keeps a live table's rows short; the whole detail is in the report at the end.
 constexpr size_t kMaxTableDetail = 60;
 
-std::string OneLine(std::string text) {
-  std::replace_if(
-      text.begin(), text.end(), [](char ch) { return ch == '\n' || ch == '\t' || ch == '\r'; },
-      ' ');
-  return text;
-}
-
-// At most `width` display columns of `text` (UTF-8 continuation bytes take none), "..." marking a
-// cut.
-std::string Shorten(const std::string& text, size_t width) {
-  std::vector<size_t> starts;  // where each character starts
-  for (size_t i = 0; i < text.size(); ++i) {
-    if ((text[i] & 0xC0) != 0x80) starts.push_back(i);
-  }
-  if (starts.size() <= width) return text;
-  if (width < 3) return text.substr(0, starts[width]);
-  return absl::StrCat(text.substr(0, starts[width - 3]), "...");
+// The result's detail and what the OOM killer did, on one line.
+std::string ResultDetail(const v1::CommandResult& r) {
+  std::string detail = OneLine(r.detail());
+  std::string oom = DescribeOom(r);
+  if (oom.empty()) return detail;
+  return detail.empty() ? oom : absl::StrCat(detail, "; ", oom);
 }
 
 // When the command reached its current state, as a Unix time in ms; 0 when not known.
@@ -74,8 +63,9 @@ std::string VerdictLine(const v1::Job& job) {
   if (verdict.empty()) return "INFRA_ERROR: the job ended without a verdict";
   if (job.verdict() == v1::PASS) return verdict;
   for (const v1::CommandInfo& c : job.commands()) {
-    if (c.result().verdict() == job.verdict() && !c.result().detail().empty()) {
-      return absl::StrCat(verdict, ": ", OneLine(c.result().detail()));
+    std::string detail = ResultDetail(c.result());
+    if (c.result().verdict() == job.verdict() && !detail.empty()) {
+      return absl::StrCat(verdict, ": ", detail);
     }
   }
   return verdict;
@@ -119,7 +109,7 @@ std::string RenderProgressTable(const v1::Job& job, bool wide, absl::Time now, s
   for (const v1::CommandInfo& c : job.commands()) {
     std::vector<std::string> row = {c.host_name(), StepKindName(CommandStep(job, c)),
                                     CommandStateWord(c), ElapsedText(c, now),
-                                    Shorten(OneLine(c.result().detail()), kMaxTableDetail)};
+                                    Shorten(ResultDetail(c.result()), kMaxTableDetail)};
     if (wide) row.insert(row.begin() + 1, c.id());
     table.AddRow(std::move(row));
   }
@@ -152,15 +142,14 @@ std::string ProgressLog::Update(const v1::Job& job, absl::Time now) {
     double seconds = std::max(0.0, absl::ToDoubleSeconds(at - origin));
     absl::StrAppend(&out, absl::StrFormat("%6.1fs", seconds), "  ", host, "  ",
                     StepKindName(CommandStep(job, c)), "  ", word);
-    if (c.state() == v1::COMMAND_FINISHED && !c.result().detail().empty()) {
-      absl::StrAppend(&out, "  ", OneLine(c.result().detail()));
-    }
+    std::string detail = ResultDetail(c.result());
+    if (c.state() == v1::COMMAND_FINISHED && !detail.empty()) absl::StrAppend(&out, "  ", detail);
     out += "\n";
   }
   return out;
 }
 
-std::string RenderJobReport(const v1::Job& job, absl::Time now) {
+std::string RenderJobReport(const v1::Job& job, absl::Time now, bool wide) {
   std::string out;
   std::vector<std::string> build_times;
   std::vector<std::string> boot_times;
@@ -168,7 +157,7 @@ std::string RenderJobReport(const v1::Job& job, absl::Time now) {
     v1::CommandInfo shown = c;
     if (shown.host_name().empty()) shown.set_host_name("-");
     const v1::Step& step = CommandStep(job, c);
-    absl::StrAppend(&out, CommandSummary(shown, StepKindName(step)), "\n");
+    absl::StrAppend(&out, CommandSummary(shown, StepKindName(step), wide), "\n");
     if (c.state() != v1::COMMAND_FINISHED) continue;
     std::string wall = FormatMillis(c.result().wall_ms());
     std::string verdict = c.result().verdict() == v1::PASS

@@ -22,8 +22,8 @@ std::string CommandStateWord(const v1::CommandInfo& command);
 
 // A line about the job ("job j-1 (smoke): running for 1m5s"), then one row per command:
 // HOST STEP STATE ELAPSED DETAIL, ELAPSED counting up to `now` while a command runs and DETAIL
-// shortened. `wide` adds the command id. With `columns` > 0, no line is wider, so that each takes
-// one line of the terminal.
+// (with the OOM kills, as DescribeOom says them) shortened. `wide` adds the command id. With
+// `columns` > 0, no line is wider, so that each takes one line of the terminal.
 std::string RenderProgressTable(const v1::Job& job, bool wide, absl::Time now, size_t columns);
 
 // The lines of a log that is not a terminal. Not thread-safe.
@@ -43,8 +43,9 @@ class ProgressLog {
 // The report of an ended job: one CommandSummary line per command (with its step kind); when the
 // job built a kernel, "kernel RELEASE, build IDENTITY12 (built in N s|reused) on BUILDER"; the
 // build time (the kernel_build command's wall time), each reboot's time from reboot to
-// registration, the job's total time; and the verdict, "PASS" or "VERDICT: why".
-std::string RenderJobReport(const v1::Job& job, absl::Time now);
+// registration, the job's total time; and the verdict, "PASS" or "VERDICT: why". A command the OOM
+// killer hit says so on its line (CommandSummary); `wide` adds each command's peak memory.
+std::string RenderJobReport(const v1::Job& job, absl::Time now, bool wide = false);
 
 }  // namespace kfleet::cli
 

@@ -259,13 +259,15 @@ class SpecParser : public YamlProtoMapper {
                        absl::StrCat("unknown step kind ", problem, " (", expected, ")"));
         continue;
       }
-      std::vector<std::string> beside;
+      std::vector<std::string> allowed = {kind->name()};
       for (int i = 0; i < d->field_count(); ++i) {
-        if (d->field(i)->containing_oneof() != kind_oneof) beside.push_back(d->field(i)->name());
+        if (d->field(i)->containing_oneof() != kind_oneof) allowed.push_back(d->field(i)->name());
       }
+      std::string last = allowed.back();
+      allowed.pop_back();
       errors().Report(key_pos, path,
-                      absl::StrCat("unknown field ", problem, " (expected ", kind->name(), " and ",
-                                   absl::StrJoin(beside, ", "), " only)"));
+                      absl::StrCat("unknown field ", problem, " (expected ",
+                                   absl::StrJoin(allowed, ", "), " and ", last, " only)"));
       errors().MarkBad(JoinKey(path, name));
       // A field of the kind written beside it: the kind is missing what it holds.
       if (!KindFieldHint(name).empty()) errors().MarkBad(kind_path);

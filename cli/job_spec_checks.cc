@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "cli/job_spec_yaml.h"
+#include "cli/memory_size.h"
 #include "common/duration.h"
 #include "common/ids.h"
 
@@ -162,6 +163,14 @@ class SpecChecker {
       errors_.Error(errors_.PosFor(timeout), errors_.Display(timeout),
                     absl::StrCat(Quote(step.timeout()),
                                  " is not a duration (expected a number and a unit: 30s, 5m, 2h)"));
+    }
+    std::string memory_max = Join(path, kStepMemoryMax);
+    if (errors_.Given(memory_max) && !errors_.Poisoned(memory_max) &&
+        !ParseMemorySize(step.memory_max()).ok()) {
+      errors_.Error(errors_.PosFor(memory_max), errors_.Display(memory_max),
+                    absl::StrCat(Quote(step.memory_max()),
+                                 " is not a size (expected bytes with an optional K, M, G or T "
+                                 "suffix: 64M, 1G)"));
     }
     if (errors_.MarkedBad(path)) return;
     for (const auto& [kind, field] : kControllerFields) {

@@ -1,6 +1,6 @@
 // The checks of a job spec that its proto cannot express, made after the YAML is mapped onto it
-// (job_spec.cc): hosts, step order, durations, names, controller-filled fields. ParseJobSpec in
-// job_spec.h lists them. Internal to kfleet_cli.
+// (job_spec.cc): hosts, step order, durations, memory sizes, names, controller-filled fields.
+// ParseJobSpec in job_spec.h lists them. Internal to kfleet_cli.
 #ifndef KFLEET_CLI_JOB_SPEC_CHECKS_H_
 #define KFLEET_CLI_JOB_SPEC_CHECKS_H_
 

@@ -140,10 +140,10 @@ TEST(JobSpecTest, EachError) {
            kKinds},
       {"kind field beside the kind", WithSteps("  - exec:\n    argv: [ls]\n"),
        "job.yaml:5:5: steps[0]: unknown field \"argv\"; argv is a field of exec: indent it under "
-       "exec (expected exec and timeout only)"},
+       "exec (expected exec, memory_max and timeout only)"},
       {"unknown field beside the kind", WithSteps("  - exec: [ls]\n    timout: 5m\n"),
        "job.yaml:5:5: steps[0]: unknown field \"timout\", did you mean \"timeout\"? (expected "
-       "exec and timeout only)"},
+       "exec, memory_max and timeout only)"},
       {"two kinds", WithSteps("  - {exec: [ls], reboot: {}}\n"),
        "job.yaml:4:18: steps[0]: has two step kinds, exec and reboot (expected one kind per step; "
        "write each as its own - item)"},
@@ -292,6 +292,33 @@ TEST(JobSpecTest, TimeoutBesideOrInside) {
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_TRUE(MessageDifferencer::Equals(*a, *b));
   EXPECT_EQ(a->steps(0).timeout(), "5m");
+}
+
+// Validates memory_max beside a step's kind: taken as written when it is a size, refused with its
+// line otherwise, and written back by JobSpecToYaml.
+TEST(JobSpecTest, MemoryMax) {
+  absl::StatusOr<v1::JobSpec> spec =
+      ParseJobSpec(WithSteps("  - exec: [stress-ng, --vm, \"1\"]\n    memory_max: 64M\n"
+                             "  - {exec: [true], memory_max: 1073741824}\n"),
+                   "m.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->steps(0).memory_max(), "64M");
+  EXPECT_EQ(spec->steps(1).memory_max(), "1073741824");
+  std::string yaml = JobSpecToYaml(*spec);
+  EXPECT_THAT(yaml,
+              HasSubstr("  - exec:\n      argv: [stress-ng, --vm, \"1\"]\n    memory_max: 64M\n"));
+  absl::StatusOr<v1::JobSpec> again = ParseJobSpec(yaml, "emitted.yaml");
+  ASSERT_TRUE(again.ok()) << again.status() << "\n" << yaml;
+  EXPECT_TRUE(MessageDifferencer::Equals(*spec, *again)) << yaml;
+
+  EXPECT_EQ(Errors(WithSteps("  - exec: [x]\n    memory_max: 64MB\n  - reboot: {}\n"
+                             "    memory_max: lots\n")),
+            "job.yaml:5:17: steps[0].memory_max: \"64MB\" is not a size (expected bytes with an "
+            "optional K, M, G or T suffix: 64M, 1G)\n"
+            "job.yaml:7:17: steps[1].memory_max: \"lots\" is not a size (expected bytes with an "
+            "optional K, M, G or T suffix: 64M, 1G)");
+  EXPECT_EQ(Errors(WithSteps("  - exec: [x]\n    memory_max: [64M]\n")),
+            "job.yaml:5:17: steps[0].memory_max: a list is not a single value (expected a string)");
 }
 
 // Validates that every error of a file is reported, in file order, not only the first.

@@ -23,6 +23,7 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 using internal::kStepKindOneof;
+using internal::kStepMemoryMax;
 using internal::kStepTimeout;
 
 void EmitFields(const Message& msg, YAML::Emitter* out, const v1::Step* step);
@@ -101,6 +102,9 @@ void EmitStep(const v1::Step& step, YAML::Emitter* out) {
     *out << YAML::EndMap;
   } else if (!step.timeout().empty()) {
     *out << YAML::Key << kStepTimeout << YAML::Value << step.timeout();
+  }
+  if (!step.memory_max().empty()) {
+    *out << YAML::Key << kStepMemoryMax << YAML::Value << step.memory_max();
   }
   *out << YAML::EndMap;
 }

@@ -15,6 +15,10 @@ inline constexpr char kStepKindOneof[] = "kind";
 // kind has a field of that name; the writer puts it inside.
 inline constexpr char kStepTimeout[] = "timeout";
 
+// The key of Step.memory_max: beside the step's kind only (`- exec: [x]` then `memory_max: 64M`
+// on the next line of the item).
+inline constexpr char kStepMemoryMax[] = "memory_max";
+
 }  // namespace kfleet::cli::internal
 
 #endif  // KFLEET_CLI_JOB_SPEC_YAML_H_

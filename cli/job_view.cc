@@ -44,8 +44,12 @@ std::string DetailText(const v1::CommandInfo& c) {
     detail = "cancel requested";
   }
   if (c.result().lost() && detail.empty()) detail = "the agent restarted while it ran";
+  std::string oom = DescribeOom(c.result());
+  if (!oom.empty()) detail = detail.empty() ? oom : absl::StrCat(detail, "; ", oom);
   return detail;
 }
+
+std::string Bytes(int64_t n) { return n > 0 ? FormatBytes(static_cast<uint64_t>(n)) : ""; }
 
 }  // namespace
 
@@ -103,7 +107,12 @@ std::string RenderJobDetail(const v1::Job& job, bool wide, absl::Time now, absl:
   for (int i = 0; i < job.spec().steps_size(); ++i) {
     const v1::Step& step = job.spec().steps(i);
     absl::StrAppend(&out, "  ", i, "  ", DescribeStep(step));
-    if (!step.timeout().empty()) absl::StrAppend(&out, "  (timeout ", step.timeout(), ")");
+    std::vector<std::string> limits;
+    if (!step.timeout().empty()) limits.push_back(absl::StrCat("timeout ", step.timeout()));
+    if (!step.memory_max().empty()) {
+      limits.push_back(absl::StrCat("memory_max ", step.memory_max()));
+    }
+    if (!limits.empty()) absl::StrAppend(&out, "  (", absl::StrJoin(limits, ", "), ")");
     out += "\n";
   }
   out += "\n";
@@ -114,30 +123,52 @@ std::string RenderJobDetail(const v1::Job& job, bool wide, absl::Time now, absl:
 
   std::vector<std::string> headers = {"HOST", "STEP", "STATE",  "VERDICT", "EXIT",
                                       "WALL", "CPU",  "MAXRSS", "DETAIL"};
-  if (wide) headers.insert(headers.begin() + 1, "COMMAND");
+  if (wide) {
+    headers.insert(headers.begin() + 1, "COMMAND");
+    headers.insert(headers.end() - 1, "PEAK");
+  }
   Table table(headers);
   for (const v1::CommandInfo& c : job.commands()) {
     const v1::CommandResult& r = c.result();
     int64_t cpu_ms = r.user_cpu_ms() + r.system_cpu_ms();
     bool finished = c.state() == v1::COMMAND_FINISHED;
-    std::vector<std::string> row = {
-        c.host_name(),
-        absl::StrCat(c.step_index()),
-        CommandStateName(c.state()),
-        VerdictName(r.verdict()),
-        ExitText(c),
-        WallText(c, now),
-        finished ? FormatMillis(cpu_ms) : "",
-        r.max_rss_bytes() > 0 ? FormatBytes(static_cast<uint64_t>(r.max_rss_bytes())) : "",
-        DetailText(c)};
-    if (wide) row.insert(row.begin() + 1, c.id());
+    std::vector<std::string> row = {c.host_name(),
+                                    absl::StrCat(c.step_index()),
+                                    CommandStateName(c.state()),
+                                    VerdictName(r.verdict()),
+                                    ExitText(c),
+                                    WallText(c, now),
+                                    finished ? FormatMillis(cpu_ms) : "",
+                                    Bytes(r.max_rss_bytes()),
+                                    DetailText(c)};
+    if (wide) {
+      row.insert(row.begin() + 1, c.id());
+      row.insert(row.end() - 1, Bytes(r.memory_peak_bytes()));
+    }
     table.AddRow(std::move(row));
   }
   out += table.Render();
   return out;
 }
 
-std::string CommandSummary(const v1::CommandInfo& c, absl::string_view step) {
+std::string DescribeOom(const v1::CommandResult& r) {
+  if (!r.oom_killed() && r.oom_kills() == 0) return "";
+  auto kills = [](uint32_t n) {
+    return absl::StrCat(n, n == 1 ? " OOM kill" : " OOM kills", " in its cgroup");
+  };
+  std::string head = r.oom_killed() ? "OOM-killed" : kills(r.oom_kills());
+  std::vector<std::string> notes;
+  if (r.oom_killed() && r.oom_kills() > 1) notes.push_back(kills(r.oom_kills()));
+  if (r.memory_max_bytes() > 0)
+    notes.push_back(absl::StrCat("limit ", Bytes(r.memory_max_bytes())));
+  if (r.memory_peak_bytes() > 0) {
+    notes.push_back(absl::StrCat("peak ", Bytes(r.memory_peak_bytes())));
+  }
+  if (notes.empty()) return head;
+  return absl::StrCat(head, " (", absl::StrJoin(notes, ", "), ")");
+}
+
+std::string CommandSummary(const v1::CommandInfo& c, absl::string_view step, bool wide) {
   const v1::CommandResult& r = c.result();
   std::string verdict = VerdictName(r.verdict());
   if (verdict.empty()) verdict = absl::AsciiStrToUpper(CommandStateName(c.state()));
@@ -158,8 +189,13 @@ std::string CommandSummary(const v1::CommandInfo& c, absl::string_view step) {
   }
   if (c.state() == v1::COMMAND_FINISHED || r.wall_ms() > 0)
     parts.push_back(FormatMillis(r.wall_ms()));
+  std::string oom = DescribeOom(r);
+  if (wide && oom.empty() && r.memory_peak_bytes() > 0) {
+    parts.push_back(absl::StrCat("peak ", Bytes(r.memory_peak_bytes())));
+  }
   std::string line = absl::StrCat(c.host_name(), step.empty() ? "" : " ", step, ": ", verdict);
   if (!parts.empty()) absl::StrAppend(&line, " (", absl::StrJoin(parts, ", "), ")");
+  if (!oom.empty()) absl::StrAppend(&line, " ", oom);
   return line;
 }
 

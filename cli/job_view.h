@@ -17,13 +17,23 @@ std::string RenderJobsTable(const google::protobuf::RepeatedPtrField<v1::Job>& j
                             absl::Time now, absl::TimeZone tz);
 
 // A header (id, name, state, verdict, hosts, created, duration, steps), then one table row per
-// command: HOST STEP STATE VERDICT EXIT WALL CPU MAXRSS DETAIL; `wide` adds the command id.
+// command: HOST STEP STATE VERDICT EXIT WALL CPU MAXRSS DETAIL; DETAIL ends with the OOM kills
+// (DescribeOom). `wide` adds the command id and PEAK, the peak memory of the command's cgroup.
 std::string RenderJobDetail(const v1::Job& job, bool wide, absl::Time now, absl::TimeZone tz);
 
 // One line for a command as exec ends: "host-a: PASS (exit 0, 1.2s)",
 // "host-b: FAIL (exited with status 3, 0.4s)"; the result's detail when it has one. With `step`,
-// it follows the host: "host-a reboot: PASS (...)".
-std::string CommandSummary(const v1::CommandInfo& command, absl::string_view step = "");
+// it follows the host: "host-a reboot: PASS (...)". The OOM kills follow the parentheses:
+// "host-a: FAIL (killed by SIGKILL, 2.1s) OOM-killed (limit 64 MiB, peak 64.0 MiB)". `wide` adds
+// the peak memory of the command's cgroup when known and not already said: "(exit 0, 1.2s, peak
+// 12 MiB)".
+std::string CommandSummary(const v1::CommandInfo& command, absl::string_view step = "",
+                           bool wide = false);
+
+// What the OOM killer did to a command, or "" when nothing: "OOM-killed (limit 64 MiB, peak
+// 64.0 MiB)" when its own process was killed, "1 OOM kill in its cgroup (...)" when another
+// process of its cgroup was.
+std::string DescribeOom(const v1::CommandResult& result);
 
 // How many distinct hosts the job's commands run on.
 int CountHosts(const v1::Job& job);

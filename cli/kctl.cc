@@ -4,6 +4,7 @@
 #include "cli/args.h"
 #include "cli/artifacts_command.h"
 #include "cli/boot_command.h"
+#include "cli/events_command.h"
 #include "cli/exec_command.h"
 #include "cli/exit_codes.h"
 #include "cli/help.h"
@@ -13,6 +14,7 @@
 #include "cli/pools_command.h"
 #include "cli/run_command.h"
 #include "cli/suggest.h"
+#include "cli/top_command.h"
 #include "common/credentials.h"
 
 #ifndef KFLEET_VERSION
@@ -97,10 +99,10 @@ absl::StatusOr<std::unique_ptr<FleetClient>> Connect(const GlobalOptions& flags,
 }  // namespace
 
 std::vector<CommandSpec> AllCommands() {
-  return {HostsCommand(),   ExecCommand(),    RunCommand(),    BootCommand(),
-          JobsCommand(),    JobCommand(),     LogsCommand(),   ArtifactsCommand(),
-          CancelCommand(),  RebootCommand(),  EventsCommand(), PoolsCommand(),
-          BringupCommand(), DestroyCommand(), HelpCommand(),   VersionCommand()};
+  return {HostsCommand(),  ExecCommand(),   RunCommand(),       BootCommand(),    JobsCommand(),
+          JobCommand(),    LogsCommand(),   ArtifactsCommand(), CancelCommand(),  RebootCommand(),
+          EventsCommand(), TopCommand(),    PoolsCommand(),     BringupCommand(), DestroyCommand(),
+          HelpCommand(),   VersionCommand()};
 }
 
 int RunKctl(const std::vector<std::string>& args, Io& io, const EnvLookup& env,

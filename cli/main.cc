@@ -8,13 +8,15 @@
 #include "cli/config.h"
 #include "cli/context.h"
 #include "cli/kctl.h"
+#include "cli/live_screen.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   kfleet::cli::Io io{.out = std::cout,
                      .err = std::cerr,
                      .out_is_tty = isatty(STDOUT_FILENO) == 1,
-                     .err_is_tty = isatty(STDERR_FILENO) == 1};
+                     .err_is_tty = isatty(STDERR_FILENO) == 1,
+                     .columns = &kfleet::cli::TerminalColumns};
   int code = kfleet::cli::RunKctl(args, io, kfleet::cli::ProcessEnv());
   std::cout.flush();
   return code;

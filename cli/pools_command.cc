@@ -103,43 +103,6 @@ absl::StatusOr<int> RunReboot(const Invocation& inv, Context& ctx) {
   return ExitCodeForVerdict(last.verdict());
 }
 
-absl::StatusOr<int> RunEvents(const Invocation& inv, Context& ctx) {
-  v1::ListEventsRequest req;
-  req.set_host(inv.Get("host"));
-  req.set_kind(inv.Get("kind"));
-  ASSIGN_OR_RETURN(FleetClient * fleet, ctx.fleet());
-  bool follow = inv.Has("follow");
-  int64_t printed_until = -1;
-  size_t printed_at_last_ms = 0;
-  while (true) {
-    ASSIGN_OR_RETURN(v1::ListEventsResponse events, fleet->ListEvents(req));
-    if (!follow && inv.globals.output == OutputFormat::kJson) return PrintJson(events, ctx);
-    // Events come oldest first; print those newer than what was printed (by time, then count
-    // within the same millisecond).
-    size_t same_ms = 0;
-    for (const v1::Event& e : events.events()) {
-      if (e.time_unix_ms() < printed_until) continue;
-      if (e.time_unix_ms() == printed_until && same_ms++ < printed_at_last_ms) continue;
-      if (inv.globals.output == OutputFormat::kJson) {
-        ASSIGN_OR_RETURN(std::string line, ToJson(e, JsonStyle::kLine));
-        ctx.io.out << line;
-      } else {
-        ctx.io.out << FormatTime(e.time_unix_ms(), ctx.io.tz) << "  " << e.host_name() << "  "
-                   << e.kind() << "  " << e.message() << "\n";
-      }
-      if (e.time_unix_ms() != printed_until) {
-        printed_until = e.time_unix_ms();
-        printed_at_last_ms = 0;
-        same_ms = 1;
-      }
-      printed_at_last_ms = same_ms;
-    }
-    ctx.io.out.flush();
-    if (!follow) return kExitOk;
-    ctx.io.sleep(absl::Seconds(1));
-  }
-}
-
 std::vector<std::pair<int, std::string>> CommonExits() {
   return {{kExitOk, ""}, {kExitUsage, ""}, {kExitUnreachable, ""}, {kExitNotFound, ""}};
 }
@@ -273,24 +236,6 @@ CommandSpec RebootCommand() {
                      {kExitNotFound, "no such host"}},
       .examples = "kctl reboot --host local-1\nkctl reboot -l pool=local --timeout 3m\n",
       .run = &RunReboot,
-  };
-}
-
-CommandSpec EventsCommand() {
-  return CommandSpec{
-      .name = "events",
-      .synopsis = "events [--host NAME] [--kind KIND] [-f]",
-      .summary = "show hosts' timelines: boots, reboots, power-cycles, guests made",
-      .description =
-          "Prints the newest events (at most 100), oldest first: TIME HOST KIND MESSAGE. Kinds "
-          "so far: boot (a host registered with a new boot id), boot_failed, power_cycle, "
-          "guest_created, guest_registered. With -f, keeps printing new events as they come.",
-      .flags = {{.name = "host", .value_name = "NAME", .help = "Only this host's events."},
-                {.name = "kind", .value_name = "KIND", .help = "Only events of this kind."},
-                {.name = "follow", .short_name = 'f', .help = "Keep printing new events."}},
-      .exit_codes = CommonExits(),
-      .examples = "kctl events\nkctl events --host local-1 --kind boot\nkctl events -f\n",
-      .run = &RunEvents,
   };
 }
 

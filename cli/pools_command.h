@@ -1,5 +1,5 @@
-// `kctl pools`, `kctl bringup POOL`, `kctl destroy HOST|POOL`, `kctl reboot`, `kctl events`:
-// guests, their pools and their timelines.
+// `kctl pools`, `kctl bringup POOL`, `kctl destroy HOST|POOL`, `kctl reboot`: guests and their
+// pools.
 #ifndef KFLEET_CLI_POOLS_COMMAND_H_
 #define KFLEET_CLI_POOLS_COMMAND_H_
 
@@ -15,7 +15,6 @@ CommandSpec PoolsCommand();
 CommandSpec BringupCommand();
 CommandSpec DestroyCommand();
 CommandSpec RebootCommand();
-CommandSpec EventsCommand();
 
 // One row a pool: NAME PROVIDER IMAGE CPUS MEMORY SIZE(min..max) GUESTS WAITING, then its guests.
 std::string RenderPools(const v1::ListPoolsResponse& pools, absl::Time now);

@@ -20,6 +20,7 @@
 #include "controller/fleet/agent_service.h"
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
+#include "controller/fleet_metrics.h"
 #include "controller/kernel_files.h"
 #include "controller/local_builder.h"
 #include "controller/logs/log_store.h"
@@ -36,6 +37,7 @@ namespace kfleet::controller {
 // which runs the work already due while everything that work uses still exists.
 struct Controller::Impl {
   std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<FleetMetrics> metrics;
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<ArtifactIndex> artifact_index;
   std::unique_ptr<LogStore> logs;
@@ -170,12 +172,23 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
                             return CommandOwner{c.job_id(), c.host_name()};
                           }));
   ArtifactIndex* artifact_index = impl->artifact_index.get();
-  impl->agent_service = std::make_unique<AgentServiceImpl>(
-      SessionDeps{impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
-                  impl->feed.get(),
-                  [artifact_index](const v1::KernelBuild& build, const std::string& command_id) {
-                    return artifact_index->RecordBuild(build, command_id);
-                  }});
+  FleetMetricsOptions metrics_options;
+  metrics_options.store = impl->store.get();
+  metrics_options.listen = options.metrics_listen;
+  metrics_options.file_sd_path = options.state_dir + "/prometheus/hosts.json";
+  ASSIGN_OR_RETURN(impl->metrics, FleetMetrics::Start(metrics_options));
+  SessionDeps session_deps{
+      impl->store.get(),
+      impl->logs.get(),
+      impl->fleet.get(),
+      impl->executor.get(),
+      impl->feed.get(),
+      [artifact_index](const v1::KernelBuild& build, const std::string& command_id) {
+        return artifact_index->RecordBuild(build, command_id);
+      }};
+  session_deps.observer = impl->metrics.get();
+  session_deps.metrics_interval = options.metrics_interval;
+  impl->agent_service = std::make_unique<AgentServiceImpl>(session_deps);
   impl->artifact_service = std::make_unique<ArtifactServiceImpl>(ArtifactServiceImpl::Deps{
       impl->blobs.get(), impl->artifact_index.get(), impl->executor.get()});
 
@@ -199,8 +212,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   pool_deps.logs = impl->logs.get();
   pool_deps.fleet = impl->fleet.get();
   pool_deps.feed = impl->feed.get();
-  pool_deps.make_provider = [state_dir, domain_prefix = options.domain_prefix](
-                                const provision::PoolConfig& pool)
+  SelfMetrics* self_metrics = &impl->metrics->self();
+  pool_deps.make_provider = [state_dir, domain_prefix = options.domain_prefix,
+                             self_metrics](const provision::PoolConfig& pool)
       -> absl::StatusOr<std::unique_ptr<provision::Provider>> {
     if (pool.provider == "exec") {
       provision::ExecProviderOptions o;
@@ -208,7 +222,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
       o.destroy = pool.exec_destroy;
       o.power_cycle = pool.exec_power_cycle;
       o.work_dir = state_dir + "/exec-provider";
-      return std::make_unique<provision::ExecProvider>(o);
+      return CountProviderOperations(std::make_unique<provision::ExecProvider>(o), "exec",
+                                     self_metrics);
     }
     provision::LibvirtOptions o;
     o.uri = pool.uri;
@@ -216,7 +231,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
     o.work_dir = state_dir + "/guests";
     ASSIGN_OR_RETURN(std::unique_ptr<provision::LibvirtProvider> p,
                      provision::LibvirtProvider::Open(o));
-    return std::unique_ptr<provision::Provider>(std::move(p));
+    return CountProviderOperations(std::move(p), "libvirt", self_metrics);
   };
   // Only the reconcile thread calls it, so the cache needs no lock.
   pool_deps.image = [built = std::move(built), recipes, agent,
@@ -246,9 +261,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
         kernels);
   };
   impl->pools = std::make_unique<provision::PoolManager>(std::move(pools), std::move(pool_deps));
-  impl->fleet_service = std::make_unique<FleetServiceImpl>(
-      FleetServiceImpl::Deps{impl->store.get(), impl->logs.get(), impl->fleet.get(),
-                             impl->executor.get(), impl->feed.get(), impl->pools.get()});
+  impl->fleet_service = std::make_unique<FleetServiceImpl>(FleetServiceImpl::Deps{
+      impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
+      impl->feed.get(), impl->pools.get(), &impl->metrics->samples()});
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &impl->port);
@@ -294,6 +309,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
 Controller::~Controller() { Shutdown(); }
 
 int Controller::port() const { return impl_->port; }
+
+int Controller::metrics_port() const { return impl_->metrics->port(); }
 
 void Controller::Wait() { impl_->server->Wait(); }
 

@@ -29,6 +29,9 @@ struct ControllerOptions {
   std::string image_recipes;
   // Where built images are kept (content-addressed); empty: <state-dir>/images.
   std::string image_cache;
+  // Prometheus /metrics (plain HTTP; empty: not served), and how often agents send samples.
+  std::string metrics_listen;
+  absl::Duration metrics_interval = absl::Seconds(15);
   // libvirt domain name prefix of the guests of pools that set none (PoolConfig::domain_prefix).
   std::string domain_prefix;
   // How often pools are reconciled (guests created, scaled, power-cycled).
@@ -46,6 +49,8 @@ class Controller {
   ~Controller();
 
   int port() const;
+  // The port /metrics is served on; 0 if not served.
+  int metrics_port() const;
   // Blocks until Shutdown() is called from another thread.
   void Wait();
   // Stops serving: open streams end, in-flight work drains. Thread-safe, idempotent.

@@ -16,8 +16,11 @@
 #include "controller/controller.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7400", "gRPC address for agents and kctl (HOST:PORT)");
-ABSL_FLAG(std::string, metrics_listen, "",
-          "Prometheus /metrics address (HOST:PORT); not served by this version");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:7401",
+          "Prometheus /metrics address (HOST:PORT, plain HTTP): the controller's own metrics and "
+          "every host's latest samples; empty: not served");
+ABSL_FLAG(std::string, metrics_interval, "15s",
+          "how often agents sample their host and send the samples (0: never)");
 ABSL_FLAG(std::string, state_dir, "/var/lib/kfleet",
           "directory for the SQLite database (kfleet.db) and the stored logs");
 ABSL_FLAG(std::string, config, "",
@@ -67,9 +70,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.heartbeat = *heartbeat;
-  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    kfleet::LogWarning("--metrics-listen is not served by this version; ignoring it");
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  absl::StatusOr<absl::Duration> metrics_interval =
+      kfleet::ParseDuration(absl::GetFlag(FLAGS_metrics_interval));
+  if (!metrics_interval.ok()) {
+    std::fprintf(stderr, "kfleet-controller: --metrics-interval: %s\n",
+                 std::string(metrics_interval.status().message()).c_str());
+    return 2;
   }
+  options.metrics_interval = *metrics_interval;
   auto controller = kfleet::controller::Controller::Start(options);
   if (!controller.ok()) {
     std::fprintf(stderr, "kfleet-controller: %s\n",

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 BUILD_DIR = os.environ.get("KFLEET_BUILD_DIR", "/work/main/build")
 CONTROLLER_BIN = os.path.join(BUILD_DIR, "controller", "kfleet-controller")
@@ -284,6 +285,7 @@ class KfleetTestCase(unittest.TestCase):
         assert self.controller is None or not self.controller.alive(), "controller still running"
         if self.controller_port is None:
             self.controller_port = free_port()
+            self.metrics_port = free_port()
         if heartbeat is not None:
             self._controller_heartbeat = heartbeat
         if extra_args is not None:
@@ -293,6 +295,8 @@ class KfleetTestCase(unittest.TestCase):
         if self._controller_heartbeat:
             argv += ["--heartbeat", self._controller_heartbeat]
         argv += self._controller_extra_args
+        if not any(a.startswith("--metrics-listen") for a in argv):
+            argv += ["--metrics-listen", f"127.0.0.1:{self.metrics_port}"]
         if not any(a.startswith("--local-builder") for a in argv):
             argv.append("--local-builder=false")  # only kernel tests want a builder host
         self.controller = self._start("controller", argv)
@@ -361,6 +365,12 @@ class KfleetTestCase(unittest.TestCase):
         if wait_online:
             self.wait_host_state(name, "ONLINE")
         return proc
+
+    def metrics_text(self):
+        """The controller's /metrics exposition (text format)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.read().decode()
 
     # --- kctl ---------------------------------------------------------------------------------
 

@@ -4,10 +4,15 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "agent/kernel/kernel_steps.h"
 #include "common/duration.h"
+#include "common/files.h"
 #include "common/log.h"
+#include "common/memory_size.h"
 
 namespace kfleet::agent {
 namespace {
@@ -24,7 +29,9 @@ class OutboxSink : public OutputSink {
     v1::LogChunk chunk;
     chunk.set_command_id(command_id_);
     chunk.set_stream(stream);
-    uint64_t& offset = stream == v1::STDERR ? stderr_bytes : stdout_bytes;
+    uint64_t& offset = stream == v1::STDERR ? stderr_bytes
+                       : stream == v1::KMSG ? kmsg_bytes
+                                            : stdout_bytes;
     chunk.set_offset(offset);
     chunk.set_data(std::string(data));
     absl::Status s = outbox_->AppendLog(chunk);
@@ -35,9 +42,11 @@ class OutboxSink : public OutputSink {
     offset += data.size();
   }
 
-  // Written by the two reader threads, each its own stream; read after Wait().
+  // Written by the two reader threads and the kernel log's, each its own stream; read after
+  // Wait().
   uint64_t stdout_bytes = 0;
   uint64_t stderr_bytes = 0;
+  uint64_t kmsg_bytes = 0;
 
  private:
   Outbox* outbox_;
@@ -112,13 +121,42 @@ void CommandManager::Run(v1::Command command) {
   const std::string id = command.command_id();
   const v1::Step& step = command.step();
   v1::CommandResult result;
-  OutboxSink sink(outbox_, id);
+  auto shared_sink = std::make_shared<OutboxSink>(outbox_, id);
+  OutboxSink& sink = *shared_sink;
   RunSpec spec;
   spec.kill_grace = options_.kill_grace;
   spec.timeout = kDefaultExecTimeout;
   if (!step.timeout().empty()) {
     if (absl::StatusOr<absl::Duration> d = ParseDuration(step.timeout()); d.ok()) spec.timeout = *d;
   }
+  // Its own memory cgroup, with the step's limit; removed when Run returns (after every phase).
+  std::unique_ptr<CommandCgroup> cgroup;
+  std::string setup_error;
+  int64_t memory_max = 0;
+  if (!step.memory_max().empty()) {
+    absl::StatusOr<uint64_t> bytes = ParseMemorySize(step.memory_max());
+    if (bytes.ok()) {
+      memory_max = static_cast<int64_t>(*bytes);
+    } else {
+      setup_error = absl::StrCat("memory_max: ", bytes.status().message());
+    }
+  }
+  if (setup_error.empty() && options_.cgroups != nullptr &&
+      options_.cgroups->mode() != CgroupMode::kNone) {
+    absl::StatusOr<std::unique_ptr<CommandCgroup>> c = options_.cgroups->Create(id, memory_max);
+    if (c.ok()) {
+      cgroup = *std::move(c);
+    } else {
+      LogWarning(absl::StrCat("command ", id, ": no memory cgroup: ", c.status().message()));
+    }
+  }
+  if (setup_error.empty() && memory_max > 0 && cgroup == nullptr) {
+    setup_error = absl::StrCat(
+        "memory_max ", step.memory_max(), " cannot be applied: this host has no memory cgroup ",
+        "kfleet-agent can use (",
+        options_.cgroups != nullptr ? options_.cgroups->detail() : "not enabled", ")");
+  }
+  spec.cgroup = cgroup.get();
   bool runnable = step.has_exec() && !step.exec().argv().empty();
   if (runnable) {
     spec.argv.assign(step.exec().argv().begin(), step.exec().argv().end());
@@ -133,8 +171,13 @@ void CommandManager::Run(v1::Command command) {
     Running& r = *running_[id];
     cancelled_early = r.cancel_before_start;
     cancel_reason = r.cancel_reason;
+    r.sink = shared_sink;
   }
-  if (cancelled_early) {
+  if (!setup_error.empty() && !cancelled_early) {
+    result.set_verdict(v1::INFRA_ERROR);
+    result.set_exit_code(-1);
+    result.set_detail(setup_error);
+  } else if (cancelled_early) {
     result.set_verdict(v1::CANCELLED);
     result.set_cancelled(true);
     result.set_exit_code(-1);
@@ -142,7 +185,7 @@ void CommandManager::Run(v1::Command command) {
   } else if (step.has_reboot()) {
     result = Reboot(id);
   } else if (step.has_kernel_build() || step.has_kernel_install()) {
-    result = RunKernelStep(command, &sink);
+    result = RunKernelStep(command, &sink, cgroup.get());
   } else if (!runnable) {
     result.set_verdict(v1::INFRA_ERROR);
     result.set_exit_code(-1);
@@ -155,6 +198,7 @@ void CommandManager::Run(v1::Command command) {
       Report(std::move(started)).IgnoreError();
     });
   }
+  AddOomEvents(id, &result);
 
   v1::SequencedItem finished;
   v1::CommandFinished* fin = finished.mutable_finished();
@@ -170,6 +214,7 @@ void CommandManager::Run(v1::Command command) {
   auto it = running_.find(id);
   done_threads_.push_back(std::move(it->second->thread));
   running_.erase(it);
+  // `cgroup` is removed (killing what is left in it) as Run returns.
 }
 
 v1::CommandResult CommandManager::RunPhase(const std::string& id, RunSpec spec, OutputSink* sink,
@@ -193,6 +238,10 @@ v1::CommandResult CommandManager::RunPhase(const std::string& id, RunSpec spec, 
     return result;
   }
   Process* p = process->get();
+  {
+    absl::MutexLock lock(&mu_);
+    running_[id]->pid = p->pid();
+  }
   absl::StatusOr<uint64_t> start_time = ProcessStartTime(p->pid());
   book_->SetRunning(id, p->pid(), start_time.ok() ? *start_time : 0).IgnoreError();
   if (on_started) on_started(p->pid());
@@ -211,10 +260,12 @@ v1::CommandResult CommandManager::RunPhase(const std::string& id, RunSpec spec, 
     r.cancel_reason = result.detail();
   }
   r.process.reset();
+  r.pid = 0;
   return result;
 }
 
-v1::CommandResult CommandManager::RunKernelStep(const v1::Command& command, OutputSink* sink) {
+v1::CommandResult CommandManager::RunKernelStep(const v1::Command& command, OutputSink* sink,
+                                                CommandCgroup* cgroup) {
   const std::string& id = command.command_id();
   const v1::Step& step = command.step();
   absl::Duration timeout =
@@ -237,6 +288,7 @@ v1::CommandResult CommandManager::RunKernelStep(const v1::Command& command, Outp
     RunSpec spec = phase;
     spec.kill_grace = options_.kill_grace;
     spec.timeout = std::max(deadline - absl::Now(), absl::Seconds(1));
+    spec.cgroup = cgroup;
     v1::CommandResult r = RunPhase(id, std::move(spec), sink);
     if (r.timed_out()) r.set_detail(absl::StrCat("timed out after ", ShortDuration(timeout)));
     return r;
@@ -326,6 +378,107 @@ void CommandManager::CancelAll(const std::string& reason) {
     threads.swap(done_threads_);
   }
   for (auto& t : threads) t.join();
+}
+
+void CommandManager::OnKernelRecord(absl::string_view line) {
+  std::vector<std::shared_ptr<OutputSink>> sinks;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, r] : running_) {
+      if (r->sink != nullptr) sinks.push_back(r->sink);
+    }
+  }
+  // Outside mu_: a full outbox blocks here, and must not block the session's thread.
+  for (const auto& sink : sinks) sink->Write(v1::KMSG, line);
+}
+
+namespace {
+
+// ppid and pgid of a process (fields 4 and 5 of /proc/PID/stat, after the parenthesized comm,
+// which may hold spaces and parentheses).
+bool ReadParentAndGroup(pid_t pid, pid_t* ppid, pid_t* pgid) {
+  absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  if (!stat.ok()) return false;
+  size_t close = stat->rfind(')');
+  if (close == std::string::npos) return false;
+  std::vector<absl::string_view> f =
+      absl::StrSplit(absl::string_view(*stat).substr(close + 1), ' ', absl::SkipEmpty());
+  // f[0] state, f[1] ppid, f[2] pgrp
+  return f.size() > 2 && absl::SimpleAtoi(f[1], ppid) && absl::SimpleAtoi(f[2], pgid);
+}
+
+// The pid a kernel report names: "PID: 123" (WARNING, oops "CPU: 0 PID: 123 Comm: ..."), or the
+// one of a hung task / soft lockup ("task comm:123 blocked", "[comm:123]"); 0 if none.
+pid_t PidNamedBy(const v1::KernelEvent& e) {
+  for (absl::string_view text : {absl::string_view(e.message()), absl::string_view(e.detail())}) {
+    size_t at = text.find("PID: ");
+    if (at != absl::string_view::npos) {
+      absl::string_view rest = text.substr(at + 5);
+      size_t end = rest.find_first_not_of("0123456789");
+      pid_t pid = 0;
+      if (absl::SimpleAtoi(rest.substr(0, end), &pid) && pid > 0) return pid;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string CommandManager::CommandOfPid(pid_t pid) {
+  for (int depth = 0; pid > 1 && depth < 64; ++depth) {
+    pid_t ppid = 0, pgid = 0;
+    bool known = ReadParentAndGroup(pid, &ppid, &pgid);
+    for (auto& [id, r] : running_) {
+      if (r->pid > 0 && (r->pid == pid || (known && r->pid == pgid))) return id;
+    }
+    if (!known) return "";
+    pid = ppid;
+  }
+  return "";
+}
+
+std::string CommandManager::AttributeEvent(const v1::KernelEvent& event) {
+  std::string id;
+  if (event.has_oom() && options_.cgroups != nullptr) {
+    for (const std::string& path : {event.oom().task_memcg(), event.oom().oom_memcg()}) {
+      if (path.empty()) continue;
+      if (std::optional<std::string> c = options_.cgroups->CommandIdForCgroupPath(path)) {
+        id = *c;
+        break;
+      }
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  if (id.empty()) {
+    pid_t pid = event.has_oom() ? event.oom().pid() : PidNamedBy(event);
+    if (pid > 0) id = CommandOfPid(pid);
+  }
+  if (id.empty() && !event.has_oom() && running_.size() == 1) id = running_.begin()->first;
+  if (event.has_oom() && !id.empty()) {
+    auto it = running_.find(id);
+    if (it != running_.end()) {
+      ++it->second->oom_events;
+      it->second->oom_victims.insert(event.oom().pid());
+    }
+  }
+  return id;
+}
+
+void CommandManager::AddOomEvents(const std::string& id, v1::CommandResult* result) {
+  uint32_t events = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = running_.find(id);
+    if (it != running_.end()) events = it->second->oom_events;
+  }
+  // With a cgroup its counters are the truth; the events only fill in where there is none.
+  if (!result->cgroup().empty() || events == 0) return;
+  result->set_oom_kills(events);
+  if (result->verdict() == v1::FAIL && !result->oom_killed()) {
+    result->set_oom_killed(true);
+    result->set_detail(absl::StrCat("OOM-killed by the kernel (", events, " OOM kill",
+                                    events == 1 ? "" : "s", "); ", result->detail()));
+  }
 }
 
 int CommandManager::running() const {

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -15,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/commands/command_book.h"
+#include "agent/exec/cgroup.h"
 #include "agent/exec/process.h"
 #include "agent/outbox/outbox.h"
 #include "kfleet/v1/agent.pb.h"
@@ -40,6 +42,8 @@ class CommandManager {
     std::string kernel_dir;
     kfleet::v1::ArtifactService::StubInterface* artifacts = nullptr;
     std::string host_name;
+    // Per-command memory cgroups (agent/exec/cgroup.h); null or mode none: rusage only.
+    const CgroupManager* cgroups = nullptr;
   };
   CommandManager(CommandBook* book, Outbox* outbox, Options options);
   // Cancels what still runs and waits for it.
@@ -59,12 +63,26 @@ class CommandManager {
   void CancelAll(const std::string& reason);
   int running() const;
 
+  // A kernel log record: appended to the `kmsg` stream of every command running now. Thread-safe.
+  void OnKernelRecord(absl::string_view line);
+  // The command a kernel event belongs to, or "": an OOM victim by its cgroup (oom.task_memcg),
+  // else by process ancestry (the victim's, or the pid a report names, within a running
+  // command's process group or below its leader); a report naming no such process goes to the
+  // command running at the time if there is exactly one. Records OOM kills against the command
+  // for its result (hosts without cgroups). Thread-safe.
+  std::string AttributeEvent(const kfleet::v1::KernelEvent& event);
+
  private:
   struct Running {
     std::unique_ptr<Process> process;  // null until started
     bool cancel_before_start = false;
     std::string cancel_reason;
     std::thread thread;
+    // The command's output; shared with the kernel log's thread, which writes outside mu_.
+    std::shared_ptr<OutputSink> sink;
+    pid_t pid = 0;            // the current phase's leader (and process group), 0 between
+    uint32_t oom_events = 0;  // OOM kill events attributed to it
+    std::set<pid_t> oom_victims;
   };
   void Run(kfleet::v1::Command command);
   // The reboot step: reports it started, waits (briefly) until the controller has that, records
@@ -73,12 +91,18 @@ class CommandManager {
   kfleet::v1::CommandResult Reboot(const std::string& command_id);
   absl::Status Report(kfleet::v1::SequencedItem item);
   // kernel_build and kernel_install (agent/kernel/kernel_steps.h), phase by phase.
-  kfleet::v1::CommandResult RunKernelStep(const kfleet::v1::Command& command, OutputSink* sink);
+  kfleet::v1::CommandResult RunKernelStep(const kfleet::v1::Command& command, OutputSink* sink,
+                                          CommandCgroup* cgroup);
   // Runs one process of command `id` (an exec step, or a phase of a kernel step), recorded for
   // crash recovery and cancellable; CANCELLED without starting it if the command was cancelled
   // before. `on_started`, if set, is called with its pid once it runs.
   kfleet::v1::CommandResult RunPhase(const std::string& id, RunSpec spec, OutputSink* sink,
                                      const std::function<void(pid_t)>& on_started = nullptr);
+  // Where the kernel's OOM events say more than the result (no cgroup): OOM kills and whether
+  // the command's own process was the victim.
+  void AddOomEvents(const std::string& id, kfleet::v1::CommandResult* result);
+  // The running command whose process `pid` is, or belongs under; "" if none.
+  std::string CommandOfPid(pid_t pid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   CommandBook* book_;
   Outbox* outbox_;

@@ -15,10 +15,13 @@
 #include "absl/memory/memory.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "agent/exec/cgroup.h"
 #include "agent/exec/spawn.h"
 #include "common/duration.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace kfleet::agent {
@@ -42,6 +45,34 @@ std::string SignalDetail(int sig) {
   const char* name = ::sigdescr_np(sig);
   return absl::StrCat("killed by signal ", sig, " (", name != nullptr ? name : "unknown signal",
                       ")");
+}
+
+// A limit as given: "64 MiB", "2 GiB", "1000000 bytes".
+std::string LimitText(int64_t bytes) {
+  for (auto [unit, name] : {std::pair<int64_t, const char*>{int64_t{1} << 30, "GiB"},
+                            {int64_t{1} << 20, "MiB"},
+                            {int64_t{1} << 10, "KiB"}}) {
+    if (bytes % unit == 0) return absl::StrCat(bytes / unit, " ", name);
+  }
+  return absl::StrCat(bytes, " bytes");
+}
+
+// A measured amount: "64.0 MiB", "1.5 GiB".
+std::string AmountText(int64_t bytes) {
+  if (bytes >= int64_t{1} << 30) return absl::StrFormat("%.1f GiB", bytes / double{1 << 30});
+  return absl::StrFormat("%.1f MiB", bytes / double{1 << 20});
+}
+
+std::string OomDetail(const v1::CommandResult& result) {
+  std::string what = result.memory_max_bytes() > 0
+                         ? absl::StrCat("OOM-killed: memory limit ",
+                                        LimitText(result.memory_max_bytes()), " reached")
+                         : std::string("OOM-killed by the kernel");
+  std::string peak = result.memory_peak_bytes() > 0  // 0: a v2 kernel before 5.19
+                         ? absl::StrCat("peak ", AmountText(result.memory_peak_bytes()), ", ")
+                         : "";
+  return absl::StrCat(what, " (", peak, result.oom_kills(),
+                      result.oom_kills() == 1 ? " OOM kill)" : " OOM kills)");
 }
 
 struct ProcStat {
@@ -87,12 +118,19 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Start(const RunSpec& spec, Out
 
   ScopedFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (stop.get() < 0) return ErrnoStatus("eventfd", errno);
+  // An earlier phase of the same command may have had OOM kills in this cgroup.
+  uint32_t oom_kills_before = 0;
+  if (spec.cgroup != nullptr) {
+    ASSIGN_OR_RETURN(CgroupCounters counters, spec.cgroup->ReadCounters());
+    oom_kills_before = counters.oom_kills;
+  }
   ASSIGN_OR_RETURN(SpawnedChild child, SpawnChild(spec));
 
   auto process = absl::WrapUnique(new Process(child.pid, spec, sink, child.start_time,
                                               child.stdout_fd.Release(), child.stderr_fd.Release(),
                                               stop.Release(), std::move(child.start_error)));
   Process* p = process.get();
+  p->oom_kills_before_ = oom_kills_before;
   p->stdout_reader_ = std::thread([p] { p->ReadLoop(p->stdout_fd_, v1::STDOUT); });
   p->stderr_reader_ = std::thread([p] { p->ReadLoop(p->stderr_fd_, v1::STDERR); });
   p->reaper_ = std::thread([p] { p->ReapLoop(); });
@@ -110,7 +148,8 @@ Process::Process(pid_t pid, const RunSpec& spec, OutputSink* sink, absl::Time st
       stdout_fd_(stdout_fd),
       stderr_fd_(stderr_fd),
       stop_fd_(stop_fd),
-      start_error_(std::move(start_error)) {}
+      start_error_(std::move(start_error)),
+      cgroup_(spec.cgroup) {}
 
 Process::~Process() {
   {
@@ -250,6 +289,21 @@ v1::CommandResult Process::Wait() {
   result.set_system_cpu_ms(Millis(rusage_.ru_stime));
   result.set_max_rss_bytes(static_cast<int64_t>(rusage_.ru_maxrss) * 1024);
   result.set_exit_code(-1);
+  // The leader is reaped and its group killed: the counters are final, but for processes that
+  // left the group.
+  if (cgroup_ != nullptr) {
+    result.set_cgroup(CgroupModeName(cgroup_->mode()));
+    result.set_memory_max_bytes(cgroup_->limit_bytes());
+    absl::StatusOr<CgroupCounters> counters = cgroup_->ReadCounters();
+    if (counters.ok()) {
+      result.set_memory_peak_bytes(counters->peak_bytes);
+      if (counters->oom_kills > oom_kills_before_) {
+        result.set_oom_kills(counters->oom_kills - oom_kills_before_);
+      }
+    } else {
+      LogWarning(absl::StrCat("process ", pid_, ": ", counters.status().message()));
+    }
+  }
   if (wait_error_ != 0) {
     result.set_verdict(v1::INFRA_ERROR);
     result.set_detail(
@@ -277,6 +331,10 @@ v1::CommandResult Process::Wait() {
   } else if (!start_error_.empty()) {
     result.set_verdict(v1::FAIL);
     result.set_detail(start_error_);
+  } else if (result.oom_kills() > 0 && result.exit_code() != 0) {
+    result.set_verdict(v1::FAIL);
+    result.set_oom_killed(true);
+    result.set_detail(OomDetail(result));
   } else if (result.exit_code() == 0) {
     result.set_verdict(v1::PASS);
   } else {

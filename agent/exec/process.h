@@ -23,12 +23,18 @@
 
 namespace kfleet::agent {
 
+class CommandCgroup;
+
 struct RunSpec {
   std::vector<std::string> argv;           // argv[0] looked up in PATH; non-empty
   std::map<std::string, std::string> env;  // added to the inherited environment
   std::string dir;                         // working directory; empty = inherit
   absl::Duration timeout = absl::InfiniteDuration();
   absl::Duration kill_grace = absl::Seconds(10);  // between SIGTERM and SIGKILL
+  // The command's memory cgroup (cgroup.h), or null for none. Borrowed: it must outlive the
+  // Process. The child joins it before exec and Wait() reads its counters; its owner removes it
+  // (by destroying it) after Wait() returned. Several Processes may use one in turn.
+  CommandCgroup* cgroup = nullptr;
 };
 
 // Receives a command's output as it is produced, in chunks of at most 64 KiB, in order within
@@ -55,7 +61,9 @@ class Process {
   // `sink`. `sink` must outlive the Process. If the program cannot be run (not found, not
   // executable, bad directory), Start still succeeds and Wait() reports exit code 127, verdict
   // FAIL and a detail such as `cannot run "foo": No such file or directory`. Errors:
-  // InvalidArgument for an empty argv, and the failed system call's status if pipes or fork fail.
+  // InvalidArgument for an empty argv, the failed system call's status if pipes or fork fail, and
+  // the error reading spec.cgroup's files (NotFound once it was removed): a command does not run
+  // outside the cgroup it was given.
   static absl::StatusOr<std::unique_ptr<Process>> Start(const RunSpec& spec, OutputSink* sink);
 
   // Kills the group and waits for it if still running; see Wait().
@@ -76,7 +84,14 @@ class Process {
   // how it ended: PASS on exit 0; FAIL with exit_code or signal otherwise ("exited with status 3",
   // "killed by signal 9 (Killed)"); TIMEOUT with timed_out=true ("timed out after 5m"); CANCELLED.
   // wall_ms runs from Start to the leader's exit; CPU times and max_rss_bytes are wait4's, which
-  // count the leader and the descendants it waited for. Call at most once.
+  // count the leader and the descendants it waited for.
+  // With a cgroup: `cgroup`, `memory_max_bytes`, `memory_peak_bytes` (the cgroup's peak since it
+  // was made) and `oom_kills` (OOM kills in the cgroup while this Process ran). If there were OOM
+  // kills and the command failed (the victim was the leader, or the leader failed because a
+  // child was killed), oom_killed is true, the verdict FAIL and the detail like "OOM-killed:
+  // memory limit 64 MiB reached (peak 64.0 MiB, 1 OOM kill)" or, without a limit, "OOM-killed by
+  // the kernel (peak ...)"; timeout and cancel take precedence. A command that survives the OOM
+  // kill of a child and exits 0 passes, with oom_kills set. Call at most once.
   kfleet::v1::CommandResult Wait();
 
  private:
@@ -100,6 +115,8 @@ class Process {
   const int stderr_fd_;
   const int stop_fd_;  // eventfd: readable once the readers must stop waiting for end of file
   const std::string start_error_;  // why exec failed, empty if it did not
+  CommandCgroup* const cgroup_;
+  uint32_t oom_kills_before_ = 0;  // the cgroup's count when the command started
 
   absl::Mutex mu_;
   bool cancel_requested_ ABSL_GUARDED_BY(mu_) = false;

@@ -15,6 +15,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "agent/exec/cgroup.h"
+#include "agent/exec/oom_score.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -27,7 +29,13 @@ namespace {
 constexpr char kDefaultPath[] = "/bin:/usr/bin";
 
 // Where the child failed before exec; sent to the parent over the report pipe.
-enum ChildStage : int { kStageSetup = 1, kStageDir = 2, kStageExec = 3 };
+enum ChildStage : int {
+  kStageSetup = 1,
+  kStageDir = 2,
+  kStageExec = 3,
+  kStageCgroup = 4,
+  kStageOomScore = 5,
+};
 struct ChildError {
   int stage;
   int err;
@@ -53,6 +61,9 @@ struct ChildPlan {
   std::vector<char*> sh_argv;  // {"/bin/sh", <candidate>, argv[1:]...}, for ENOEXEC
   std::string dir;
   int max_fd = 0;
+  // The agent protects itself from the OOM killer (oom_score_adj -1000, inherited over fork and
+  // exec); a command must not be protected.
+  bool reset_oom_score = false;
 };
 
 void MakeChildPlan(const RunSpec& spec, ChildPlan* plan) {
@@ -96,6 +107,9 @@ void MakeChildPlan(const RunSpec& spec, ChildPlan* plan) {
   plan->max_fd = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
                      ? static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 20))
                      : 1 << 16;
+
+  absl::StatusOr<int> oom_score_adj = OomScoreAdj();
+  plan->reset_oom_score = oom_score_adj.ok() && *oom_score_adj < 0;
 }
 
 [[noreturn]] void ChildFail(int report_fd, int stage, int err) {
@@ -106,9 +120,23 @@ void MakeChildPlan(const RunSpec& spec, ChildPlan* plan) {
 }
 
 // The child between fork and exec: async-signal-safe calls only.
-[[noreturn]] void RunChild(ChildPlan& plan, int devnull, int out_w, int err_w, int report_fd) {
+[[noreturn]] void RunChild(ChildPlan& plan, int devnull, int out_w, int err_w, int report_fd,
+                           int cgroup_procs) {
   // First, so that a signal to the group reaches the child from the moment SpawnChild returns.
   if (::setpgid(0, 0) != 0) ChildFail(report_fd, kStageSetup, errno);
+
+  // Before anything is allocated, so that the command's cgroup is charged for all of it. "0" is
+  // the writer itself.
+  if (cgroup_procs >= 0) {
+    if (::write(cgroup_procs, "0", 1) != 1) ChildFail(report_fd, kStageCgroup, errno);
+    ::close(cgroup_procs);
+  }
+  if (plan.reset_oom_score) {
+    // Raising the value needs no privilege.
+    int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) ChildFail(report_fd, kStageOomScore, errno);
+    ::close(fd);
+  }
 
   // Move what we keep above 2, so that installing 0-2 cannot overwrite one of them.
   for (int* fd : {&report_fd, &devnull, &out_w, &err_w}) {
@@ -190,6 +218,11 @@ std::string ReadStartError(int report_fd, const RunSpec& spec) {
                           "\": ", ::strerror(e.err));
     case kStageExec:
       return absl::StrCat(prefix, ::strerror(e.err));
+    case kStageCgroup:
+      return absl::StrCat(prefix, "cannot join its memory cgroup ", spec.cgroup->path(), ": ",
+                          ::strerror(e.err));
+    case kStageOomScore:
+      return absl::StrCat(prefix, "cannot reset its OOM score adjustment: ", ::strerror(e.err));
     default:
       return absl::StrCat(prefix, "cannot set up the child process: ", ::strerror(e.err));
   }
@@ -208,6 +241,11 @@ absl::StatusOr<SpawnedChild> SpawnChild(const RunSpec& spec) {
 
   ScopedFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (devnull.get() < 0) return ErrnoStatus("open /dev/null", errno);
+  ScopedFd cgroup_procs;
+  if (spec.cgroup != nullptr) {
+    ASSIGN_OR_RETURN(int fd, spec.cgroup->OpenProcs());
+    cgroup_procs.Reset(fd);
+  }
   SpawnedChild child;
   ScopedFd out_w, err_w, report_r, report_w;
   RETURN_IF_ERROR(MakePipe(&child.stdout_fd, &out_w));
@@ -224,7 +262,9 @@ absl::StatusOr<SpawnedChild> SpawnChild(const RunSpec& spec) {
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
   child.start_time = absl::Now();
   child.pid = ::fork();
-  if (child.pid == 0) RunChild(plan, devnull.get(), out_w.get(), err_w.get(), report_w.get());
+  if (child.pid == 0) {
+    RunChild(plan, devnull.get(), out_w.get(), err_w.get(), report_w.get(), cgroup_procs.get());
+  }
   int fork_err = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (child.pid < 0) return ErrnoStatus("fork", fork_err);

@@ -45,10 +45,12 @@ struct SpawnedChild {
 
 // Forks and execs spec.argv (argv[0] looked up in the command's PATH) with spec.env added to our
 // environment, in spec.dir, with every descriptor but 0-2 closed and signal dispositions and mask
-// reset. Returns once the child has exec'd or failed before exec, so that by then it leads its own
-// process group. A failure of the child is not an error here: it is in start_error. Errors: the
-// failed system call's status if pipes or fork fail. Precondition: spec.argv[0] is not empty.
-// Thread-safe.
+// reset. The child joins spec.cgroup if set, and gets oom_score_adj 0 if ours is negative (an agent
+// that protected itself from the OOM killer), both before exec. Returns once the child has exec'd
+// or failed before exec, so that by then it leads its own process group. A failure of the child is
+// not an error here: it is in start_error (a failure to join the cgroup too). Errors: the failed
+// system call's status if pipes or fork fail or spec.cgroup's cgroup.procs cannot be opened.
+// Precondition: spec.argv[0] is not empty. Thread-safe.
 absl::StatusOr<SpawnedChild> SpawnChild(const RunSpec& spec);
 
 }  // namespace kfleet::agent

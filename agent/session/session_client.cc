@@ -64,6 +64,11 @@ bool SessionClient::connected() const {
   return connected_;
 }
 
+void SessionClient::SendMetrics(v1::MetricsBatch batch) {
+  absl::MutexLock lock(&mu_);
+  if (connected_) metrics_ = std::move(batch);
+}
+
 void SessionClient::Loop() {
   int attempt = 0;
   std::string last_error;
@@ -120,6 +125,7 @@ grpc::Status SessionClient::RunSession() {
   hello->mutable_protocol()->set_major(kProtocolMajor);
   hello->mutable_protocol()->set_minor(kProtocolMinor);
   for (std::string& id : outbox_->PendingCommandIds()) hello->add_open_command_ids(std::move(id));
+  hello->set_metrics_address(options_.metrics_address);
   ControllerMessage in;
   if (!stream->Write(hello_msg) || !stream->Read(&in)) return stream->Finish();
   if (!in.has_welcome()) {
@@ -141,7 +147,9 @@ grpc::Status SessionClient::RunSession() {
   {
     absl::MutexLock lock(&mu_);
     connected_ = true;
+    metrics_.reset();
   }
+  if (options_.on_settings) options_.on_settings(welcome.settings());
   LogInfo(absl::StrCat("connected to ", options_.controller, " as ", welcome.host_name(), " (",
                        options_.host_id, ")"));
 
@@ -178,9 +186,16 @@ void SessionClient::WriterLoop(grpc::ClientReaderWriter<AgentMessage, Controller
                                absl::Duration heartbeat, bool* session_over) {
   absl::Time next_heartbeat = absl::Now();
   while (true) {
+    std::optional<v1::MetricsBatch> metrics;
     {
       absl::MutexLock lock(&mu_);
       if (*session_over || stopping_) break;
+      metrics.swap(metrics_);
+    }
+    if (metrics.has_value()) {
+      AgentMessage m;
+      *m.mutable_metrics() = *std::move(metrics);
+      if (!stream->Write(m)) break;
     }
     absl::Time now = absl::Now();
     if (now >= next_heartbeat) {

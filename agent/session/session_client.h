@@ -6,8 +6,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -31,6 +33,10 @@ struct SessionOptions {
   absl::Duration reconnect_min = absl::Milliseconds(500);
   absl::Duration reconnect_max = absl::Seconds(30);
   size_t max_batch_bytes = 1 << 20;
+  // Where this agent serves its own /metrics (Hello.metrics_address); empty: nowhere.
+  std::string metrics_address;
+  // Called with each Welcome's settings (metrics interval...), on the session thread.
+  std::function<void(const kfleet::v1::SessionSettings&)> on_settings;
 };
 
 // The n-th (from 0) delay before reconnecting: min * 2^n capped at max, then drawn uniformly from
@@ -52,6 +58,10 @@ class SessionClient {
   // True while a session is established (Welcome received). For status output and tests.
   bool connected() const;
 
+  // Sends `batch` on the current session soon (within the writer's 200 ms wait); a batch not
+  // sent yet is replaced by a newer one, and none is kept across sessions. Thread-safe.
+  void SendMetrics(kfleet::v1::MetricsBatch batch);
+
  private:
   void Loop();
   // One session, from connect to its end; returns why it ended.
@@ -71,6 +81,7 @@ class SessionClient {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* current_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::optional<kfleet::v1::MetricsBatch> metrics_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kfleet::agent

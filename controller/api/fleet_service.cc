@@ -330,8 +330,33 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ListEvents(grpc::CallbackServerConte
     }
     int limit = req->limit() == 0 ? 100 : static_cast<int>(std::min<uint32_t>(req->limit(), 10000));
     ASSIGN_OR_RETURN(std::vector<v1::Event> events,
-                     deps_.store->ListEvents(host_id, req->kind(), limit));
+                     deps_.store->ListEvents(host_id, req->kind(), limit, req->after_id()));
     for (v1::Event& e : events) *resp->add_events() = std::move(e);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::GetHostMetrics(grpc::CallbackServerContext* ctx,
+                                                           const v1::GetHostMetricsRequest* req,
+                                                           v1::GetHostMetricsResponse* resp) {
+  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+    if (deps_.host_samples == nullptr) {
+      return absl::UnavailableError("this controller keeps no host metrics");
+    }
+    if (req->names_size() > 1000) {
+      return absl::InvalidArgumentError("at most 1000 metric names per request");
+    }
+    std::vector<std::string> names(req->names().begin(), req->names().end());
+    if (req->host().empty()) {
+      for (v1::HostMetrics& h : deps_.host_samples->Snapshot(names)) {
+        *resp->add_hosts() = std::move(h);
+      }
+      return absl::OkStatus();
+    }
+    // By name or id; a known host without samples (offline, or none sent yet) has none.
+    ASSIGN_OR_RETURN(v1::Host host, deps_.store->GetHost(req->host()));
+    absl::StatusOr<v1::HostMetrics> m = deps_.host_samples->Get(host.id(), names);
+    if (m.ok()) *resp->add_hosts() = *std::move(m);
     return absl::OkStatus();
   });
 }

@@ -8,6 +8,7 @@
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
 #include "controller/logs/log_store.h"
+#include "controller/metrics/host_samples.h"
 #include "controller/provision/pool_manager.h"
 #include "controller/store/store.h"
 #include "kfleet/v1/fleet.grpc.pb.h"
@@ -27,6 +28,8 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
     Executor* executor;
     ChangeFeed* feed;
     provision::PoolManager* pools;
+    // Every host's latest samples (GetHostMetrics); null: Unavailable.
+    const HostSampleTable* host_samples = nullptr;
   };
   explicit FleetServiceImpl(Deps deps) : deps_(deps) {}
 
@@ -60,6 +63,9 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
   grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* ctx,
                                        const kfleet::v1::ListEventsRequest* req,
                                        kfleet::v1::ListEventsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetHostMetrics(grpc::CallbackServerContext* ctx,
+                                           const kfleet::v1::GetHostMetricsRequest* req,
+                                           kfleet::v1::GetHostMetricsResponse* resp) override;
   grpc::ServerWriteReactor<kfleet::v1::Job>* WatchJob(
       grpc::CallbackServerContext* ctx, const kfleet::v1::GetJobRequest* req) override;
   grpc::ServerWriteReactor<kfleet::v1::LogData>* TailLogs(

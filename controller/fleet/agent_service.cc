@@ -176,6 +176,9 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
         return absl::OkStatus();
       case AgentMessage::kItems:
         return HandleItems(msg.items());
+      case AgentMessage::kMetrics:
+        HandleMetrics(msg.metrics());
+        return absl::OkStatus();
       case AgentMessage::kHello:
         return absl::InvalidArgumentError("Hello may be sent only once per session");
       default:
@@ -194,6 +197,8 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
       host_id_ = host.id();
     }
     host_name_ = host.name();
+    host_ = host;
+    if (deps_.observer != nullptr) deps_.observer->OnHello(host);
 
     ControllerMessage welcome;
     v1::Welcome* w = welcome.mutable_welcome();
@@ -202,6 +207,8 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     w->mutable_settings()->set_heartbeat_interval_ms(
         static_cast<uint32_t>(absl::ToInt64Milliseconds(deps_.fleet->settings().heartbeat)));
     w->mutable_settings()->set_offline_after_missed(deps_.fleet->settings().offline_after_missed);
+    w->mutable_settings()->set_metrics_interval_ms(
+        static_cast<uint32_t>(absl::ToInt64Milliseconds(deps_.metrics_interval)));
     w->set_host_name(host.name());
     w->set_last_seq(last_seq);
     for (const std::string& id : hello.open_command_ids()) {
@@ -243,6 +250,13 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     for (const CancelOrder& c : cancels) SendCancel(c);
     deps_.feed->Publish();
     return absl::OkStatus();
+  }
+
+  // Samples are not stored: the observer keeps the latest per host. The host record (labels)
+  // is the one of this session's Hello.
+  void HandleMetrics(const v1::MetricsBatch& batch) {
+    if (deps_.observer == nullptr) return;
+    deps_.observer->OnMetrics(host_, batch);
   }
 
   void SendCancel(const CancelOrder& c) {
@@ -299,6 +313,11 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     if (!chunks.empty()) {
       ASSIGN_OR_RETURN(std::vector<v1::LogOffset> stored, deps_.logs->WriteDurable(chunks));
       for (v1::LogOffset& o : stored) *ack->add_logs() = std::move(o);
+      if (deps_.observer != nullptr) {
+        uint64_t bytes = 0;
+        for (const v1::LogChunk* c : chunks) bytes += c->data().size();
+        deps_.observer->OnLogBytes(bytes);
+      }
     }
 
     std::vector<v1::SequencedItem> seq(items.sequenced().begin(), items.sequenced().end());
@@ -313,6 +332,20 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     }
     Send(std::move(ack_msg));
 
+    for (v1::Event& e : outcome.events) {
+      e.set_host_name(host_name_);
+      LogInfo(absl::StrCat("host ", host_name_, ": ", e.kind(), ": ", e.message(),
+                           e.command_id().empty() ? "" : " [command " + e.command_id() + "]",
+                           " (stored ", NowMs() - e.time_unix_ms(),
+                           " ms after the kernel said it)"));
+      if (deps_.observer != nullptr) deps_.observer->OnEvent(e);
+    }
+    if (deps_.observer != nullptr) {
+      if (outcome.skipped_items > 0) deps_.observer->OnReplayedItems(outcome.skipped_items);
+      for (int64_t ms : outcome.dispatch_latency_ms) {
+        deps_.observer->OnDispatchLatency(absl::Milliseconds(ms));
+      }
+    }
     ActOn(outcome);
     deps_.feed->Publish();
     return absl::OkStatus();
@@ -354,6 +387,7 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
   // time) and read it without the lock.
   std::string host_id_;
   std::string host_name_;
+  v1::Host host_;
   std::set<std::string> owned_;
 
   absl::Mutex mu_;

@@ -26,6 +26,24 @@ inline constexpr size_t kMaxLogChunkBytes = 1 << 20;
 inline constexpr int kMaxItemsPerMessage = 4096;
 inline constexpr int kMaxLabels = 64;
 
+// What sessions report for the controller's metrics (controller/metrics/). Called on executor
+// threads, concurrently for different sessions; must not block.
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  // A host's latest samples (validated by the observer).
+  virtual void OnMetrics(const kfleet::v1::Host& host, const kfleet::v1::MetricsBatch& batch) = 0;
+  // A kernel event of the host was stored (each once).
+  virtual void OnEvent(const kfleet::v1::Event& event) = 0;
+  // Log bytes made durable, and sequenced items that were already stored (resent by an agent).
+  virtual void OnLogBytes(uint64_t bytes) = 0;
+  virtual void OnReplayedItems(int items) = 0;
+  // A host said Hello (registered or came back).
+  virtual void OnHello(const kfleet::v1::Host& host) = 0;
+  // A command was accepted by its agent this long after it was created.
+  virtual void OnDispatchLatency(absl::Duration latency) = 0;
+};
+
 // Everything a session needs; all pointers outlive the service.
 struct SessionDeps {
   Store* store;
@@ -37,6 +55,10 @@ struct SessionDeps {
   // recorded.
   std::function<absl::Status(const kfleet::v1::KernelBuild&, const std::string& command_id)>
       record_build;
+  SessionObserver* observer = nullptr;  // null: nothing observed
+  // How often agents sample and send their metrics (SessionSettings.metrics_interval_ms);
+  // zero: never.
+  absl::Duration metrics_interval = absl::Seconds(15);
 };
 
 class AgentServiceImpl : public kfleet::v1::AgentService::CallbackService {

@@ -219,11 +219,12 @@ absl::StatusOr<std::string> DomainXml(const GuestSpec& spec, const DomainOptions
 
   std::string xml = absl::StrCat(
       "<domain type='", options.accel == "kvm" ? "kvm" : "qemu",
-      "' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n", "  <name>", options.domain_prefix, spec.name,
-      "</name>\n", "  <metadata>\n", "    <kfleet:guest xmlns:kfleet='", kMetadataNamespace,
-      "' pool='", XmlEscape(spec.pool), "' accel='", options.accel, "' console='",
-      XmlEscape(options.console_path), "'/>\n", "  </metadata>\n", "  <memory unit='MiB'>",
-      spec.memory_mib, "</memory>\n", "  <vcpu placement='static'>", spec.cpus, "</vcpu>\n");
+      "' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n", "  <name>",
+      options.domain_prefix, spec.name, "</name>\n", "  <metadata>\n",
+      "    <kfleet:guest xmlns:kfleet='", kMetadataNamespace, "' pool='", XmlEscape(spec.pool),
+      "' accel='", options.accel, "' console='", XmlEscape(options.console_path), "'/>\n",
+      "  </metadata>\n", "  <memory unit='MiB'>", spec.memory_mib, "</memory>\n",
+      "  <vcpu placement='static'>", spec.cpus, "</vcpu>\n");
   if (!spec.settings.empty()) {
     absl::StrAppend(&xml, "  <sysinfo type='fwcfg'>\n", "    <entry name='", kSettingsFwCfgName,
                     "'>");

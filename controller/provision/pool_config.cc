@@ -128,10 +128,12 @@ class Parser {
           }
         }
       } else {
-        return Error(kv.first,
-                     absl::StrCat("unknown field ", where,
-                                  " (expected provider, uri, domain_prefix, image, cpus, memory, disks, min, max, "
-                                  "idle_timeout, boot_timeout, labels, exec)"));
+        return Error(
+            kv.first,
+            absl::StrCat(
+                "unknown field ", where,
+                " (expected provider, uri, domain_prefix, image, cpus, memory, disks, min, max, "
+                "idle_timeout, boot_timeout, labels, exec)"));
       }
     }
     if (pool->min > pool->max) {

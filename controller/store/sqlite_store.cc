@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -86,6 +87,12 @@ UPDATE commands SET host_name = (SELECT name FROM hosts WHERE hosts.id = command
       R"sql(
 ALTER TABLE jobs ADD COLUMN targets TEXT NOT NULL DEFAULT '';  -- host ids, comma-separated
 ALTER TABLE jobs ADD COLUMN build BLOB;                        -- kfleet.v1.KernelBuild
+)sql",
+      // 4: kernel events (OOM kills, oopses...) carry the kill and the report's lines.
+      R"sql(
+ALTER TABLE events ADD COLUMN oom BLOB;                        -- kfleet.v1.OomKill
+ALTER TABLE events ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+CREATE INDEX events_by_kind ON events(kind, id);
 )sql",
   };
   return *kMigrations;
@@ -182,6 +189,7 @@ absl::StatusOr<Host> SqliteStore::RegisterHost(const v1::Hello& hello, int64_t n
     Host meta;
     *meta.mutable_labels() = hello.labels();
     *meta.mutable_facts() = hello.facts();
+    meta.set_metrics_address(hello.metrics_address());
     std::string name = hello.name().empty() ? hello.facts().hostname() : hello.name();
     if (name.empty()) name = hello.host_id();
 
@@ -440,6 +448,33 @@ SELECT id FROM commands WHERE host_id = ?1 AND state IN (2, 3) AND cancel_reques
   return out;
 }
 
+absl::StatusOr<StoreStateCounts> SqliteStore::CountStates() {
+  absl::MutexLock lock(&mu_);
+  StoreStateCounts counts;
+  for (bool jobs : {false, true}) {
+    ASSIGN_OR_RETURN(
+        Stmt s,
+        Stmt::Prepare(db_.get(), jobs ? "SELECT state, COUNT(*) FROM jobs GROUP BY state"
+                                      : "SELECT state, COUNT(*) FROM commands GROUP BY state"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      int state = static_cast<int>(s.Int(0));
+      std::string name =
+          jobs ? (v1::JobState_IsValid(state) ? v1::JobState_Name(static_cast<v1::JobState>(state))
+                                              : "unknown")
+               : (v1::CommandState_IsValid(state)
+                      ? v1::CommandState_Name(static_cast<v1::CommandState>(state))
+                      : "unknown");
+      // COMMAND_PENDING -> pending, JOB_RUNNING -> running
+      size_t us = name.find('_');
+      if (us != std::string::npos) name = name.substr(us + 1);
+      (jobs ? counts.jobs : counts.commands)[absl::AsciiStrToLower(name)] += s.Int(1);
+    }
+  }
+  return counts;
+}
+
 absl::StatusOr<std::string> SqliteStore::CommandHost(const std::string& command_id) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), "SELECT host_id FROM commands WHERE id = ?1"));
@@ -484,11 +519,13 @@ absl::Status SqliteStore::ApplyOne(const std::string& host_id, const v1::Sequenc
     case v1::SequencedItem::kFinished:
       command_id = item.finished().command_id();
       break;
+    case v1::SequencedItem::kKernelEvent:
+      return AddKernelEventLocked(host_id, item.kernel_event(), outcome);
     default:
       return absl::OkStatus();  // a newer agent's item kind: nothing to do with it here
   }
   ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(), R"sql(
-SELECT c.state, c.cancel_requested, j.cancel_requested
+SELECT c.state, c.cancel_requested, j.cancel_requested, c.created_ms
 FROM commands c JOIN jobs j ON j.id = c.job_id WHERE c.id = ?1 AND c.host_id = ?2)sql"));
   get.Bind(1, command_id).Bind(2, host_id);
   ASSIGN_OR_RETURN(bool row, get.Step());
@@ -504,6 +541,9 @@ FROM commands c JOIN jobs j ON j.id = c.job_id WHERE c.id = ?1 AND c.host_id = ?
     }
     int64_t next = item.has_started() ? v1::COMMAND_RUNNING : v1::COMMAND_ACCEPTED;
     if (next < state) return absl::OkStatus();
+    if (item.has_accepted() && state == v1::COMMAND_PENDING) {
+      outcome->dispatch_latency_ms.push_back(now_ms - get.Int(3));
+    }
     ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), R"sql(
 UPDATE commands SET state = ?1, started_ms = CASE WHEN ?1 = 3 THEN ?2 ELSE started_ms END
 WHERE id = ?3)sql"));

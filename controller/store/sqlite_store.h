@@ -34,6 +34,7 @@ class SqliteStore : public Store {
       const std::string& submitter, int64_t now_ms, const std::string& builder_host_id) override;
   absl::StatusOr<kfleet::v1::Job> GetJob(const std::string& job_id) override;
   absl::StatusOr<std::vector<kfleet::v1::Job>> ListJobs(int limit) override;
+  absl::StatusOr<StoreStateCounts> CountStates() override;
   absl::StatusOr<kfleet::v1::CommandInfo> GetCommand(const std::string& command_id) override;
   absl::StatusOr<std::vector<kfleet::v1::Command>> PendingCommands(
       const std::string& host_id) override;
@@ -62,8 +63,8 @@ class SqliteStore : public Store {
   absl::Status ForgetHost(const std::string& host_id) override;
   absl::Status AddEvent(const kfleet::v1::Event& event) override;
   absl::StatusOr<std::vector<kfleet::v1::Event>> ListEvents(const std::string& host_id,
-                                                            const std::string& kind,
-                                                            int limit) override;
+                                                            const std::string& kind, int limit,
+                                                            uint64_t after_id) override;
 
  private:
   explicit SqliteStore(SqliteDb db) : db_(std::move(db)) {}
@@ -104,6 +105,11 @@ class SqliteStore : public Store {
   absl::StatusOr<std::optional<kfleet::v1::KernelBuild>> JobBuild(const std::string& job_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AddEventLocked(const kfleet::v1::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A kernel event from the agent of `host_id`: stored as an event of its timeline and returned
+  // in outcome->events.
+  absl::Status AddKernelEventLocked(const std::string& host_id,
+                                    const kfleet::v1::KernelEvent& event, ApplyOutcome* outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::set<std::string>> BusyHostsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `fn` in BEGIN IMMEDIATE ... COMMIT, rolling back on error.
   template <typename Fn>

@@ -130,6 +130,59 @@ TEST_F(SqliteStoreTest, ResentItemsAreSkipped) {
   EXPECT_EQ(store_->GetCommand(cmd)->finished_unix_ms(), 20);
 }
 
+// Validates that a kernel event from an agent is stored once on the host's timeline with its OOM
+// kill, and that the timeline can be followed by id.
+TEST_F(SqliteStoreTest, KernelEventsStoredOnceAndFollowedById) {
+  Register("h-a", "a");
+  v1::SequencedItem item;
+  item.set_seq(1);
+  v1::KernelEvent* k = item.mutable_kernel_event();
+  k->set_kind("oom");
+  k->set_time_unix_ms(5000);
+  k->set_message("Memory cgroup out of memory: Killed process 42 (tail)");
+  k->set_command_id("c-1");
+  k->set_detail("oom-kill:constraint=CONSTRAINT_MEMCG");
+  k->mutable_oom()->set_pid(42);
+  k->mutable_oom()->set_comm("tail");
+  auto applied = store_->ApplySequenced("h-a", {item}, 6000);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  ASSERT_EQ(applied->events.size(), 1u);
+  EXPECT_EQ(applied->events[0].host_name(), "");  // the caller knows the host
+  EXPECT_GT(applied->events[0].id(), 0u);
+  auto again = store_->ApplySequenced("h-a", {item}, 7000);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->events.empty());
+  EXPECT_EQ(again->skipped_items, 1);
+
+  ASSERT_TRUE(store_
+                  ->AddEvent([] {
+                    v1::Event e;
+                    e.set_host_id("h-a");
+                    e.set_time_unix_ms(8000);
+                    e.set_kind("reboot");
+                    return e;
+                  }())
+                  .ok());
+  auto all = store_->ListEvents("", "", 100, 0);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  const v1::Event& oom = (*all)[0];
+  EXPECT_EQ(oom.kind(), "oom");
+  EXPECT_EQ(oom.host_name(), "a");
+  EXPECT_EQ(oom.command_id(), "c-1");
+  EXPECT_EQ(oom.oom().pid(), 42);
+  EXPECT_EQ(oom.oom().comm(), "tail");
+  EXPECT_EQ(oom.detail(), "oom-kill:constraint=CONSTRAINT_MEMCG");
+  EXPECT_LT(oom.id(), (*all)[1].id());
+
+  auto after = store_->ListEvents("", "", 100, oom.id());
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].kind(), "reboot");
+  EXPECT_TRUE(store_->ListEvents("h-a", "oom", 100, (*all)[1].id())->empty());
+  EXPECT_EQ(store_->ListEvents("h-a", "oom", 100, 0)->size(), 1u);
+}
+
 // Validates that an item for another host's command is never applied.
 TEST_F(SqliteStoreTest, ForeignCommandIgnored) {
   Register("h-a", "a");

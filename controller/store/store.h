@@ -35,7 +35,16 @@ struct ApplyOutcome {
   std::vector<Dispatch> dispatch;    // next steps created by finished commands
   std::vector<CancelOrder> cancels;  // commands the agent accepted after they were cancelled
   std::vector<std::string> finished_jobs;
-  int skipped_items = 0;  // already stored (resent after a reconnect)
+  int skipped_items = 0;                  // already stored (resent after a reconnect)
+  std::vector<kfleet::v1::Event> events;  // kernel events stored (OOM kills, oopses...)
+  // For each command its agent accepted: from the command's creation to its acceptance.
+  std::vector<int64_t> dispatch_latency_ms;
+};
+
+// How many commands and jobs are in each state, by lower-case state name ("pending", "running").
+struct StoreStateCounts {
+  std::map<std::string, int64_t> commands;
+  std::map<std::string, int64_t> jobs;
 };
 
 // What a cancel changed.
@@ -83,6 +92,7 @@ class Store {
   virtual absl::StatusOr<kfleet::v1::Job> GetJob(const std::string& job_id) = 0;
   // Newest first.
   virtual absl::StatusOr<std::vector<kfleet::v1::Job>> ListJobs(int limit) = 0;
+  virtual absl::StatusOr<StoreStateCounts> CountStates() = 0;
   virtual absl::StatusOr<kfleet::v1::CommandInfo> GetCommand(const std::string& command_id) = 0;
 
   // Commands for `host_id` not yet accepted by its agent (to send on a new session), and commands
@@ -142,9 +152,12 @@ class Store {
   // Removes a host record (a destroyed guest); its jobs keep their history.
   virtual absl::Status ForgetHost(const std::string& host_id) = 0;
   virtual absl::Status AddEvent(const kfleet::v1::Event& event) = 0;
+  // The newest `limit` events (of a host, of a kind; empty: all), oldest first; with after_id > 0
+  // the oldest `limit` events whose id is larger (to follow the timeline).
   virtual absl::StatusOr<std::vector<kfleet::v1::Event>> ListEvents(const std::string& host_id,
                                                                     const std::string& kind,
-                                                                    int limit) = 0;
+                                                                    int limit,
+                                                                    uint64_t after_id) = 0;
 };
 
 }  // namespace kfleet::controller
