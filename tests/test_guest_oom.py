@@ -34,10 +34,12 @@ class GuestOomTest(harness.KfleetTestCase):
         """Validates that a command eating all of a 256 MiB guest's memory is OOM-killed by the
         guest's kernel (no cgroup limit: a global OOM), that the kill is an `oom` event of the
         guest naming the victim and the command within 5 s, that the command's result says it was
-        OOM-killed, and that node_vmstat_oom_kill of the guest rises in /metrics."""
+        OOM-killed, with its peak memory from its cgroup v2, and that node_vmstat_oom_kill of the
+        guest rises in /metrics."""
         self.assertEqual(self.kctl("bringup", "small").rc, 0)
         self.wait_host_state("small-1", "ONLINE", timeout=600)
-        before = harness.wait_for(self.oom_counter, 30, "the guest's samples in /metrics")
+        (before,) = harness.wait_for(lambda: (v := self.oom_counter()) is not None and (v,), 30,
+                                     "the guest's samples in /metrics")
 
         started_ms = time.time() * 1000
         hog = self.kctl_background("exec", "--host", "small-1", "--name", "it-guest-hog", "--",
@@ -65,6 +67,9 @@ class GuestOomTest(harness.KfleetTestCase):
         self.assertEqual(result["verdict"], "FAIL", result)
         self.assertTrue(result.get("oom_killed"), result)
         self.assertIn("OOM", result.get("detail", ""), result)
+        # The guest's agent runs commands in cgroup v2 memory cgroups (the tiny image mounts it).
+        self.assertEqual(result.get("cgroup"), "v2", result)
+        self.assertGreater(int(result.get("memory_peak_bytes", 0)), 64 << 20, result)
 
         after = harness.wait_for(lambda: (v := self.oom_counter()) is not None and v > before
                                  and v, 30, "node_vmstat_oom_kill of small-1 to rise")

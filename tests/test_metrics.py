@@ -47,7 +47,8 @@ class MetricsTest(harness.KfleetTestCase):
         """Validates that a command OOM-killed under --memory-max 64M says so in its result, that
         the kernel's kill reaches the controller as an `oom` event naming the victim's pid, comm
         and the command within 5 s, and that node_vmstat_oom_kill of the host rises in /metrics."""
-        before = harness.wait_for(self.oom_counter, 20, "the host's samples in /metrics")
+        (before,) = harness.wait_for(lambda: (v := self.oom_counter()) is not None and (v,), 20,
+                                     "the host's samples in /metrics")
 
         started_ms = time.time() * 1000
         hog = self.kctl_background("exec", "--host", "hog-host", "--memory-max", "64M",
