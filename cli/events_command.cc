@@ -201,7 +201,7 @@ CommandSpec EventsCommand() {
           "host registered with a new boot id), reboot, power_cycle, boot_failed, "
           "guest_created, guest_registered.\n\n"
           "The TEXT of an OOM kill names its victim, its memory and what ran out:\n\n"
-          "    killed 4242 (stress-ng) anon-rss 63.9 MiB, memcg limit /kfleet/c-1 [command c-1]\n\n"
+          "    killed 4242 (stress-ng) anon-rss 64 MiB, memcg limit /kfleet/c-1 [command c-1]\n\n"
           "\"memcg limit CGROUP\" says a cgroup's memory limit was hit (kctl exec --memory-max), "
           "\"host out of memory\" that the whole machine ran out; \"by earlyoom\" names a "
           "userspace killer. Other kernel events show the report's first line; -o wide adds the "

@@ -23,7 +23,7 @@ const std::vector<std::string>& EventKinds();
 // them all.
 absl::Status CheckEventKind(absl::string_view kind);
 
-// What the OOM killer did, in a few words: "killed 4242 (stress-ng) anon-rss 63.9 MiB, memcg limit
+// What the OOM killer did, in a few words: "killed 4242 (stress-ng) anon-rss 64 MiB, memcg limit
 // /kfleet/c-abc" (the cgroup whose limit was hit), "..., host out of memory" (no limit: the whole
 // machine ran out), "... by earlyoom" (a userspace killer).
 std::string DescribeOomKill(const v1::OomKill& oom);

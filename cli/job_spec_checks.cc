@@ -11,9 +11,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "cli/job_spec_yaml.h"
-#include "cli/memory_size.h"
 #include "common/duration.h"
 #include "common/ids.h"
+#include "common/memory_size.h"
 
 namespace kfleet::cli::internal {
 namespace {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/format.h"
@@ -153,6 +154,7 @@ std::string RenderJobDetail(const v1::Job& job, bool wide, absl::Time now, absl:
 
 std::string DescribeOom(const v1::CommandResult& r) {
   if (!r.oom_killed() && r.oom_kills() == 0) return "";
+  if (absl::StrContains(r.detail(), "OOM")) return "";  // the agent's detail says it already
   auto kills = [](uint32_t n) {
     return absl::StrCat(n, n == 1 ? " OOM kill" : " OOM kills", " in its cgroup");
   };
@@ -190,7 +192,8 @@ std::string CommandSummary(const v1::CommandInfo& c, absl::string_view step, boo
   if (c.state() == v1::COMMAND_FINISHED || r.wall_ms() > 0)
     parts.push_back(FormatMillis(r.wall_ms()));
   std::string oom = DescribeOom(r);
-  if (wide && oom.empty() && r.memory_peak_bytes() > 0) {
+  bool hit = r.oom_killed() || r.oom_kills() > 0;  // then the detail or `oom` gives the peak
+  if (wide && !hit && r.memory_peak_bytes() > 0) {
     parts.push_back(absl::StrCat("peak ", Bytes(r.memory_peak_bytes())));
   }
   std::string line = absl::StrCat(c.host_name(), step.empty() ? "" : " ", step, ": ", verdict);

@@ -30,9 +30,10 @@ std::string RenderJobDetail(const v1::Job& job, bool wide, absl::Time now, absl:
 std::string CommandSummary(const v1::CommandInfo& command, absl::string_view step = "",
                            bool wide = false);
 
-// What the OOM killer did to a command, or "" when nothing: "OOM-killed (limit 64 MiB, peak
-// 64.0 MiB)" when its own process was killed, "1 OOM kill in its cgroup (...)" when another
-// process of its cgroup was.
+// What the OOM killer did to a command: "OOM-killed (limit 64 MiB, peak 64 MiB)" when its own
+// process was killed, "1 OOM kill in its cgroup (...)" when another process of its cgroup was.
+// "" when nothing happened, or when the result's detail says it already (agents write
+// "OOM-killed: memory limit 64 MiB reached (...)" there when they know).
 std::string DescribeOom(const v1::CommandResult& result);
 
 // How many distinct hosts the job's commands run on.

@@ -5,7 +5,7 @@
 #include "cli/job_progress.h"
 #include "cli/job_view.h"
 #include "cli/kctl_test_runner.h"
-#include "cli/memory_size.h"
+#include "common/memory_size.h"
 
 namespace kfleet::cli {
 namespace {
@@ -68,6 +68,13 @@ TEST(KctlOomDisplayTest, SummaryLines) {
             "12 MiB)");
   child.mutable_result()->set_oom_kills(3);
   EXPECT_EQ(DescribeOom(child.result()), "3 OOM kills in its cgroup (peak 12 MiB)");
+  // An agent that says it in the detail: not said twice, and no peak added in wide.
+  v1::CommandInfo said = OomKilled("host-d");
+  said.mutable_result()->set_detail(
+      "OOM-killed: memory limit 64 MiB reached (peak 64.0 MiB, 1 OOM kill)");
+  EXPECT_EQ(CommandSummary(said, "", /*wide=*/true),
+            "host-d: FAIL (OOM-killed: memory limit 64 MiB reached (peak 64.0 MiB, 1 OOM kill), "
+            "2.1s)");
   v1::CommandInfo fine = Finished("host-c", v1::PASS, 0);
   EXPECT_EQ(CommandSummary(fine), "host-c: PASS (exit 0, 2.1s)");
   EXPECT_EQ(CommandSummary(fine, "", /*wide=*/true), "host-c: PASS (exit 0, 2.1s, peak 12 MiB)");

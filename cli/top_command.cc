@@ -73,6 +73,10 @@ absl::StatusOr<Snapshot> Fetch(FleetClient& fleet, const TopOptions& o) {
   if (absl::IsUnimplemented(metrics.status())) {
     snapshot.note = "The controller serves no metrics (an older version): only hosts are shown.";
     metrics = v1::GetHostMetricsResponse();
+  } else if (absl::IsFailedPrecondition(metrics.status())) {
+    // A controller set up to keep no samples.
+    snapshot.note = absl::StrCat(metrics.status().message(), ": only hosts are shown.");
+    metrics = v1::GetHostMetricsResponse();
   } else if (absl::IsNotFound(metrics.status()) && !hosts.hosts().empty()) {
     metrics = v1::GetHostMetricsResponse();  // a known host without samples yet
   }
@@ -195,7 +199,7 @@ CommandSpec TopCommand() {
           "with (+N) when N happened since the sample before; kctl events --kind oom tells "
           "who was killed. AGE is the age of the samples. RUNNING, last, lists the commands "
           "the host runs, each with its job: c-... (j-... NAME). A host that has sent no "
-          "samples shows - in every metric column.\n\n"
+          "samples shows a dash in every metric column.\n\n"
           "-o wide adds CPU, the share of all CPUs' time not idle. -o json prints {\"hosts\": "
           "[...]} with name, id, state, labels, sample_time_unix_ms, sample_age_ms, "
           "mem_total_bytes, mem_used_bytes, load1, cpu_busy_percent, "

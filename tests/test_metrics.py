@@ -91,6 +91,17 @@ class MetricsTest(harness.KfleetTestCase):
                                  and v, 20, "node_vmstat_oom_kill of hog-host to rise")
         self.assertGreater(after, before)
 
+        # kctl top reads the same samples through GetHostMetrics (two batches: PSI as rates).
+        def top_row():
+            rows = self.kctl_json("top", "--once")["hosts"]
+            row = [h for h in rows if h["name"] == "hog-host"][0]
+            return row if row.get("oom_kills", 0) >= after and "psi_memory_percent" in row else None
+
+        row = harness.wait_for(top_row, 20, "kctl top to show hog-host's OOM kills")
+        self.assertGreater(row["mem_total_bytes"], row["mem_used_bytes"], row)
+        self.assertGreater(row["mem_used_bytes"], 0, row)
+        self.assertGreaterEqual(row["load1"], 0, row)
+
         exposition = self.metrics_text()
         if os.path.exists(PROMTOOL):
             self.check_with_promtool(exposition)

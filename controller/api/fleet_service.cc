@@ -341,7 +341,7 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetHostMetrics(grpc::CallbackServerC
                                                            v1::GetHostMetricsResponse* resp) {
   return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
     if (deps_.host_samples == nullptr) {
-      return absl::UnavailableError("this controller keeps no host metrics");
+      return absl::FailedPreconditionError("this controller keeps no host metrics");
     }
     if (req->names_size() > 1000) {
       return absl::InvalidArgumentError("at most 1000 metric names per request");
