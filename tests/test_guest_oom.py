@@ -2,6 +2,7 @@
 eats all its memory, and the kill reaches the controller as an event, attributed to the command,
 within seconds; the guest's OOM counter rises in the controller's /metrics. Needs root and
 libvirtd (scripts/libvirt.sh: kfleet_start_libvirtd)."""
+import re
 import time
 import unittest
 
@@ -40,6 +41,12 @@ class GuestOomTest(harness.KfleetTestCase):
         self.wait_host_state("small-1", "ONLINE", timeout=600)
         (before,) = harness.wait_for(lambda: (v := self.oom_counter()) is not None and (v,), 30,
                                      "the guest's samples in /metrics")
+
+        # The agent keeps itself out of the OOM killer's reach; its commands do not inherit that.
+        r = self.kctl("exec", "--host", "small-1", "--", "sh", "-c",
+                      "cat /proc/$(pidof kfleet-agent)/oom_score_adj /proc/self/oom_score_adj")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(re.findall(r"small-1 \| (-?\d+)", r.stdout), ["-1000", "0"], r.stdout)
 
         started_ms = time.time() * 1000
         hog = self.kctl_background("exec", "--host", "small-1", "--name", "it-guest-hog", "--",
