@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -27,7 +27,10 @@ class KernelWatcherTest : public ::testing::Test {
     dir_ = mkdtemp(tmpl);
     log_ = dir_ + "/kmsg";
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
 
   void Append(const std::string& text) { std::ofstream(log_, std::ios::app) << text; }
 
