@@ -9,7 +9,7 @@ KFLEET_PACKAGES=(
   build-essential cmake pkg-config ccache git python3
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsqlite3-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev
-  libvirt-dev libyaml-cpp-dev nlohmann-json3-dev prometheus-cpp-dev
+  libvirt-dev libyaml-cpp-dev nlohmann-json3-dev prometheus-cpp-dev libexpat1-dev
   # metrics tests: promtool and a real Prometheus server on loopback
   prometheus
   procps
