@@ -155,11 +155,10 @@ int FleetMetrics::port() const { return server_ ? server_->port() : 0; }
 
 void FleetMetrics::OnMetrics(const v1::Host& host, const v1::MetricsBatch& batch) {
   // What it drops is counted in the table (kfleet_metric_samples_dropped_total).
-  samples_->Update(
-      host.id(), host.name(),
-      std::map<std::string, std::string>(host.labels().begin(), host.labels().end()),
-      batch.time_unix_ms(),
-      std::vector<v1::MetricSample>(batch.samples().begin(), batch.samples().end()));
+  samples_->Update(host.id(), host.name(),
+                   std::map<std::string, std::string>(host.labels().begin(), host.labels().end()),
+                   batch.time_unix_ms(),
+                   std::vector<v1::MetricSample>(batch.samples().begin(), batch.samples().end()));
 }
 
 void FleetMetrics::OnEvent(const v1::Event& event) {
