@@ -23,7 +23,6 @@
 namespace kfleet::agent {
 namespace {
 
-constexpr size_t kMaxLineBytes = 64 << 10;
 constexpr size_t kMaxDirEntries = 1'000'000;
 
 void AppendDetail(std::string& detail, absl::string_view text) {
@@ -195,28 +194,12 @@ absl::StatusOr<std::vector<TestResult>> ReadBlktestsResults(const std::string& r
 }
 
 std::vector<TestResult> BlktestsOutputParser::Feed(absl::string_view chunk) {
-  while (!chunk.empty()) {
-    size_t nl = chunk.find('\n');
-    absl::string_view piece = chunk.substr(0, nl);
-    chunk = nl == absl::string_view::npos ? absl::string_view() : chunk.substr(nl + 1);
-    if (!discarding_) {
-      const size_t room = kMaxLineBytes - std::min(partial_.size(), kMaxLineBytes);
-      partial_.append(piece.data(), std::min(piece.size(), room));
-    }
-    if (nl == absl::string_view::npos) {
-      if (partial_.size() >= kMaxLineBytes) discarding_ = true;
-      break;
-    }
-    Line(partial_);
-    partial_.clear();
-    discarding_ = false;
-  }
+  lines_.Feed(chunk, [this](absl::string_view line) { Line(line); });
   return std::exchange(out_, {});
 }
 
 std::vector<TestResult> BlktestsOutputParser::Finish() {
-  if (!partial_.empty()) Line(partial_);
-  partial_.clear();
+  lines_.Finish([this](absl::string_view line) { Line(line); });
   FlushPending();
   if (running_.has_value()) {
     running_->detail =

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "agent/suites/line_splitter.h"
 #include "agent/suites/test_result.h"
 
 namespace kfleet::agent {
@@ -49,8 +50,7 @@ class BlktestsOutputParser {
   void Line(absl::string_view line);
   void FlushPending();
 
-  std::string partial_;
-  bool discarding_ = false;
+  LineSplitter lines_{64 << 10};
   std::optional<TestResult> pending_;  // status known, reading the indented lines under it
   bool in_keys_ = false;               // the "key  last ... value" lines come first
   std::optional<TestResult> running_;  // announced, no status yet

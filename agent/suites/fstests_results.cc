@@ -22,8 +22,6 @@
 namespace kfleet::agent {
 namespace {
 
-constexpr size_t kMaxLineBytes = 1 << 20;  // a "Ran:" line of a long run is long
-
 // Appends `text` to `detail` ("\n" between parts), within kMaxTestDetailBytes. Leading blank
 // lines and trailing space go; the indentation of a diff's first line stays.
 void AppendDetail(std::string& detail, absl::string_view text) {
@@ -229,28 +227,12 @@ FstestsResults ReadFstestsXmlResults(const std::string& result_base) {
 }
 
 std::vector<TestResult> FstestsOutputParser::Feed(absl::string_view chunk) {
-  while (!chunk.empty()) {
-    size_t nl = chunk.find('\n');
-    absl::string_view piece = chunk.substr(0, nl);
-    chunk = nl == absl::string_view::npos ? absl::string_view() : chunk.substr(nl + 1);
-    if (!discarding_) {
-      const size_t room = kMaxLineBytes - std::min(partial_.size(), kMaxLineBytes);
-      partial_.append(piece.data(), std::min(piece.size(), room));
-    }
-    if (nl == absl::string_view::npos) {
-      if (partial_.size() >= kMaxLineBytes) discarding_ = true;
-      break;
-    }
-    Line(partial_);
-    partial_.clear();
-    discarding_ = false;
-  }
+  lines_.Feed(chunk, [this](absl::string_view line) { Line(line); });
   return std::exchange(out_, {});
 }
 
 std::vector<TestResult> FstestsOutputParser::Finish() {
-  if (!partial_.empty()) Line(partial_);  // a test line cut off by the end of output
-  partial_.clear();
+  lines_.Finish([this](absl::string_view line) { Line(line); });
   FlushPending();
   FlushSummary();
   return std::exchange(out_, {});

@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "agent/suites/line_splitter.h"
 #include "agent/suites/test_result.h"
 
 namespace kfleet::agent {
@@ -59,8 +60,7 @@ class FstestsOutputParser {
   void FlushSummary();
 
   std::string section_;
-  std::string partial_;
-  bool discarding_ = false;  // dropping the rest of an overlong line
+  LineSplitter lines_{1 << 20};  // a "Ran:" line of a long run is long
   bool has_pending_ = false;
   bool pending_running_ = false;  // the test line had no outcome yet
   TestResult pending_;
