@@ -20,28 +20,13 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/exec/cgroup.h"
 #include "agent/exec/process.h"
+#include "agent/exec/stdout_sink.h"
 
 namespace kfleet::agent {
 namespace {
 
 using ::testing::HasSubstr;
 namespace v1 = ::kfleet::v1;
-
-class StdoutSink : public OutputSink {
- public:
-  void Write(v1::LogStream stream, absl::string_view data) override {
-    absl::MutexLock lock(&mu_);
-    if (stream == v1::STDOUT) out_.append(data.data(), data.size());
-  }
-  std::string Stdout() {
-    absl::MutexLock lock(&mu_);
-    return out_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::string out_ ABSL_GUARDED_BY(mu_);
-};
 
 bool DirExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 

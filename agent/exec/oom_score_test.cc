@@ -8,27 +8,12 @@
 
 #include "absl/synchronization/mutex.h"
 #include "agent/exec/process.h"
+#include "agent/exec/stdout_sink.h"
 
 namespace kfleet::agent {
 namespace {
 
 namespace v1 = ::kfleet::v1;
-
-class StdoutSink : public OutputSink {
- public:
-  void Write(v1::LogStream stream, absl::string_view data) override {
-    absl::MutexLock lock(&mu_);
-    if (stream == v1::STDOUT) out_.append(data.data(), data.size());
-  }
-  std::string Stdout() {
-    absl::MutexLock lock(&mu_);
-    return out_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::string out_ ABSL_GUARDED_BY(mu_);
-};
 
 // Validates that the agent can protect itself from the OOM killer and that a command it starts
 // afterwards does not inherit the protection: with the agent at -1000, the command runs at 0.
