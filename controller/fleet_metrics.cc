@@ -137,6 +137,9 @@ absl::StatusOr<std::unique_ptr<FleetMetrics>> FleetMetrics::Start(
     std::string dir = options.file_sd_path.substr(0, options.file_sd_path.rfind('/'));
     RETURN_IF_ERROR(MakeDirs(dir));
     m->file_sd_ = std::make_unique<FileSdWriter>(options.file_sd_path);
+    // The list exists from the start (empty until an agent serves its own /metrics), so that a
+    // Prometheus pointed at it finds a file.
+    RETURN_IF_ERROR(m->file_sd_->Write({}).status());
   }
   if (!options.listen.empty()) {
     // The host state first: it prunes the sample table and sets the host counts that the others
@@ -174,8 +177,21 @@ void FleetMetrics::OnReplayedItems(int items) {
 
 void FleetMetrics::OnDispatchLatency(absl::Duration latency) { self_->ObserveDispatch(latency); }
 
-void FleetMetrics::OnHello(const v1::Host&) {
+void FleetMetrics::OnHello(const v1::Host& host) {
   if (file_sd_ == nullptr) return;
+  // Every Hello passes here (the agent session): only a host whose /metrics address appeared,
+  // changed or went away rewrites the list, so reconnecting fleets do not read every host each.
+  {
+    absl::MutexLock lock(&sd_mu_);
+    auto it = sd_addresses_.find(host.id());
+    std::string before = it == sd_addresses_.end() ? "" : it->second;
+    if (before == host.metrics_address()) return;
+    if (host.metrics_address().empty()) {
+      sd_addresses_.erase(host.id());
+    } else {
+      sd_addresses_[host.id()] = host.metrics_address();
+    }
+  }
   absl::StatusOr<std::vector<v1::Host>> hosts = options_.store->ListHosts();
   if (!hosts.ok()) return;
   std::vector<SdHost> sd;

@@ -5,10 +5,12 @@
 #ifndef KFLEET_CONTROLLER_FLEET_METRICS_H_
 #define KFLEET_CONTROLLER_FLEET_METRICS_H_
 
+#include <map>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "controller/fleet/agent_service.h"
 #include "controller/metrics/file_sd.h"
 #include "controller/metrics/fleet_collector.h"
@@ -58,6 +60,8 @@ class FleetMetrics : public SessionObserver {
   std::shared_ptr<HostStateCollector> host_state_;
   std::unique_ptr<SelfMetrics> self_;
   std::unique_ptr<FileSdWriter> file_sd_;
+  absl::Mutex sd_mu_;
+  std::map<std::string, std::string> sd_addresses_ ABSL_GUARDED_BY(sd_mu_);  // host id -> address
   std::unique_ptr<MetricsServer> server_;
 };
 
