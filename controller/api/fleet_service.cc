@@ -23,6 +23,55 @@ constexpr int kMaxSteps = 100;
 constexpr int kMaxArgs = 4096;
 constexpr size_t kMaxStepBytes = 256 << 10;
 
+absl::Status ValidateTestStep(const std::string& where, const v1::TestStep& t) {
+  auto bad = [&](absl::string_view field, absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(where, field, ": ", why));
+  };
+  static const char* const kSuites[] = {"kselftest", "fstests", "blktests", "exec"};
+  if (std::find(std::begin(kSuites), std::end(kSuites), t.suite()) == std::end(kSuites)) {
+    return bad(".suite", absl::StrCat("\"", t.suite().substr(0, 64),
+                                      "\" is not a suite (expected kselftest, fstests, blktests or "
+                                      "exec)"));
+  }
+  if (t.run() != 0 || t.list_only() || t.kselftest().has_archive()) {
+    return bad("", "run, list_only and kselftest.archive are set by the controller, not by a job");
+  }
+  if (t.tests_size() > 100000) return bad(".tests", "more than 100000 tests");
+  if (t.has_reruns() && t.reruns() > 20) return bad(".reruns", "at most 20 re-runs");
+  if (t.shard() > 1000) return bad(".shard", "at most 1000 hosts");
+  size_t bytes = t.section().size();
+  for (const std::string& name : t.tests()) {
+    if (name.empty() || name.size() > 256 || name.find('\n') != std::string::npos) {
+      return bad(".tests", absl::StrCat("\"", name.substr(0, 64),
+                                        "\" is not a test name (1 to 256 characters, one line)"));
+    }
+    bytes += name.size();
+  }
+  if (bytes > 4 * kMaxStepBytes) return bad("", "the test list is too large");
+  if (t.suite() == "exec" && (t.argv().empty() || t.argv(0).empty())) {
+    return bad(".argv", "is empty: give the command that runs a test, e.g. [./run, \"{test}\"]");
+  }
+  if (t.suite() == "kselftest" && t.kselftest().targets().empty() && t.tests().empty()) {
+    return bad(".kselftest.targets", "is empty: name the collections to run, e.g. [size, timers]");
+  }
+  if (t.suite() == "fstests") {
+    if (t.fstests().tree().empty()) {
+      return bad(".fstests.tree",
+                 "is empty: give the path or git URL of an fstests (xfstests-dev) tree");
+    }
+    if (t.section().empty()) return bad(".section", "is empty: fstests runs one section of local.config, e.g. xfs_crc");
+    const std::string& from = t.fstests().expunge_from();
+    if (!from.empty() && std::count(from.begin(), from.end(), '/') != 1) {
+      return bad(".fstests.expunge_from",
+                 absl::StrCat("\"", from.substr(0, 64), "\" is not KERNEL/FS (e.g. 6.1.0/xfs)"));
+    }
+  }
+  if (t.suite() == "blktests" && t.blktests().tree().empty()) {
+    return bad(".blktests.tree", "is empty: give the path of a blktests tree");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateStep(int i, const v1::Step& step) {
   std::string where = absl::StrCat("steps[", i, "]");
   if (!step.timeout().empty()) {
@@ -62,6 +111,8 @@ absl::Status ValidateStep(int i, const v1::Step& step) {
             absl::StrCat(where, ".reboot.via_provider is set by the controller, not by a job"));
       }
       return absl::OkStatus();
+    case v1::Step::kTest:
+      return ValidateTestStep(where + ".test", step.test());
     case v1::Step::kKernelBuild:
       if (i != 0) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -129,6 +180,15 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     return absl::InvalidArgumentError(
         "kernel is given but no step builds it: add `- kernel_build: {}` as the first step");
   }
+  for (int i = 0; i < spec.steps_size(); ++i) {
+    const v1::Step& step = spec.steps(i);
+    if (step.has_test() && step.test().shard() > 1 && spec.hosts().count() > 0 &&
+        spec.hosts().count() < step.test().shard()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "steps[", i, "].test.shard is ", step.test().shard(), " but hosts.count is only ",
+          spec.hosts().count(), ": give the job as many hosts as shards"));
+    }
+  }
   const v1::HostSelector& sel = spec.hosts();
   int kinds = int{sel.all()} + int{!sel.names().empty()} + int{!sel.labels().empty()};
   if (sel.count() > 1000) return absl::InvalidArgumentError("hosts.count is over 1000");
@@ -143,14 +203,6 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     }
   }
   return absl::OkStatus();
-}
-
-template <typename Fn>
-grpc::ServerUnaryReactor* FleetServiceImpl::OnExecutor(grpc::CallbackServerContext* ctx, Fn fn) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  deps_.executor->Post(
-      [reactor, fn = std::move(fn)]() mutable { reactor->Finish(ToGrpcStatus(fn())); });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::ListHosts(grpc::CallbackServerContext* ctx,
@@ -190,9 +242,17 @@ absl::StatusOr<std::string> FleetServiceImpl::PickBuilder() {
   return pick;
 }
 
-absl::StatusOr<v1::Job> FleetServiceImpl::Submit(const v1::JobSpec& spec,
+absl::StatusOr<v1::Job> FleetServiceImpl::Submit(const v1::JobSpec& submitted,
                                                  const std::string& submitter) {
-  RETURN_IF_ERROR(ValidateJobSpec(spec));
+  RETURN_IF_ERROR(ValidateJobSpec(submitted));
+  v1::JobSpec spec = submitted;
+  // `shard: N` over labels (a pool) takes N hosts of them, each as it is free.
+  for (const v1::Step& step : spec.steps()) {
+    if (step.has_test() && step.test().shard() > 0 && spec.hosts().count() == 0 &&
+        !spec.hosts().labels().empty()) {
+      spec.mutable_hosts()->set_count(std::max(spec.hosts().count(), step.test().shard()));
+    }
+  }
   const v1::HostSelector& sel = spec.hosts();
   std::vector<std::string> host_ids;
   if (sel.count() > 0) {

@@ -5,6 +5,7 @@
 #define KFLEET_CONTROLLER_API_FLEET_SERVICE_H_
 
 #include "common/executor.h"
+#include "common/grpc_status.h"
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
 #include "controller/logs/log_store.h"
@@ -66,6 +67,19 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
   grpc::ServerUnaryReactor* GetHostMetrics(grpc::CallbackServerContext* ctx,
                                            const kfleet::v1::GetHostMetricsRequest* req,
                                            kfleet::v1::GetHostMetricsResponse* resp) override;
+  // Tests and results (results_service.cc).
+  grpc::ServerUnaryReactor* GetResults(grpc::CallbackServerContext* ctx,
+                                       const kfleet::v1::GetResultsRequest* req,
+                                       kfleet::v1::GetResultsResponse* resp) override;
+  grpc::ServerUnaryReactor* CompareResults(grpc::CallbackServerContext* ctx,
+                                           const kfleet::v1::CompareResultsRequest* req,
+                                           kfleet::v1::CompareResultsResponse* resp) override;
+  grpc::ServerUnaryReactor* ImportExpunges(grpc::CallbackServerContext* ctx,
+                                           const kfleet::v1::ImportExpungesRequest* req,
+                                           kfleet::v1::ImportExpungesResponse* resp) override;
+  grpc::ServerUnaryReactor* ExportExpunges(grpc::CallbackServerContext* ctx,
+                                           const kfleet::v1::ExportExpungesRequest* req,
+                                           kfleet::v1::ExportExpungesResponse* resp) override;
   grpc::ServerWriteReactor<kfleet::v1::Job>* WatchJob(
       grpc::CallbackServerContext* ctx, const kfleet::v1::GetJobRequest* req) override;
   grpc::ServerWriteReactor<kfleet::v1::LogData>* TailLogs(
@@ -83,6 +97,14 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
 
   Deps deps_;
 };
+
+template <typename Fn>
+grpc::ServerUnaryReactor* FleetServiceImpl::OnExecutor(grpc::CallbackServerContext* ctx, Fn fn) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  deps_.executor->Post(
+      [reactor, fn = std::move(fn)]() mutable { reactor->Finish(ToGrpcStatus(fn())); });
+  return reactor;
+}
 
 }  // namespace kfleet::controller
 

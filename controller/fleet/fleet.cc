@@ -99,7 +99,26 @@ void Fleet::Sweep(absl::Time now) {
       }
     }
   }
-  for (const auto& [id, last] : gone) SetState(id, v1::OFFLINE, last);
+  for (const auto& [id, last] : gone) {
+    SetState(id, v1::OFFLINE, last);
+    // The tests a lost host was running for sharded steps end as errors; the others take over.
+    absl::StatusOr<ApplyOutcome> lost = store_->HostLost(
+        id,
+        absl::StrCat("the host went offline while the test ran (nothing heard for ",
+                     absl::FormatDuration(absl::Seconds(absl::ToInt64Seconds(now - last))),
+                     "): its agent, kernel or machine stopped"),
+        absl::ToUnixMillis(now));
+    if (!lost.ok()) {
+      LogError(absl::StrCat("host ", id, " lost: ", lost.status().ToString()));
+      continue;
+    }
+    for (Dispatch& d : lost->dispatch) {
+      v1::ControllerMessage m;
+      *m.mutable_command() = std::move(d.command);
+      Send(d.host_id, std::move(m));
+    }
+    feed_->Publish();
+  }
 }
 
 void Fleet::Start() {

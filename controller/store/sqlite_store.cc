@@ -94,6 +94,68 @@ ALTER TABLE events ADD COLUMN oom BLOB;                        -- kfleet.v1.OomK
 ALTER TABLE events ADD COLUMN detail TEXT NOT NULL DEFAULT '';
 CREATE INDEX events_by_kind ON events(kind, id);
 )sql",
+      // 5: test results, the queues of sharded test steps, expunge lists.
+      R"sql(
+CREATE TABLE test_results (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL,
+  command_id TEXT NOT NULL,
+  host_id TEXT NOT NULL,
+  host_name TEXT NOT NULL,
+  suite TEXT NOT NULL,
+  section TEXT NOT NULL,
+  name TEXT NOT NULL,
+  run INTEGER NOT NULL,
+  status INTEGER NOT NULL,       -- kfleet.v1.TestStatus
+  duration_ms INTEGER NOT NULL,
+  detail TEXT NOT NULL,
+  build TEXT NOT NULL,           -- the job's build identity, else "uname:" and the release
+  kernel_release TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  UNIQUE (command_id, suite, section, name, run)
+);
+CREATE INDEX test_results_by_job ON test_results(job_id, id);
+CREATE INDEX test_results_by_test ON test_results(suite, section, name, id);
+CREATE TABLE shard_steps (
+  job_id TEXT NOT NULL,
+  step_index INTEGER NOT NULL,
+  listed INTEGER NOT NULL,       -- 0 no list yet, 1 a host is listing, 2 queue filled
+  PRIMARY KEY (job_id, step_index)
+);
+CREATE TABLE shard_tests (
+  job_id TEXT NOT NULL,
+  step_index INTEGER NOT NULL,
+  test TEXT NOT NULL,
+  position INTEGER NOT NULL,     -- order in the list
+  estimate_ms INTEGER NOT NULL,  -- from stored durations; -1 unknown
+  state INTEGER NOT NULL DEFAULT 0,  -- 0 queued, 1 taken, 2 done
+  command_id TEXT NOT NULL DEFAULT '',
+  host_id TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job_id, step_index, test)
+);
+CREATE TABLE shard_hosts (
+  job_id TEXT NOT NULL,
+  step_index INTEGER NOT NULL,
+  host_id TEXT NOT NULL,
+  state INTEGER NOT NULL,        -- 0 idle, 1 busy, 2 done, 3 lost
+  PRIMARY KEY (job_id, step_index, host_id)
+);
+CREATE TABLE expunge_files (
+  kernel TEXT NOT NULL,
+  fs TEXT NOT NULL,
+  section TEXT NOT NULL,
+  content TEXT NOT NULL,         -- the file as imported
+  PRIMARY KEY (kernel, fs, section)
+);
+CREATE TABLE expunges (
+  kernel TEXT NOT NULL,
+  fs TEXT NOT NULL,
+  section TEXT NOT NULL,
+  test TEXT NOT NULL,
+  comment TEXT NOT NULL,
+  PRIMARY KEY (kernel, fs, section, test)
+);
+)sql",
   };
   return *kMigrations;
 }
@@ -279,7 +341,11 @@ absl::StatusOr<v1::Command> SqliteStore::InsertCommand(const std::string& job_id
   v1::Command cmd;
   cmd.set_command_id(NewId("c-"));
   cmd.set_job_id(job_id);
-  *cmd.mutable_step() = step;
+  if (step.has_test() && state == v1::COMMAND_PENDING) {
+    ASSIGN_OR_RETURN(*cmd.mutable_step(), PrepareTestStep(step));
+  } else {
+    *cmd.mutable_step() = step;
+  }
   ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
 INSERT INTO commands (id, job_id, host_id, step_index, step, state, created_ms, host_name)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE((SELECT name FROM hosts WHERE id = ?3), '')))sql"));
@@ -287,7 +353,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE((SELECT name FROM hosts WHERE id = 
       .Bind(2, job_id)
       .Bind(3, host_id)
       .Bind(4, int64_t{step_index})
-      .BindBlob(5, step.SerializeAsString())
+      .BindBlob(5, cmd.step().SerializeAsString())
       .Bind(6, int64_t{state})
       .Bind(7, now_ms);
   RETURN_IF_ERROR(s.Run());
@@ -334,11 +400,11 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7))sql"));
       RETURN_IF_ERROR(
           InsertCommand(job_id, "", 0, spec.steps(0), v1::COMMAND_PENDING, now_ms).status());
     }
+    ApplyOutcome started;
     for (const std::string& host_id : waiting > 0 ? std::vector<std::string>() : host_ids) {
-      ASSIGN_OR_RETURN(v1::Command cmd, InsertCommand(job_id, host_id, 0, spec.steps(0),
-                                                      v1::COMMAND_PENDING, now_ms));
-      dispatch.push_back({host_id, std::move(cmd)});
+      RETURN_IF_ERROR(StartStep(job_id, spec, host_id, 0, spec.steps(0), now_ms, &started));
     }
+    dispatch = std::move(started.dispatch);
     ASSIGN_OR_RETURN(Job job, LoadJob(job_id));
     return std::make_pair(std::move(job), std::move(dispatch));
   });
@@ -381,6 +447,11 @@ SELECT id, spec, state, verdict, submitter, created_ms, finished_ms, build FROM 
   if (!s.IsNull(7)) job.mutable_build()->ParseFromString(s.Blob(7));
   ASSIGN_OR_RETURN(std::vector<CommandInfo> commands, LoadCommands("c.job_id = ?1", job_id));
   for (CommandInfo& c : commands) *job.add_commands() = std::move(c);
+  for (const v1::Step& step : job.spec().steps()) {
+    if (!step.has_test()) continue;
+    ASSIGN_OR_RETURN(*job.mutable_tests(), LoadTestProgress(job));
+    break;
+  }
   return job;
 }
 
@@ -521,6 +592,8 @@ absl::Status SqliteStore::ApplyOne(const std::string& host_id, const v1::Sequenc
       break;
     case v1::SequencedItem::kKernelEvent:
       return AddKernelEventLocked(host_id, item.kernel_event(), outcome);
+    case v1::SequencedItem::kTestResult:
+      return AddTestResultLocked(host_id, item.test_result(), now_ms);
     default:
       return absl::OkStatus();  // a newer agent's item kind: nothing to do with it here
   }
@@ -562,7 +635,8 @@ absl::Status SqliteStore::FinishLocked(const std::string& command_id,
                                        const v1::CommandFinished& fin, int64_t now_ms,
                                        ApplyOutcome* outcome) {
   ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(), R"sql(
-SELECT c.state, c.cancel_requested, c.job_id, c.step_index, j.spec, j.cancel_requested, c.host_id
+SELECT c.state, c.cancel_requested, c.job_id, c.step_index, j.spec, j.cancel_requested, c.host_id,
+  c.step
 FROM commands c JOIN jobs j ON j.id = c.job_id WHERE c.id = ?1)sql"));
   get.Bind(1, command_id);
   ASSIGN_OR_RETURN(bool row, get.Step());
@@ -573,6 +647,8 @@ FROM commands c JOIN jobs j ON j.id = c.job_id WHERE c.id = ?1)sql"));
   v1::JobSpec spec;
   spec.ParseFromString(get.Blob(4));
   std::string host_id = get.Text(6);
+  v1::Step step;
+  step.ParseFromString(get.Blob(7));
   ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), R"sql(
 UPDATE commands SET state = ?1, result = ?2, finished_ms = ?3, stdout_bytes = ?4, stderr_bytes = ?5
 WHERE id = ?6)sql"));
@@ -583,8 +659,18 @@ WHERE id = ?6)sql"));
       .Bind(5, static_cast<int64_t>(fin.stderr_bytes()))
       .Bind(6, command_id);
   RETURN_IF_ERROR(up.Run());
-  bool go_on = fin.result().verdict() == v1::PASS && !cancel_requested;
-  if (BuildsOnce(spec) && step_index == 0) {
+  // Failed tests do not stop a host's later steps (more suites, say); anything else does.
+  v1::Verdict verdict = fin.result().verdict();
+  bool go_on =
+      (verdict == v1::PASS || (step.has_test() && verdict == v1::FAIL)) && !cancel_requested;
+  bool handled = false;
+  if (step.has_test()) {
+    ASSIGN_OR_RETURN(handled, TestCommandEnded(command_id, job_id, spec, host_id, step_index, step,
+                                               fin.result(), go_on, now_ms, outcome));
+  }
+  if (handled) {
+    // The test step goes on (re-runs, the next test of a shard) or ended there.
+  } else if (BuildsOnce(spec) && step_index == 0) {
     RETURN_IF_ERROR(
         FanOut(job_id, spec, go_on ? &fin.result().kernel() : nullptr, now_ms, outcome));
   } else if (step_index + 1 < spec.steps_size()) {
@@ -618,10 +704,7 @@ absl::Status SqliteStore::NextStep(const std::string& job_id, const v1::JobSpec&
   ASSIGN_OR_RETURN(std::optional<v1::KernelBuild> build, JobBuild(job_id));
   absl::StatusOr<Host> host = LoadHost("id = ?1", host_id);
   v1::Step step = FillStep(spec, index, build ? &*build : nullptr, host.ok() ? &*host : nullptr);
-  ASSIGN_OR_RETURN(v1::Command cmd,
-                   InsertCommand(job_id, host_id, index, step, v1::COMMAND_PENDING, now_ms));
-  outcome->dispatch.push_back({host_id, std::move(cmd)});
-  return absl::OkStatus();
+  return StartStep(job_id, spec, host_id, index, step, now_ms, outcome);
 }
 
 absl::Status SqliteStore::FanOut(const std::string& job_id, const v1::JobSpec& spec,
@@ -650,9 +733,11 @@ absl::Status SqliteStore::FanOut(const std::string& job_id, const v1::JobSpec& s
     }
     absl::StatusOr<Host> host = LoadHost("id = ?1", target);
     v1::Step step = FillStep(spec, 1, build, host.ok() ? &*host : nullptr);
-    ASSIGN_OR_RETURN(v1::Command cmd,
-                     InsertCommand(job_id, target, 1, step, v1::COMMAND_PENDING, now_ms));
-    if (!target.empty()) outcome->dispatch.push_back({target, std::move(cmd)});
+    if (target.empty()) {
+      RETURN_IF_ERROR(InsertCommand(job_id, "", 1, step, v1::COMMAND_PENDING, now_ms).status());
+    } else {
+      RETURN_IF_ERROR(StartStep(job_id, spec, target, 1, step, now_ms, outcome));
+    }
   }
   return absl::OkStatus();
 }

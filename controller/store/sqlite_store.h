@@ -65,6 +65,19 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<kfleet::v1::Event>> ListEvents(const std::string& host_id,
                                                             const std::string& kind, int limit,
                                                             uint64_t after_id) override;
+  absl::StatusOr<std::vector<kfleet::v1::TestRecord>> JobResults(
+      const std::string& job_id) override;
+  absl::StatusOr<std::vector<kfleet::v1::TestRecord>> TestHistory(
+      const std::string& job_id) override;
+  absl::StatusOr<ApplyOutcome> HostLost(const std::string& host_id, const std::string& why,
+                                        int64_t now_ms) override;
+  absl::Status PutExpunges(const std::vector<kfleet::v1::ExpungeFile>& files,
+                           const std::vector<std::vector<kfleet::v1::ExpungeEntry>>& entries,
+                           bool replace) override;
+  absl::StatusOr<std::vector<kfleet::v1::ExpungeFile>> ExpungeFiles(const std::string& kernel,
+                                                                    const std::string& fs) override;
+  absl::StatusOr<std::vector<kfleet::v1::RemovalCandidate>> RemovalCandidates(
+      const std::string& kernel, const std::string& fs, int streak) override;
 
  private:
   explicit SqliteStore(SqliteDb db) : db_(std::move(db)) {}
@@ -111,6 +124,44 @@ class SqliteStore : public Store {
                                     const kfleet::v1::KernelEvent& event, ApplyOutcome* outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::set<std::string>> BusyHostsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- Test steps (sqlite_store_tests.cc) ---
+  // A test result from the agent of `host_id`, stored once with the job's kernel.
+  absl::Status AddTestResultLocked(const std::string& host_id,
+                                   const kfleet::v1::TestResultReport& report, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status InsertResultLocked(const std::string& command_id, const kfleet::v1::TestResult& r,
+                                  int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Step `index` reaches `host_id` (filled for it): a sharded test step makes the host join the
+  // step's queue; any other step becomes a pending command to dispatch.
+  absl::Status StartStep(const std::string& job_id, const kfleet::v1::JobSpec& spec,
+                         const std::string& host_id, int index, const kfleet::v1::Step& step,
+                         int64_t now_ms, ApplyOutcome* outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `tests` of a sharded step with their expected durations.
+  absl::Status FillShardQueue(const std::string& job_id, int index, const kfleet::v1::TestStep& t,
+                              const std::vector<std::string>& tests)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives every idle host of a sharded step its next test (longest first), a listing, or, when
+  // none is left, its next step.
+  absl::Status ShardPull(const std::string& job_id, const kfleet::v1::JobSpec& spec, int index,
+                         int64_t now_ms, ApplyOutcome* outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A test command ended: re-runs of its failures, the sharded step's next test. Returns false
+  // when the usual next step applies.
+  absl::StatusOr<bool> TestCommandEnded(const std::string& command_id, const std::string& job_id,
+                                        const kfleet::v1::JobSpec& spec,
+                                        const std::string& host_id, int index,
+                                        const kfleet::v1::Step& step,
+                                        const kfleet::v1::CommandResult& result, bool host_ok,
+                                        int64_t now_ms, ApplyOutcome* outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A test step as its command runs it: run 1, expunges of expunge_from added.
+  absl::StatusOr<kfleet::v1::Step> PrepareTestStep(kfleet::v1::Step step)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<kfleet::v1::TestProgress> LoadTestProgress(const kfleet::v1::Job& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<kfleet::v1::TestRecord>> LoadResults(const std::string& where,
+                                                                  const std::string& arg)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `fn` in BEGIN IMMEDIATE ... COMMIT, rolling back on error.
   template <typename Fn>
   auto InTransaction(Fn fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(fn());

@@ -270,6 +270,19 @@ WHERE c.host_id = '' AND c.state = 1 ORDER BY c.created_ms, c.id)sql"));
         // What the step needs of its host (direct boot or not) is known only now.
         ASSIGN_OR_RETURN(std::optional<v1::KernelBuild> build, JobBuild(w.command.job_id()));
         *w.command.mutable_step() = FillStep(w.spec, w.step_index, build ? &*build : nullptr, &*it);
+        if (w.command.step().has_test() && w.command.step().test().shard() > 0) {
+          // A host for a sharded test step: it joins the step's queue instead.
+          ASSIGN_OR_RETURN(Stmt drop,
+                           Stmt::Prepare(db_.get(), "DELETE FROM commands WHERE id = ?1"));
+          drop.Bind(1, w.command.command_id());
+          RETURN_IF_ERROR(drop.Run());
+          ApplyOutcome joined;
+          RETURN_IF_ERROR(StartStep(w.command.job_id(), w.spec, it->id(), w.step_index,
+                                    w.command.step(), now_ms, &joined));
+          for (Dispatch& d : joined.dispatch) dispatch.push_back(std::move(d));
+          idle.erase(it);
+          break;
+        }
         ASSIGN_OR_RETURN(Stmt assign, Stmt::Prepare(db_.get(),
                                                     "UPDATE commands SET host_id = ?1, "
                                                     "host_name = ?2, created_ms = ?3, step = ?5 "

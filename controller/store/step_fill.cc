@@ -1,11 +1,20 @@
 #include "controller/store/step_fill.h"
 
+#include <set>
+#include <string>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace kfleet::controller {
 
 namespace v1 = kfleet::v1;
+
+bool UsesBuildKselftests(const v1::Step& step) {
+  if (!step.has_test() || step.test().suite() != "kselftest") return false;
+  const v1::KselftestOptions& k = step.test().kselftest();
+  return k.dir().empty() && k.tree().empty();
+}
 
 bool BuildsOnce(const v1::JobSpec& spec) {
   return spec.steps_size() > 0 && spec.steps(0).has_kernel_build();
@@ -17,6 +26,19 @@ v1::Step FillStep(const v1::JobSpec& spec, int index, const v1::KernelBuild* bui
   bool direct = host != nullptr && host->facts().boot_loader() == "direct";
   if (step.has_kernel_build()) {
     *step.mutable_kernel_build()->mutable_source() = spec.kernel();
+    // The kselftests the job's test steps take from this build, built with it.
+    std::set<std::string> targets;
+    for (const v1::Step& s : spec.steps()) {
+      if (UsesBuildKselftests(s)) {
+        targets.insert(s.test().kselftest().targets().begin(),
+                       s.test().kselftest().targets().end());
+      }
+    }
+    for (const std::string& t : targets) step.mutable_kernel_build()->add_kselftest_targets(t);
+  } else if (UsesBuildKselftests(step) && build != nullptr) {
+    for (const v1::Artifact& a : build->artifacts()) {
+      if (a.kind() == "kselftest") *step.mutable_test()->mutable_kselftest()->mutable_archive() = a;
+    }
   } else if (step.has_kernel_install()) {
     if (build != nullptr) *step.mutable_kernel_install()->mutable_build() = *build;
     step.mutable_kernel_install()->set_via_provider(direct);

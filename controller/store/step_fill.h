@@ -12,13 +12,18 @@ namespace kfleet::controller {
 // run on every target host after it passed.
 bool BuildsOnce(const kfleet::v1::JobSpec& spec);
 
+// A kselftest test step that runs the kselftests of the job's kernel build (no dir, no tree).
+bool UsesBuildKselftests(const kfleet::v1::Step& step);
+
 // Step `index` of `spec` as a command runs it on `host` (null: not known yet, a command waiting
 // for a host), with `build` the job's kernel build (null: none yet):
 // - kernel_build gets the job's kernel source;
 // - kernel_install gets the build, and goes through the provider on a host booted directly by its
 //   hypervisor (facts.boot_loader "direct");
 // - a reboot after a kernel_install expects the build's release and identity, and on a
-//   direct-boot host the provider boots it.
+//   direct-boot host the provider boots it;
+// - kernel_build also builds the kselftest targets of the job's kselftest steps, and those steps
+//   get the build's kselftest archive.
 kfleet::v1::Step FillStep(const kfleet::v1::JobSpec& spec, int index,
                           const kfleet::v1::KernelBuild* build, const kfleet::v1::Host* host);
 

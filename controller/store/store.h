@@ -158,6 +158,32 @@ class Store {
                                                                     const std::string& kind,
                                                                     int limit,
                                                                     uint64_t after_id) = 0;
+
+  // --- Tests and results (DESIGN.md, "Tests and results") ---
+
+  // Every test result of a job, by suite, section, name, run.
+  virtual absl::StatusOr<std::vector<kfleet::v1::TestRecord>> JobResults(
+      const std::string& job_id) = 0;
+  // Every stored run, of any job, of the tests `job_id` ran (same suite, section and name).
+  virtual absl::StatusOr<std::vector<kfleet::v1::TestRecord>> TestHistory(
+      const std::string& job_id) = 0;
+  // The host went offline: the tests of sharded test steps it was running end as errors (`why`
+  // says what happened; the command's console log is named), the host leaves those steps, and
+  // the tests left go to the other hosts.
+  virtual absl::StatusOr<ApplyOutcome> HostLost(const std::string& host_id, const std::string& why,
+                                                int64_t now_ms) = 0;
+  // Stores expunge files (and their parsed entries, one list per file). With `replace`, the
+  // stored files of each (kernel, fs) imported are dropped first.
+  virtual absl::Status PutExpunges(const std::vector<kfleet::v1::ExpungeFile>& files,
+                                   const std::vector<std::vector<kfleet::v1::ExpungeEntry>>& entries,
+                                   bool replace) = 0;
+  // Stored expunge files (empty kernel or fs: all), by kernel, fs, section.
+  virtual absl::StatusOr<std::vector<kfleet::v1::ExpungeFile>> ExpungeFiles(
+      const std::string& kernel, const std::string& fs) = 0;
+  // Expunged tests whose newest `streak` stored fstests runs (in the expunge's section) all
+  // passed.
+  virtual absl::StatusOr<std::vector<kfleet::v1::RemovalCandidate>> RemovalCandidates(
+      const std::string& kernel, const std::string& fs, int streak) = 0;
 };
 
 }  // namespace kfleet::controller
