@@ -147,7 +147,7 @@ TEST_F(ArgsTest, UnknownCommandSuggests) {
   EXPECT_EQ(Error({"--insecure", "jbos"}),
             "unknown command \"jbos\" (did you mean \"jobs\"?); see kctl --help");
   EXPECT_EQ(Error({"frobnicate"}), "unknown command \"frobnicate\"; see kctl --help");
-  EXPECT_THAT(Error({"results", "j-1"}), HasSubstr("not available in this version"));
+  EXPECT_THAT(Error({"pki", "init"}), HasSubstr("not available in this version"));
 }
 
 // Validates the messages for unknown flags, misplaced flags and missing values.

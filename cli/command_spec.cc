@@ -65,7 +65,7 @@ std::string ExitCodeMeaning(int code) {
 }
 
 const std::vector<std::string>& PlannedCommands() {
-  static const auto* const kPlanned = new std::vector<std::string>{"results", "pki"};
+  static const auto* const kPlanned = new std::vector<std::string>{"pki"};
   return *kPlanned;
 }
 

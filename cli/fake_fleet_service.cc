@@ -181,6 +181,89 @@ grpc::Status FakeFleetService::GetHostMetrics(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+std::vector<v1::ExpungeFile> FakeFleetService::expunge_files() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::ExpungeFile> out;
+  for (const auto& [path, file] : expunges_) out.push_back(file);
+  return out;
+}
+
+std::vector<v1::ImportExpungesRequest> FakeFleetService::import_requests() const {
+  absl::MutexLock lock(&mu_);
+  return import_requests_;
+}
+
+std::vector<v1::ExportExpungesRequest> FakeFleetService::export_requests() const {
+  absl::MutexLock lock(&mu_);
+  return export_requests_;
+}
+
+grpc::Status FakeFleetService::GetResults(grpc::ServerContext*,
+                                          const v1::GetResultsRequest* request,
+                                          v1::GetResultsResponse* response) {
+  Record(absl::StrCat("GetResults ", request->job_id()));
+  if (!error.ok()) return error;
+  auto it = results.find(request->job_id());
+  if (it == results.end()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no job ", request->job_id()));
+  }
+  *response = it->second;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::CompareResults(grpc::ServerContext*,
+                                              const v1::CompareResultsRequest* request,
+                                              v1::CompareResultsResponse* response) {
+  Record(absl::StrCat("CompareResults ", request->baseline_job_id(), " ", request->dev_job_id()));
+  if (!error.ok()) return error;
+  for (const std::string& id : {request->baseline_job_id(), request->dev_job_id()}) {
+    if (results.count(id) == 0) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no job ", id));
+    }
+  }
+  *response = comparison;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::ImportExpunges(grpc::ServerContext*,
+                                              const v1::ImportExpungesRequest* request,
+                                              v1::ImportExpungesResponse* response) {
+  Record("ImportExpunges");
+  if (!error.ok()) return error;
+  absl::MutexLock lock(&mu_);
+  import_requests_.push_back(*request);
+  if (request->replace()) {
+    for (const v1::ExpungeFile& f : request->files()) {
+      for (auto it = expunges_.begin(); it != expunges_.end();) {
+        bool same = it->second.kernel() == f.kernel() && it->second.fs() == f.fs();
+        it = same ? expunges_.erase(it) : std::next(it);
+      }
+    }
+  }
+  for (const v1::ExpungeFile& f : request->files()) {
+    expunges_[absl::StrCat(f.kernel(), "/", f.fs(), "/", f.section())] = f;
+    response->set_files(response->files() + 1);
+    for (char c : f.content()) response->set_tests(response->tests() + (c == '/' ? 1 : 0));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeFleetService::ExportExpunges(grpc::ServerContext*,
+                                              const v1::ExportExpungesRequest* request,
+                                              v1::ExportExpungesResponse* response) {
+  Record("ExportExpunges");
+  if (!error.ok()) return error;
+  absl::MutexLock lock(&mu_);
+  export_requests_.push_back(*request);
+  for (const auto& [path, f] : expunges_) {
+    if (!request->kernel().empty() && f.kernel() != request->kernel()) continue;
+    if (!request->fs().empty() && f.fs() != request->fs()) continue;
+    *response->add_files() = f;
+  }
+  for (const v1::RemovalCandidate& c : candidates) *response->add_candidates() = c;
+  return grpc::Status::OK;
+}
+
 FakeFleetServer::FakeFleetServer(FakeFleetService& service, grpc::Service* also) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);

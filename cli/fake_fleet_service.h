@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,7 +28,12 @@ class FakeFleetService : public v1::FleetService::Service {
     grpc::Status status;
   };
   std::vector<TailScript> tail_scripts;
-  std::vector<v1::Job> watch;                     // WatchJob sends these, in order
+  std::vector<v1::Job> watch;  // WatchJob sends these, in order
+  // GetResults answers results[job_id] (NOT_FOUND for another id); CompareResults answers
+  // `comparison` when both jobs are in `results`.
+  std::map<std::string, v1::GetResultsResponse> results;
+  v1::CompareResultsResponse comparison;
+  std::vector<v1::RemovalCandidate> candidates;   // ExportExpunges adds these
   grpc::Status error = grpc::Status::OK;          // when not OK, every call fails with it
   grpc::Status metrics_error = grpc::Status::OK;  // when not OK, GetHostMetrics fails with it
 
@@ -45,6 +51,12 @@ class FakeFleetService : public v1::FleetService::Service {
   std::vector<v1::GetHostMetricsRequest> metrics_requests() const;
   v1::TailLogsRequest last_tail() const;
   std::vector<std::string> calls() const;
+  // The expunge files ImportExpunges stored, as a controller keeps them: by kernel, fs and
+  // section, the content as sent. ExportExpunges answers those of the kernel and fs asked for
+  // (all when empty), in path order.
+  std::vector<v1::ExpungeFile> expunge_files() const;
+  std::vector<v1::ImportExpungesRequest> import_requests() const;
+  std::vector<v1::ExportExpungesRequest> export_requests() const;
 
   grpc::Status ListHosts(grpc::ServerContext*, const v1::ListHostsRequest*,
                          v1::ListHostsResponse* response) override;
@@ -65,6 +77,14 @@ class FakeFleetService : public v1::FleetService::Service {
                           v1::ListEventsResponse* response) override;
   grpc::Status GetHostMetrics(grpc::ServerContext*, const v1::GetHostMetricsRequest* request,
                               v1::GetHostMetricsResponse* response) override;
+  grpc::Status GetResults(grpc::ServerContext*, const v1::GetResultsRequest* request,
+                          v1::GetResultsResponse* response) override;
+  grpc::Status CompareResults(grpc::ServerContext*, const v1::CompareResultsRequest* request,
+                              v1::CompareResultsResponse* response) override;
+  grpc::Status ImportExpunges(grpc::ServerContext*, const v1::ImportExpungesRequest* request,
+                              v1::ImportExpungesResponse* response) override;
+  grpc::Status ExportExpunges(grpc::ServerContext*, const v1::ExportExpungesRequest* request,
+                              v1::ExportExpungesResponse* response) override;
 
  private:
   void Record(const std::string& call);
@@ -78,6 +98,9 @@ class FakeFleetService : public v1::FleetService::Service {
   std::vector<v1::ListEventsRequest> events_requests_ ABSL_GUARDED_BY(mu_);
   v1::GetHostMetricsResponse metrics_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::GetHostMetricsRequest> metrics_requests_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::ExpungeFile> expunges_ ABSL_GUARDED_BY(mu_);  // by path
+  std::vector<v1::ImportExpungesRequest> import_requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ExportExpungesRequest> export_requests_ ABSL_GUARDED_BY(mu_);
 };
 
 // Serves `service` (and `also`, when given, e.g. a FakeArtifactService) on 127.0.0.1 at a free

@@ -130,6 +130,50 @@ absl::StatusOr<v1::GetHostMetricsResponse> FleetClient::GetHostMetrics(
   return response;
 }
 
+absl::StatusOr<v1::GetResultsResponse> FleetClient::GetResults(const std::string& job_id) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GetResultsRequest request;
+  request.set_job_id(job_id);
+  v1::GetResultsResponse response;
+  grpc::Status s = stub_->GetResults(&context, request, &response);
+  if (!s.ok()) return RpcError("GetResults", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::CompareResultsResponse> FleetClient::CompareResults(
+    const std::string& baseline_job_id, const std::string& dev_job_id) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::CompareResultsRequest request;
+  request.set_baseline_job_id(baseline_job_id);
+  request.set_dev_job_id(dev_job_id);
+  v1::CompareResultsResponse response;
+  grpc::Status s = stub_->CompareResults(&context, request, &response);
+  if (!s.ok()) return RpcError("CompareResults", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::ImportExpungesResponse> FleetClient::ImportExpunges(
+    const v1::ImportExpungesRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ImportExpungesResponse response;
+  grpc::Status s = stub_->ImportExpunges(&context, request, &response);
+  if (!s.ok()) return RpcError("ImportExpunges", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::ExportExpungesResponse> FleetClient::ExportExpunges(
+    const v1::ExportExpungesRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ExportExpungesResponse response;
+  grpc::Status s = stub_->ExportExpunges(&context, request, &response);
+  if (!s.ok()) return RpcError("ExportExpunges", s, address_);
+  return response;
+}
+
 absl::StatusOr<v1::Job> FleetClient::SubmitJob(const v1::JobSpec& spec) {
   grpc::ClientContext context;
   SetDeadline(context);

@@ -48,6 +48,13 @@ class FleetClient {
   absl::StatusOr<v1::ListEventsResponse> ListEvents(const v1::ListEventsRequest& request);
   absl::StatusOr<v1::GetHostMetricsResponse> GetHostMetrics(
       const v1::GetHostMetricsRequest& request);
+  absl::StatusOr<v1::GetResultsResponse> GetResults(const std::string& job_id);
+  absl::StatusOr<v1::CompareResultsResponse> CompareResults(const std::string& baseline_job_id,
+                                                            const std::string& dev_job_id);
+  absl::StatusOr<v1::ImportExpungesResponse> ImportExpunges(
+      const v1::ImportExpungesRequest& request);
+  absl::StatusOr<v1::ExportExpungesResponse> ExportExpunges(
+      const v1::ExportExpungesRequest& request);
 
   // Calls `on_data` for each message until the stream ends. An error from `on_data` cancels the
   // call and is returned as is.

@@ -14,6 +14,7 @@
 #include "cli/line_prefixer.h"
 #include "cli/live_screen.h"
 #include "cli/reconnector.h"
+#include "cli/results_command.h"
 #include "common/status_macros.h"
 
 namespace kfleet::cli {
@@ -99,6 +100,29 @@ absl::Status PrintExecOutput(FleetClient& fleet, const v1::Job& job, Io& io) {
   return absl::OkStatus();
 }
 
+bool HasTestSteps(const v1::Job& job) {
+  for (const v1::Step& step : job.spec().steps()) {
+    if (step.has_test()) return true;
+  }
+  for (const v1::CommandInfo& c : job.commands()) {
+    if (c.step().has_test()) return true;
+  }
+  return false;
+}
+
+// The results of the job's test steps, as `kctl results JOB` prints them. Not having them does
+// not change the job's verdict: kctl says so and goes on.
+void PrintTestResults(FleetClient& fleet, const v1::Job& job, Io& io) {
+  absl::StatusOr<v1::GetResultsResponse> results = fleet.GetResults(job.id());
+  if (!results.ok()) {
+    io.err << "kctl: cannot show the test results (kctl results " << job.id()
+           << " may): " << results.status().message() << "\n";
+    return;
+  }
+  if (results->job().id().empty()) *results->mutable_job() = job;
+  io.out << "\n" << RenderResultsReport(*results, /*all=*/false);
+}
+
 }  // namespace
 
 absl::StatusOr<int> SubmitAndFollow(const v1::JobSpec& spec, OutputFormat output, Context& ctx) {
@@ -157,6 +181,7 @@ absl::StatusOr<int> SubmitAndFollow(const v1::JobSpec& spec, OutputFormat output
     ctx.io.out << text;
   } else {
     RETURN_IF_ERROR(PrintExecOutput(*fleet, *last, ctx.io));
+    if (HasTestSteps(*last)) PrintTestResults(*fleet, *last, ctx.io);
     ctx.io.out << "\n" << RenderJobReport(*last, ctx.io.now(), output == OutputFormat::kWide);
   }
   ctx.io.out.flush();

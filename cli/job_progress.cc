@@ -71,7 +71,23 @@ std::string VerdictLine(const v1::Job& job) {
   return verdict;
 }
 
+// The counts of TestProgressLine, without the ETA: what makes the log print a new line.
+std::string TestCountsText(const v1::TestProgress& t) {
+  return absl::StrCat("tests ", t.done(), "/", t.total(), "  failed ", t.failed(), "  skipped ",
+                      t.skipped(), "  re-runs ", t.reruns());
+}
+
 }  // namespace
+
+std::string TestProgressLine(const v1::Job& job) {
+  const v1::TestProgress& t = job.tests();
+  if (t.total() == 0 && t.done() == 0) return "";
+  std::string line = TestCountsText(t);
+  if (job.state() != v1::JOB_DONE) {
+    absl::StrAppend(&line, "  ETA ", t.eta_ms() < 0 ? "?" : FormatMillis(t.eta_ms()));
+  }
+  return line;
+}
 
 const v1::Step& CommandStep(const v1::Job& job, const v1::CommandInfo& c) {
   if (c.step().kind_case() != v1::Step::KIND_NOT_SET) return c.step();
@@ -118,6 +134,7 @@ std::string RenderProgressTable(const v1::Job& job, bool wide, absl::Time now, s
     absl::StrAppend(&out, columns > 0 ? Shorten(std::string(line), columns) : line, "\n");
   };
   add(head);
+  if (std::string tests = TestProgressLine(job); !tests.empty()) add(tests);
   if (job.commands().empty()) {
     add("no commands yet");
     return out;
@@ -145,6 +162,12 @@ std::string ProgressLog::Update(const v1::Job& job, absl::Time now) {
     std::string detail = ResultDetail(c.result());
     if (c.state() == v1::COMMAND_FINISHED && !detail.empty()) absl::StrAppend(&out, "  ", detail);
     out += "\n";
+  }
+  std::string tests = TestProgressLine(job);
+  if (!tests.empty() && TestCountsText(job.tests()) != tests_shown_) {
+    tests_shown_ = TestCountsText(job.tests());
+    double seconds = std::max(0.0, absl::ToDoubleSeconds(now - origin));
+    absl::StrAppend(&out, absl::StrFormat("%6.1fs", seconds), "  ", tests, "\n");
   }
   return out;
 }

@@ -26,6 +26,11 @@ std::string CommandStateWord(const v1::CommandInfo& command);
 // `columns` > 0, no line is wider, so that each takes one line of the terminal.
 std::string RenderProgressTable(const v1::Job& job, bool wide, absl::Time now, size_t columns);
 
+// Where the job's tests are, for jobs with test steps: "tests 12/40  failed 2  skipped 1  re-runs 3
+// ETA 1m30s" (ETA "?" when the controller cannot tell; left out once the job has ended). "" when
+// the job has no tests counted (total and done zero).
+std::string TestProgressLine(const v1::Job& job);
+
 // The lines of a log that is not a terminal. Not thread-safe.
 class ProgressLog {
  public:
@@ -33,11 +38,13 @@ class ProgressLog {
   //   "  12.3s  builder-1  kernel_build  RUNNING"
   //   "  97.0s  builder-1  kernel_build  PASS  built kernel 6.1.158-kf in 85 s (build 1a2b...)"
   // The time is when the change happened, counted from the job's creation (from `now` when the
-  // controller did not say). ACCEPTED counts as PENDING, so that it prints nothing new.
+  // controller did not say). ACCEPTED counts as PENDING, so that it prints nothing new. Then, when
+  // the counts of TestProgressLine changed (not its ETA alone), "  45.0s  tests 12/40  ...".
   std::string Update(const v1::Job& job, absl::Time now);
 
  private:
   std::map<std::string, std::string> shown_;  // command id -> host and state last printed
+  std::string tests_shown_;                   // the test counts last printed
 };
 
 // The report of an ended job: one CommandSummary line per command (with its step kind); when the

@@ -166,3 +166,73 @@ TEST(JobReportTest, ExecOnly) {
 
 }  // namespace
 }  // namespace kfleet::cli
+
+namespace kfleet::cli {
+namespace {
+
+v1::Job TestJob() {
+  v1::Job job;
+  job.set_id("j-t");
+  job.set_state(v1::JOB_RUNNING);
+  job.set_created_unix_ms(absl::ToUnixMillis(kT0));
+  job.mutable_spec()->add_steps()->mutable_test()->set_suite("fstests");
+  v1::CommandInfo* c = job.add_commands();
+  c->set_id("c-t");
+  c->set_host_name("guest-1");
+  c->set_state(v1::COMMAND_RUNNING);
+  c->set_started_unix_ms(absl::ToUnixMillis(kT0));
+  return job;
+}
+
+// Validates the tests line: counts, ETA (or "?" when unknown), none without tests, no ETA once
+// the job has ended.
+TEST(TestProgressLineTest, CountsAndEta) {
+  v1::Job job = TestJob();
+  EXPECT_EQ(TestProgressLine(job), "");
+  v1::TestProgress* t = job.mutable_tests();
+  t->set_total(40);
+  t->set_done(12);
+  t->set_failed(2);
+  t->set_skipped(1);
+  t->set_reruns(3);
+  t->set_eta_ms(90000);
+  EXPECT_EQ(TestProgressLine(job), "tests 12/40  failed 2  skipped 1  re-runs 3  ETA 1m30s");
+  t->set_eta_ms(-1);
+  EXPECT_EQ(TestProgressLine(job), "tests 12/40  failed 2  skipped 1  re-runs 3  ETA ?");
+  job.set_state(v1::JOB_DONE);
+  EXPECT_EQ(TestProgressLine(job), "tests 12/40  failed 2  skipped 1  re-runs 3");
+}
+
+// Validates that the live table shows the tests line under the job's line.
+TEST(TestProgressLineTest, InLiveTable) {
+  v1::Job job = TestJob();
+  job.mutable_tests()->set_total(4);
+  job.mutable_tests()->set_done(1);
+  job.mutable_tests()->set_eta_ms(30000);
+  std::vector<std::string> lines =
+      absl::StrSplit(RenderProgressTable(job, false, kT0 + absl::Seconds(5), 0), '\n');
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "job j-t: running for 5.0s");
+  EXPECT_EQ(lines[1], "tests 1/4  failed 0  skipped 0  re-runs 0  ETA 30s");
+  EXPECT_THAT(lines[2], ::testing::StartsWith("HOST"));
+}
+
+// Validates the log prints the tests line when the counts change, not when only the ETA does.
+TEST(TestProgressLineTest, LogPrintsOnChange) {
+  ProgressLog log;
+  v1::Job job = TestJob();
+  EXPECT_THAT(log.Update(job, kT0), ::testing::Not(HasSubstr("tests")));
+  job.mutable_tests()->set_total(40);
+  job.mutable_tests()->set_eta_ms(120000);
+  EXPECT_EQ(log.Update(job, kT0 + absl::Seconds(2)),
+            "   2.0s  tests 0/40  failed 0  skipped 0  re-runs 0  ETA 2m\n");
+  job.mutable_tests()->set_eta_ms(110000);
+  EXPECT_EQ(log.Update(job, kT0 + absl::Seconds(3)), "");
+  job.mutable_tests()->set_done(1);
+  job.mutable_tests()->set_failed(1);
+  EXPECT_EQ(log.Update(job, kT0 + absl::Seconds(4.5)),
+            "   4.5s  tests 1/40  failed 1  skipped 0  re-runs 0  ETA 1m50s\n");
+}
+
+}  // namespace
+}  // namespace kfleet::cli

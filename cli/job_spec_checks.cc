@@ -31,6 +31,10 @@ constexpr std::pair<const char*, const char*> kControllerFields[] = {
     {"kernel_install", "build"},
     {"kernel_install", "via_provider"},
     {"reboot", "via_provider"},
+    {"kernel_build", "kselftest_targets"},
+    {"test", "run"},
+    {"test", "list_only"},
+    {"test", "kselftest.archive"},
 };
 constexpr char kHostsExpected[] =
     "expected exactly one of all: true, names: [h1, h2] or labels: {pool: local}";
@@ -214,9 +218,41 @@ class SpecChecker {
         }
         break;
       }
+      case v1::Step::kTest:
+        if (!errors_.Poisoned(Join(path, "test"))) CheckTest(step.test(), Join(path, "test"));
+        break;
       case v1::Step::kReboot:
       case v1::Step::KIND_NOT_SET:
         break;
+    }
+  }
+
+  void CheckTest(const v1::TestStep& test, const std::string& path) {
+    std::string suite = Join(path, "suite");
+    static const char* const kSuites[] = {"kselftest", "fstests", "blktests", "exec"};
+    if (std::find(std::begin(kSuites), std::end(kSuites), test.suite()) == std::end(kSuites)) {
+      errors_.Error(errors_.PosFor(errors_.Given(suite) ? suite : path),
+                    errors_.Given(suite) ? suite : path,
+                    absl::StrCat(test.suite().empty() ? std::string("has no suite")
+                                                      : absl::StrCat(Quote(test.suite()),
+                                                                     " is not a suite"),
+                                 " (expected suite: kselftest, fstests, blktests or exec)"));
+      return;
+    }
+    if (test.suite() == "exec" && test.argv().empty()) {
+      errors_.Error(errors_.PosFor(path), path,
+                    "has no argv (expected the command that runs a test, e.g. argv: [./run, "
+                    "\"{test}\"])");
+    }
+    if (test.suite() == "kselftest" && test.kselftest().targets().empty() &&
+        test.tests().empty()) {
+      errors_.Error(errors_.PosFor(path), path,
+                    "runs no kselftest (expected kselftest: {targets: [size, timers]} or tests)");
+    }
+    if (test.suite() == "fstests" && test.fstests().tree().empty()) {
+      errors_.Error(errors_.PosFor(path), path,
+                    "has no fstests tree (expected fstests: {tree: /path/or/git-url, fstype: "
+                    "xfs})");
     }
   }
 

@@ -7,11 +7,13 @@
 #include "cli/events_command.h"
 #include "cli/exec_command.h"
 #include "cli/exit_codes.h"
+#include "cli/expunges_command.h"
 #include "cli/help.h"
 #include "cli/hosts_command.h"
 #include "cli/jobs_command.h"
 #include "cli/logs_command.h"
 #include "cli/pools_command.h"
+#include "cli/results_command.h"
 #include "cli/run_command.h"
 #include "cli/suggest.h"
 #include "cli/top_command.h"
@@ -99,10 +101,11 @@ absl::StatusOr<std::unique_ptr<FleetClient>> Connect(const GlobalOptions& flags,
 }  // namespace
 
 std::vector<CommandSpec> AllCommands() {
-  return {HostsCommand(),  ExecCommand(),   RunCommand(),       BootCommand(),    JobsCommand(),
-          JobCommand(),    LogsCommand(),   ArtifactsCommand(), CancelCommand(),  RebootCommand(),
-          EventsCommand(), TopCommand(),    PoolsCommand(),     BringupCommand(), DestroyCommand(),
-          HelpCommand(),   VersionCommand()};
+  return {HostsCommand(),    ExecCommand(),      RunCommand(),    BootCommand(),
+          JobsCommand(),     JobCommand(),       LogsCommand(),   ResultsCommand(),
+          ExpungesCommand(), ArtifactsCommand(), CancelCommand(), RebootCommand(),
+          EventsCommand(),   TopCommand(),       PoolsCommand(),  BringupCommand(),
+          DestroyCommand(),  HelpCommand(),      VersionCommand()};
 }
 
 int RunKctl(const std::vector<std::string>& args, Io& io, const EnvLookup& env,

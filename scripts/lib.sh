@@ -17,6 +17,8 @@ KFLEET_PACKAGES=(
   busybox-static cpio socat qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
   # kernels: the source the main job and the tests build, and what building it needs
   linux-source-6.1 flex bison bc libelf-dev kmod xz-utils
+  # kselftests built with a kernel: their install step copies with rsync
+  rsync
 )
 
 # A clean kernel tree from Debian's linux-source-6.1, unpacked once per machine; the tests use the

@@ -4,18 +4,24 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "agent/kernel/kernel_embedded.h"
 #include "common/artifact_client.h"
 #include "common/files.h"
+#include "common/sha256.h"
 #include "common/status_macros.h"
 
 namespace kfleet::agent {
@@ -110,10 +116,89 @@ absl::StatusOr<std::string> CommandDir(const KernelStepContext& ctx) {
   return dir;
 }
 
+// Uploads a file the build made and says so in the log.
+absl::StatusOr<v1::Artifact> Store(const KernelStepContext& ctx, const std::string& path,
+                                   const std::string& name, const std::string& kind) {
+  absl::StatusOr<UploadResult> up = UploadFile(*ctx.artifacts, path, name, kind, ctx.command_id);
+  if (!up.ok()) {
+    return absl::Status(
+        up.status().code(),
+        absl::StrCat("upload of ", name, " to the artifact store: ", up.status().message()));
+  }
+  const v1::Artifact& a = up->artifact;
+  Say(ctx, absl::StrCat("stored ", name, " (", a.size(), " bytes, sha256 ",
+                        a.sha256().substr(0, 12), up->deduplicated ? ", already there" : "", ")"));
+  return a;
+}
+
+// Runs the kselftest phase for `targets` and stores its archive as `name`. PASS with `archive`
+// filled, or how the phase failed.
+v1::CommandResult BuildKselftests(const KernelStepContext& ctx, const std::string& dir,
+                                  std::map<std::string, std::string> env,
+                                  const std::vector<std::string>& targets, const std::string& name,
+                                  v1::CommandResult* total, v1::Artifact* archive,
+                                  int64_t* build_s) {
+  env["KF_KSELFTEST_TARGETS"] = absl::StrJoin(targets, " ");
+  env["KF_KSELFTEST_ARCHIVE"] = name;
+  v1::CommandResult r = RunPhase(ctx, "kselftest", std::move(env));
+  Accumulate(r, total);
+  if (r.verdict() != v1::PASS) return r;
+  absl::StatusOr<std::map<std::string, std::string>> made = ReadResult(dir + "/result");
+  if (!made.ok() || (*made)["kselftest"].empty()) {
+    return Failed(v1::INFRA_ERROR, "kfleet-kernel kselftest left no archive");
+  }
+  (void)absl::SimpleAtoi((*made)["kselftest_s"], build_s);
+  absl::StatusOr<v1::Artifact> a = Store(ctx, (*made)["kselftest"], name, kKselftestKind);
+  if (!a.ok()) return Failed(v1::INFRA_ERROR, std::string(a.status().message()));
+  *archive = *std::move(a);
+  return r;
+}
+
 }  // namespace
+
+std::string KselftestArchiveName(const std::vector<std::string>& targets) {
+  std::vector<std::string> sorted = targets;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  absl::StatusOr<Sha256> h = Sha256::Create();
+  // OpenSSL without SHA-256 is a broken host, not an input the agent can recover from.
+  if (!h.ok()) std::abort();
+  for (const std::string& t : sorted) h->Update(absl::StrCat(t, "\n"));
+  absl::StatusOr<std::string> hex = h->FinishHex();
+  if (!hex.ok()) std::abort();
+  return absl::StrCat("kselftest-", hex->substr(0, 8), ".tar.gz");
+}
+
+absl::StatusOr<std::vector<std::string>> NormalizeKselftestTargets(
+    const google::protobuf::RepeatedPtrField<std::string>& targets) {
+  std::vector<std::string> out;
+  for (const std::string& t : targets) {
+    bool ok = !t.empty() && t.size() <= 128;
+    for (absl::string_view part : absl::StrSplit(t, '/')) {
+      ok = ok && !part.empty() && part != "." && part != "..";
+    }
+    for (char c : t) {
+      ok = ok &&
+           (absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '+' || c == '-' || c == '/');
+    }
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kselftest target \"", absl::CHexEscape(t),
+          "\" is not a directory name under tools/testing/selftests (e.g. size, net/mptcp)"));
+    }
+    out.push_back(t);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
 
 v1::CommandResult RunKernelBuild(const v1::KernelBuildStep& step, const KernelStepContext& ctx) {
   absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<std::string>> targets =
+      NormalizeKselftestTargets(step.kselftest_targets());
+  if (!targets.ok()) return Failed(v1::FAIL, std::string(targets.status().message()));
+  const std::string archive_name = targets->empty() ? "" : KselftestArchiveName(*targets);
   absl::StatusOr<std::string> dir = CommandDir(ctx);
   if (!dir.ok()) return Failed(v1::INFRA_ERROR, std::string(dir.status().message()));
   const v1::KernelSource& src = step.source();
@@ -133,8 +218,10 @@ v1::CommandResult RunKernelBuild(const v1::KernelBuildStep& step, const KernelSt
     return Failed(v1::INFRA_ERROR, "kfleet-kernel prepare left no build identity");
   }
   std::string identity = (*prepared)["identity"];
+  std::string short_id = identity.substr(0, 12);
 
   v1::KernelBuild build;
+  std::string detail;
   // A build the store has already is not built again.
   {
     grpc::ClientContext rpc;
@@ -143,62 +230,80 @@ v1::CommandResult RunKernelBuild(const v1::KernelBuildStep& step, const KernelSt
     req.set_identity(identity);
     grpc::Status s = ctx.artifacts->LookupBuild(&rpc, req, &build);
     if (s.ok()) {
-      Say(ctx, absl::StrCat("kernel build ", identity.substr(0, 12), " (", build.release(),
+      Say(ctx, absl::StrCat("kernel build ", short_id, " (", build.release(),
                             ") is in the artifact store already: make not run"));
       build.set_reused(true);
       build.set_build_ms(0);
-      total.set_verdict(v1::PASS);
-      total.set_exit_code(0);
-      total.set_wall_ms(absl::ToInt64Milliseconds(absl::Now() - start));
-      total.set_detail(
-          absl::StrCat("kernel ", build.release(), " reused (build ", identity.substr(0, 12), ")"));
-      *total.mutable_kernel() = std::move(build);
-      return total;
-    }
-    if (s.error_code() != grpc::StatusCode::NOT_FOUND) {
-      return Failed(v1::INFRA_ERROR, absl::StrCat("asking the controller for build ",
-                                                  identity.substr(0, 12), ": ", s.error_message()));
+      detail = absl::StrCat("kernel ", build.release(), " reused (build ", short_id, ")");
+    } else if (s.error_code() != grpc::StatusCode::NOT_FOUND) {
+      return Failed(v1::INFRA_ERROR, absl::StrCat("asking the controller for build ", short_id,
+                                                  ": ", s.error_message()));
+    } else {
+      build.Clear();
     }
   }
 
-  r = RunPhase(ctx, "make", env);
-  Accumulate(r, &total);
-  if (r.verdict() != v1::PASS) return r;
-  absl::StatusOr<std::map<std::string, std::string>> made = ReadResult(*dir + "/result");
-  if (!made.ok() || (*made)["artifacts"].empty()) {
-    return Failed(v1::INFRA_ERROR, "kfleet-kernel make left no artifacts");
+  if (!build.reused()) {
+    r = RunPhase(ctx, "make", env);
+    Accumulate(r, &total);
+    if (r.verdict() != v1::PASS) return r;
+    absl::StatusOr<std::map<std::string, std::string>> made = ReadResult(*dir + "/result");
+    if (!made.ok() || (*made)["artifacts"].empty()) {
+      return Failed(v1::INFRA_ERROR, "kfleet-kernel make left no artifacts");
+    }
+    int64_t build_s = 0;
+    (void)absl::SimpleAtoi((*made)["build_s"], &build_s);
+    build.set_identity(identity);
+    build.set_release((*made)["release"]);
+    build.set_source((*made)["source"]);
+    build.set_builder(ctx.host_name);
+    build.set_build_ms(build_s * 1000);
+    for (const ArtifactFile& f : kBuildFiles) {
+      std::string path = absl::StrCat((*made)["artifacts"], "/", f.name);
+      if (::access(path.c_str(), R_OK) != 0) {
+        if (f.required) return Failed(v1::INFRA_ERROR, absl::StrCat("the build made no ", f.name));
+        continue;
+      }
+      absl::StatusOr<v1::Artifact> a = Store(ctx, path, f.name, f.kind);
+      if (!a.ok()) return Failed(v1::INFRA_ERROR, std::string(a.status().message()));
+      *build.add_artifacts() = *std::move(a);
+    }
+    detail = absl::StrCat("built kernel ", build.release(), " in ", build_s, " s (build ", short_id,
+                          ")");
   }
-  int64_t build_s = 0;
-  (void)absl::SimpleAtoi((*made)["build_s"], &build_s);
-  build.set_identity(identity);
-  build.set_release((*made)["release"]);
-  build.set_source((*made)["source"]);
-  build.set_builder(ctx.host_name);
-  build.set_build_ms(build_s * 1000);
-  for (const ArtifactFile& f : kBuildFiles) {
-    std::string path = absl::StrCat((*made)["artifacts"], "/", f.name);
-    if (::access(path.c_str(), R_OK) != 0) {
-      if (f.required) return Failed(v1::INFRA_ERROR, absl::StrCat("the build made no ", f.name));
-      continue;
+
+  // The kernel's artifacts, and of the stored kselftest archives only the one of these targets.
+  std::optional<v1::Artifact> archive;
+  {
+    google::protobuf::RepeatedPtrField<v1::Artifact> all = std::move(*build.mutable_artifacts());
+    build.clear_artifacts();
+    for (v1::Artifact& a : all) {
+      if (a.kind() != kKselftestKind) {
+        *build.add_artifacts() = std::move(a);
+      } else if (!archive_name.empty() && a.name() == archive_name) {
+        archive = std::move(a);
+      }
     }
-    absl::StatusOr<UploadResult> up =
-        UploadFile(*ctx.artifacts, path, f.name, f.kind, ctx.command_id);
-    if (!up.ok()) {
-      return Failed(
-          v1::INFRA_ERROR,
-          absl::StrCat("upload of ", f.name, " to the artifact store: ", up.status().message()));
+  }
+  if (!targets->empty()) {
+    std::string names = absl::StrJoin(*targets, " ");
+    if (archive.has_value()) {
+      Say(ctx, absl::StrCat("kselftests ", names, " are in the artifact store already (",
+                            archive_name, "): not built"));
+      absl::StrAppend(&detail, "; kselftests ", names, " reused");
+    } else {
+      archive.emplace();
+      int64_t kselftest_s = 0;
+      r = BuildKselftests(ctx, *dir, env, *targets, archive_name, &total, &*archive, &kselftest_s);
+      if (r.verdict() != v1::PASS) return r;
+      absl::StrAppend(&detail, "; kselftests ", names, " built in ", kselftest_s, " s");
     }
-    const v1::Artifact& a = up->artifact;
-    Say(ctx,
-        absl::StrCat("stored ", f.name, " (", a.size(), " bytes, sha256 ", a.sha256().substr(0, 12),
-                     up->deduplicated ? ", already there" : "", ")"));
-    *build.add_artifacts() = a;
+    *build.add_artifacts() = *std::move(archive);
   }
   total.set_verdict(v1::PASS);
   total.set_exit_code(0);
   total.set_wall_ms(absl::ToInt64Milliseconds(absl::Now() - start));
-  total.set_detail(absl::StrCat("built kernel ", build.release(), " in ", build_s, " s (build ",
-                                identity.substr(0, 12), ")"));
+  total.set_detail(detail);
   *total.mutable_kernel() = std::move(build);
   return total;
 }
@@ -217,6 +322,7 @@ v1::CommandResult RunKernelInstall(const v1::KernelInstallStep& step,
     return Failed(v1::INFRA_ERROR, std::string(s.message()));
   }
   for (const v1::Artifact& a : build.artifacts()) {
+    if (a.kind() == kKselftestKind) continue;  // for the test steps, which fetch it themselves
     std::string dest = absl::StrCat(files, "/", a.name());
     if (absl::Status s = DownloadFile(*ctx.artifacts, a.sha256(), dest); !s.ok()) {
       return Failed(v1::INFRA_ERROR,

@@ -6,8 +6,11 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
+#include "absl/status/statusor.h"
 #include "agent/exec/process.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "kfleet/v1/agent.pb.h"
 #include "kfleet/v1/artifacts.grpc.pb.h"
 
@@ -23,12 +26,36 @@ struct KernelStepContext {
   std::string host_name;
 };
 
+// The artifact kind of a kernel build's kselftest archive.
+inline constexpr char kKselftestKind[] = "kselftest";
+
+// The name of the kselftest archive of `targets` (KernelBuildStep.kselftest_targets):
+// "kselftest-<first 8 hex digits of sha256(T)>.tar.gz", where T is the sorted, deduplicated
+// targets, each followed by "\n" (e.g. ["size", "mincore"] hashes "mincore\nsize\n"). A stored
+// build holds one archive per target set it was asked for, each under its own name; the archive
+// is a gzip tar with run_kselftest.sh, kselftest-list.txt and one directory per collection at its
+// top, owned by root (busybox `tar -xzf` unpacks it). Precondition: `targets` is not empty.
+std::string KselftestArchiveName(const std::vector<std::string>& targets);
+
+// The step's targets sorted and deduplicated, or InvalidArgument naming a bad one: a target is a
+// directory under tools/testing/selftests ("size", "net/mptcp"): letters, digits, "_.+-", "/"
+// between non-empty components, no "..", at most 128 bytes.
+absl::StatusOr<std::vector<std::string>> NormalizeKselftestTargets(
+    const google::protobuf::RepeatedPtrField<std::string>& targets);
+
 // Source and config, the identity; the stored build if the controller has it (no make), else
-// make, and the artifacts uploaded. The result carries the KernelBuild.
+// make, and the artifacts uploaded. With kselftest_targets, also the kselftest archive of those
+// targets (kind kKselftestKind, named by KselftestArchiveName): taken from the stored build when
+// it has one of that name, else built from the same tree (after make, or with no make when the
+// kernel was reused) and uploaded. The result carries the KernelBuild: the kernel's artifacts plus,
+// with targets, exactly one artifact of kind kKselftestKind (archives the stored build has for
+// other target sets are left out). A kselftest that does not build fails the step (FAIL) with the
+// target and the last lines of make's output as the detail.
 kfleet::v1::CommandResult RunKernelBuild(const kfleet::v1::KernelBuildStep& step,
                                          const KernelStepContext& ctx);
 
-// Downloads the build's artifacts (verified) and installs them with a one-shot grub entry.
+// Downloads the build's artifacts (verified; kselftest archives are not needed and left out) and
+// installs them with a one-shot grub entry.
 kfleet::v1::CommandResult RunKernelInstall(const kfleet::v1::KernelInstallStep& step,
                                            const KernelStepContext& ctx);
 

@@ -5,14 +5,18 @@
 #
 #   kfleet-kernel prepare   source and config; writes the build identity and release
 #   kfleet-kernel make      builds and packs the artifacts (vmlinuz, modules.tar.gz, config, ...)
+#   kfleet-kernel kselftest builds and installs kselftest targets of the tree, packed as one archive
 #   kfleet-kernel install   installs a downloaded build: modules, /boot, initramfs, grub one-shot
 #
 # Environment (set by the agent):
 #   KF_WORK        the agent's kernel work directory (git cache, work trees, build dirs, artifacts)
 #   KF_RESULT      file this script writes KEY=VALUE lines to, for the agent
-#   KF_ERROR       file this script writes a one-line reason to when it fails
+#   KF_ERROR       file this script writes a one-line reason to when it fails (for a kselftest
+#                  target that does not build, followed by the last lines of make's output)
 #   KF_STATE       file `prepare` leaves for `make` (paths, identity, release)
 #   prepare/make:  KF_TREE, KF_REF, KF_CONFIG, KF_LOCALVERSION, KF_JOBS, KF_GUEST_FRAGMENT
+#   kselftest:     KF_KSELFTEST_TARGETS (sorted, space separated), KF_KSELFTEST_ARCHIVE (its file
+#                  name), KF_JOBS; after `prepare`, with or without `make`
 #   install:       KF_DIR (downloaded artifacts), KF_RELEASE
 set -Eeuo pipefail
 export LC_ALL=C
@@ -22,6 +26,13 @@ die() {
   printf 'kfleet-kernel: error: %s\n' "$*" >&2
   [ -z "${KF_ERROR:-}" ] || printf '%s\n' "$*" >"$KF_ERROR"
   exit 1
+}
+# die_log REASON LOG: dies with REASON followed by the last lines of LOG.
+die_log() {
+  local tail
+  tail=$(tail -n 15 "$2" | sed 's/^/  /')
+  die "$1; the last lines of its output:
+$tail"
 }
 result() { printf '%s=%s\n' "$1" "$2" >>"$KF_RESULT"; }
 key_of() { printf '%s' "$1" | sha256sum | cut -c1-16; }
@@ -200,6 +211,62 @@ build() {
   ls -l "$art"
 }
 
+# Kselftests of the tree, built against the kernel's uapi headers (make headers_install into the
+# build directory, where the selftests Makefile looks with O=). Their objects are kept per build
+# identity, so that another target set of the same build compiles only what it adds. Each target
+# is built on its own, so a failure names it; `install` then writes run_kselftest.sh and
+# kselftest-list.txt for all of them, and the installed directory is packed as KF_KSELFTEST_ARCHIVE
+# (run_kselftest.sh at its top).
+kselftest() {
+  load
+  : "${KF_KSELFTEST_TARGETS:?}" "${KF_KSELFTEST_ARCHIVE:?}"
+  local jobs=${KF_JOBS:-0}
+  [ "$jobs" -gt 0 ] || jobs=$(nproc)
+  local sel="$src/tools/testing/selftests" t rc
+  local -a targets
+  read -ra targets <<<"$KF_KSELFTEST_TARGETS"
+  [ -f "$sel/Makefile" ] || die "kernel tree $src has no tools/testing/selftests/Makefile: it has no kselftests to build"
+  for t in "${targets[@]}"; do
+    [ -f "$sel/$t/Makefile" ] ||
+      die "kselftest target \"$t\" is not in $src (no tools/testing/selftests/$t/Makefile)"
+  done
+  command -v rsync >/dev/null 2>&1 ||
+    die "rsync is not installed on the builder (apt-get install rsync): the kselftest install uses it"
+  local base="$KF_WORK/kselftest/$identity"
+  local inst="$base/${KF_KSELFTEST_ARCHIVE%.tar.gz}" log="$base/make.log"
+  mkdir -p "$base"
+  rm -rf "$inst"
+  ks_make() {
+    make --no-print-directory -C "$sel" O="$out" BUILD="$base/build" -j"$jobs" FORCE_TARGETS=1 "$@"
+  }
+
+  local t0=$SECONDS
+  say "kernel headers for the kselftests: make headers_install in $out"
+  make_k -s headers_install || die "make headers_install failed (the kselftests build against the kernel's uapi headers)"
+  for t in "${targets[@]}"; do
+    say "kselftest $t: make -j$jobs"
+    rc=0
+    ks_make TARGETS="$t" 2>&1 | tee "$log" || rc=$?
+    [ "$rc" = 0 ] || die_log "kselftest target $t failed to build (make exited $rc)" "$log"
+  done
+  say "installing kselftests ${targets[*]} into $inst"
+  rc=0
+  ks_make TARGETS="${targets[*]}" INSTALL_PATH="$inst" install 2>&1 | tee "$log" || rc=$?
+  [ "$rc" = 0 ] || die_log "kselftest install of ${targets[*]} failed (make exited $rc)" "$log"
+  [ -f "$inst/run_kselftest.sh" ] && [ -s "$inst/kselftest-list.txt" ] ||
+    die "the kselftest install made no run_kselftest.sh or an empty kselftest-list.txt in $inst"
+  for t in "${targets[@]}"; do
+    grep -q "^$t:" "$inst/kselftest-list.txt" ||
+      die_log "kselftest target $t installed no tests (it is not in kselftest-list.txt)" "$log"
+  done
+  # Owner root, numeric, gzip: what busybox tar -xzf unpacks on a tiny guest.
+  tar -C "$inst" --owner=0 --group=0 --numeric-owner -czf "$base/$KF_KSELFTEST_ARCHIVE.tmp" .
+  mv "$base/$KF_KSELFTEST_ARCHIVE.tmp" "$base/$KF_KSELFTEST_ARCHIVE"
+  say "kselftests ${targets[*]} built in $((SECONDS - t0)) s: $(wc -l <"$inst/kselftest-list.txt") tests"
+  result kselftest "$base/$KF_KSELFTEST_ARCHIVE"
+  result kselftest_s "$((SECONDS - t0))"
+}
+
 install_kernel() {
   : "${KF_DIR:?}" "${KF_RELEASE:?}"
   local release=$KF_RELEASE
@@ -252,6 +319,7 @@ trap 'rc=$?; die "kfleet-kernel $PHASE failed at line $LINENO (status $rc)"' ERR
 case "${1:-}" in
   prepare) prepare ;;
   make) build ;;
+  kselftest) kselftest ;;
   install) install_kernel ;;
-  *) die "usage: kfleet-kernel prepare|make|install" ;;
+  *) die "usage: kfleet-kernel prepare|make|kselftest|install" ;;
 esac

@@ -1,5 +1,7 @@
 #include "controller/artifacts/artifact_index.h"
 
+#include <sqlite3.h>
+
 #include <utility>
 #include <vector>
 
@@ -197,6 +199,34 @@ ON CONFLICT(identity) DO NOTHING)sql"));
         .Bind(3, command_id)
         .Bind(4, now_ms);
     RETURN_IF_ERROR(insert.Run());
+    if (sqlite3_changes(db_.get()) == 0) {
+      // Stored before: the kernel stays as it was; artifacts it lacks (the kselftest archive of
+      // another target set, built for a reused kernel) are added to it.
+      ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(),
+                                               "SELECT build FROM builds WHERE identity = ?1"));
+      get.Bind(1, stored.identity());
+      ASSIGN_OR_RETURN(bool row, get.Step());
+      if (row) {
+        KernelBuild have;
+        have.ParseFromString(get.Blob(0));
+        bool added = false;
+        for (const Artifact& a : stored.artifacts()) {
+          bool known = false;
+          for (const Artifact& h : have.artifacts()) known |= h.name() == a.name();
+          if (!known) {
+            *have.add_artifacts() = a;
+            added = true;
+          }
+        }
+        if (added) {
+          ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(),
+                                                  "UPDATE builds SET build = ?1 WHERE identity "
+                                                  "= ?2"));
+          up.BindBlob(1, have.SerializeAsString()).Bind(2, stored.identity());
+          RETURN_IF_ERROR(up.Run());
+        }
+      }
+    }
     if (command_id.empty()) return absl::OkStatus();
     for (const Artifact& a : stored.artifacts()) {
       RETURN_IF_ERROR(InsertLink(command_id, owner, a, now_ms));
