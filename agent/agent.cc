@@ -151,6 +151,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
                                           options.allow_reboot, RebootHost};
   command_options.kernel_dir =
       options.kernel_dir.empty() ? options.state_dir + "/kernel" : options.kernel_dir;
+  command_options.tests_dir = options.state_dir + "/tests";
   command_options.artifacts = impl->artifacts.get();
   command_options.host_name = name;
   command_options.cgroups = impl->cgroups.get();

@@ -76,14 +76,19 @@ TEST(JobSpecTest, DesignExample) {
       << spec->DebugString();
 }
 
-// Validates that the test steps of DESIGN.md, not in the proto yet, are unknown step kinds.
-TEST(JobSpecTest, DesignExampleTestStepsAreUnknown) {
-  EXPECT_EQ(
-      Errors(Fixture("invalid_design_with_tests.yaml")),
-      "job.yaml:8:5: steps[3]: unknown step kind \"test\" (expected one of exec, kernel_build, "
-      "kernel_install, reboot)\n"
-      "job.yaml:9:5: steps[4]: unknown step kind \"test\" (expected one of exec, kernel_build, "
-      "kernel_install, reboot)");
+// Validates that the design example's test steps, written before the test step existed, get an
+// error for each field the proto names otherwise, with a suggestion where one is close.
+TEST(JobSpecTest, DesignExampleTestStepsNameTheirWrongFields) {
+  EXPECT_EQ(Errors(Fixture("invalid_design_with_tests.yaml")),
+            "job.yaml:9:58: steps[4].test.fstests: unknown field \"fs\", did you mean "
+            "\"fstype\"? (expected one of tree, ref, fstype, config, groups, exclude_groups, "
+            "expunge, expunge_from, loop_size_mib)\n"
+            "job.yaml:9:67: steps[4].test.fstests: unknown field \"section\" (expected one of "
+            "tree, ref, fstype, config, groups, exclude_groups, expunge, expunge_from, "
+            "loop_size_mib)\n"
+            "job.yaml:9:85: steps[4].test.fstests: unknown field \"tests\" (expected one of "
+            "tree, ref, fstype, config, groups, exclude_groups, expunge, expunge_from, "
+            "loop_size_mib)");
 }
 
 // Validates the three ways to write an exec step and the two places of a step's timeout.
@@ -127,7 +132,7 @@ struct ErrorCase {
 
 // Validates each kind of error: its line, column, field path and wording.
 TEST(JobSpecTest, EachError) {
-  const std::string kKinds = "(expected one of exec, kernel_build, kernel_install, reboot)";
+  const std::string kKinds = "(expected one of exec, kernel_build, kernel_install, reboot, test)";
   const std::vector<ErrorCase> cases = {
       {"unknown top-level field", "nmae: t\nhosts: {all: true}\nsteps: [exec: [x]]\n",
        "job.yaml:1:1: unknown field \"nmae\", did you mean \"name\"? (expected one of name, hosts, "
@@ -153,7 +158,7 @@ TEST(JobSpecTest, EachError) {
        "job.yaml:4:5: steps[0]: \"reboot\" is not a step (expected a map: - reboot: {})"},
       {"step not a map", WithSteps("  - [ls]\n"),
        "job.yaml:4:5: steps[0]: a list is not a step (expected a map with one step kind, e.g. - "
-       "exec: [uname, -r]; expected one of exec, kernel_build, kernel_install, reboot)"},
+       "exec: [uname, -r]; expected one of exec, kernel_build, kernel_install, reboot, test)"},
       {"bad duration inside", WithSteps("  - reboot: {timeout: 5 minutes}\n"),
        "job.yaml:4:23: steps[0].reboot.timeout: \"5 minutes\" is not a duration (expected a "
        "number and a unit: 30s, 5m, 2h)"},
@@ -328,7 +333,7 @@ TEST(JobSpecTest, AllErrorsReported) {
             "job.yaml:3:10: kernel: unknown field \"tre\", did you mean \"tree\"? (expected one "
             "of tree, ref, config, localversion, jobs)\n"
             "job.yaml:5:5: steps[0]: unknown step kind \"biuld\", did you mean \"kernel_build\"? "
-            "(expected one of exec, kernel_build, kernel_install, reboot)\n"
+            "(expected one of exec, kernel_build, kernel_install, reboot, test)\n"
             "job.yaml:6:11: steps[1].exec.argv: is empty (expected a command: exec: [uname, -r], "
             "exec: \"uname -r\" or exec: {argv: [uname, -r]})\n"
             "job.yaml:7:23: steps[2].reboot.timeout: \"5 minutes\" is not a duration (expected a "

@@ -1,6 +1,8 @@
 #include "agent/commands/command_manager.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -9,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "agent/kernel/kernel_steps.h"
+#include "agent/suites/test_runner.h"
 #include "common/duration.h"
 #include "common/files.h"
 #include "common/log.h"
@@ -186,6 +189,8 @@ void CommandManager::Run(v1::Command command) {
     result = Reboot(id);
   } else if (step.has_kernel_build() || step.has_kernel_install()) {
     result = RunKernelStep(command, &sink, cgroup.get());
+  } else if (step.has_test()) {
+    result = RunTestCommand(command, &sink, cgroup.get());
   } else if (!runnable) {
     result.set_verdict(v1::INFRA_ERROR);
     result.set_exit_code(-1);
@@ -311,6 +316,51 @@ v1::CommandResult CommandManager::RunKernelStep(const v1::Command& command, Outp
   }
   return step.has_kernel_build() ? RunKernelBuild(step.kernel_build(), ctx)
                                  : RunKernelInstall(step.kernel_install(), ctx);
+}
+
+v1::CommandResult CommandManager::RunTestCommand(const v1::Command& command, OutputSink* sink,
+                                                 CommandCgroup* cgroup) {
+  const std::string& id = command.command_id();
+  const v1::Step& step = command.step();
+  absl::Duration timeout = kDefaultTestTimeout;
+  if (!step.timeout().empty()) {
+    if (absl::StatusOr<absl::Duration> d = ParseDuration(step.timeout()); d.ok()) timeout = *d;
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  v1::SequencedItem started;
+  started.mutable_started()->set_command_id(id);
+  Report(std::move(started)).IgnoreError();
+
+  const std::string tests_dir =
+      options_.tests_dir.empty() ? options_.work_dir + "/tests" : options_.tests_dir;
+  TestStepContext ctx;
+  ctx.command_id = id;
+  ctx.work_dir = absl::StrCat(tests_dir, "/", id);
+  ctx.cache_dir = tests_dir + "/cache";
+  ctx.log = sink;
+  ctx.artifacts = options_.artifacts;
+  ctx.run_phase = [&](const RunSpec& phase, OutputSink* phase_sink) {
+    RunSpec spec = phase;
+    spec.kill_grace = options_.kill_grace;
+    spec.timeout = std::max(deadline - absl::Now(), absl::Seconds(1));
+    spec.cgroup = cgroup;
+    v1::CommandResult r = RunPhase(id, std::move(spec), phase_sink);
+    if (r.timed_out()) r.set_detail(absl::StrCat("timed out after ", ShortDuration(timeout)));
+    return r;
+  };
+  ctx.report = [&](const v1::TestResult& result) {
+    v1::SequencedItem item;
+    item.mutable_test_result()->set_command_id(id);
+    *item.mutable_test_result()->mutable_result() = result;
+    Report(std::move(item)).IgnoreError();
+  };
+  v1::CommandResult result = RunTestStep(step.test(), ctx);
+  std::error_code ec;
+  std::filesystem::remove_all(ctx.work_dir, ec);
+  if (ec) {
+    LogWarning(absl::StrCat("command ", id, ": cannot remove ", ctx.work_dir, ": ", ec.message()));
+  }
+  return result;
 }
 
 v1::CommandResult CommandManager::Reboot(const std::string& command_id) {

@@ -27,6 +27,7 @@ namespace kfleet::agent {
 inline constexpr absl::Duration kDefaultExecTimeout = absl::Hours(1);
 inline constexpr absl::Duration kDefaultKernelBuildTimeout = absl::Hours(3);
 inline constexpr absl::Duration kDefaultKernelInstallTimeout = absl::Minutes(30);
+inline constexpr absl::Duration kDefaultTestTimeout = absl::Hours(6);
 
 class CommandManager {
  public:
@@ -42,6 +43,10 @@ class CommandManager {
     std::string kernel_dir;
     kfleet::v1::ArtifactService::StubInterface* artifacts = nullptr;
     std::string host_name;
+    // Test steps: their work directories (TESTS_DIR/COMMAND_ID, removed when the step ends; the
+    // result files are uploaded as artifacts) and TESTS_DIR/cache (fstests trees cloned from git,
+    // kept). Empty: WORK_DIR/tests.
+    std::string tests_dir;
     // Per-command memory cgroups (agent/exec/cgroup.h); null or mode none: rusage only.
     const CgroupManager* cgroups = nullptr;
   };
@@ -93,9 +98,12 @@ class CommandManager {
   // kernel_build and kernel_install (agent/kernel/kernel_steps.h), phase by phase.
   kfleet::v1::CommandResult RunKernelStep(const kfleet::v1::Command& command, OutputSink* sink,
                                           CommandCgroup* cgroup);
-  // Runs one process of command `id` (an exec step, or a phase of a kernel step), recorded for
-  // crash recovery and cancellable; CANCELLED without starting it if the command was cancelled
-  // before. `on_started`, if set, is called with its pid once it runs.
+  // The test step (agent/suites/test_runner.h): each test's result reported as it ends.
+  kfleet::v1::CommandResult RunTestCommand(const kfleet::v1::Command& command, OutputSink* sink,
+                                           CommandCgroup* cgroup);
+  // Runs one process of command `id` (an exec step, or a phase of a kernel or test step),
+  // recorded for crash recovery and cancellable; CANCELLED without starting it if the command was
+  // cancelled before. `on_started`, if set, is called with its pid once it runs.
   kfleet::v1::CommandResult RunPhase(const std::string& id, RunSpec spec, OutputSink* sink,
                                      const std::function<void(pid_t)>& on_started = nullptr);
   // Where the kernel's OOM events say more than the result (no cgroup): OOM kills and whether

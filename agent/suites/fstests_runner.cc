@@ -1,0 +1,272 @@
+// The fstests suite: a local.config of one section (FSTYP and the step's config; test and scratch
+// devices default to loop devices over sparse files), then ./check -s SECTION in the tree with
+// RESULT_BASE in the work directory. check's stdout streams through FstestsOutputParser;
+// result.xml and check.log, read at the end, add the tests stdout did not show.
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "agent/suites/fstests_results.h"
+#include "agent/suites/loop_device.h"
+#include "agent/suites/suite_run.h"
+#include "common/files.h"
+#include "common/sha256.h"
+
+namespace kfleet::agent {
+namespace {
+
+namespace v1 = kfleet::v1;
+
+constexpr uint64_t kDefaultLoopMib = 4096;
+
+bool IsGitUrl(absl::string_view tree) {
+  if (absl::StrContains(tree, "://")) return true;
+  // scp-like user@host:path
+  size_t colon = tree.find(':');
+  return !absl::StartsWith(tree, "/") && !absl::StartsWith(tree, ".") &&
+         colon != absl::string_view::npos &&
+         tree.substr(0, colon).find('/') == absl::string_view::npos;
+}
+
+bool IsSectionName(absl::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+// A tree cloned from `url` at `ref` and built with make, once: later steps with the same URL
+// and ref reuse it. The tree's directory, or the step's result when that failed.
+absl::StatusOr<std::string> CloneAndBuild(const v1::FstestsOptions& o, const TestStepContext& ctx,
+                                          v1::CommandResult* failed) {
+  absl::StatusOr<Sha256> hasher = Sha256::Create();
+  if (!hasher.ok()) return hasher.status();
+  hasher->Update(absl::StrCat(o.tree(), "\n", o.ref()));
+  absl::StatusOr<std::string> key = hasher->FinishHex();
+  if (!key.ok()) return key.status();
+  const std::string cache = ctx.cache_dir.empty() ? ctx.work_dir + "/cache" : ctx.cache_dir;
+  const std::string dir = absl::StrCat(cache, "/fstests-", key->substr(0, 16));
+  const std::string built = dir + "/.kfleet-built";
+  if (std::filesystem::exists(built)) {
+    Say(ctx, absl::StrCat("fstests from ", o.tree(), " already built in ", dir));
+    return dir;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (absl::Status s = MakeDirs(cache); !s.ok()) {
+    *failed = InfraError(std::string(s.message()));
+    return s;
+  }
+  std::vector<std::pair<std::string, RunSpec>> phases;
+  RunSpec clone;
+  clone.argv = {"git", "clone", "--quiet", o.tree(), dir};
+  phases.emplace_back("git clone of " + o.tree(), clone);
+  if (!o.ref().empty()) {
+    RunSpec checkout;
+    checkout.argv = {"git", "-C", dir, "checkout", "--quiet", o.ref()};
+    phases.emplace_back("git checkout of " + o.ref(), checkout);
+  }
+  RunSpec make;
+  make.argv = {"make", "-C", dir,
+               absl::StrCat("-j", std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)))};
+  phases.emplace_back("building fstests (make)", make);
+  for (const auto& [what, spec] : phases) {
+    PhaseOutput out = RunHelper(ctx, spec);
+    if (out.result.verdict() != v1::PASS) {
+      *failed =
+          Interrupted(out.result)
+              ? out.result
+              : InfraError(HelperFailure(what, out,
+                                         "check fstests.tree and fstests.ref, and that git, "
+                                         "make and fstests' build dependencies are installed"));
+      return absl::InternalError("clone failed");
+    }
+  }
+  if (absl::Status s = WriteFileAtomic(built, ""); !s.ok()) {
+    *failed = InfraError(std::string(s.message()));
+    return s;
+  }
+  return dir;
+}
+
+// The tests `check -n` lists: lines that start with a test name, not expunged.
+void AddListed(absl::string_view output, v1::CommandResult* r) {
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    std::vector<absl::string_view> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (words.empty() || absl::StrContains(line, "[expunged]")) continue;
+    absl::string_view name = words[0];
+    size_t slash = name.find('/');
+    bool ok = slash != absl::string_view::npos && slash > 0 && slash + 1 < name.size() &&
+              name.find('/', slash + 1) == absl::string_view::npos;
+    for (char c : name) ok = ok && (absl::ascii_isalnum(c) || c == '/' || c == '_' || c == '-');
+    if (ok) r->add_listed_tests(std::string(name));
+  }
+}
+
+}  // namespace
+
+v1::CommandResult RunFstestsSuite(const v1::TestStep& step, const TestStepContext& ctx) {
+  const absl::Time start = absl::Now();
+  const v1::FstestsOptions& o = step.fstests();
+  if (o.tree().empty()) {
+    return InfraError(
+        "fstests step needs fstests.tree: a built fstests (xfstests-dev) tree on the host, or its "
+        "git URL");
+  }
+  std::string tree = o.tree();
+  if (IsGitUrl(tree)) {
+    v1::CommandResult failed;
+    absl::StatusOr<std::string> built = CloneAndBuild(o, ctx, &failed);
+    if (!built.ok())
+      return failed.verdict() == v1::VERDICT_UNSPECIFIED
+                 ? InfraError(std::string(built.status().message()))
+                 : failed;
+    tree = *built;
+  }
+  if (!IsExecutableFile(tree + "/check")) {
+    return InfraError(absl::StrCat("fstests.tree ", tree,
+                                   " has no executable ./check: point it at an fstests "
+                                   "(xfstests-dev) tree built with make"));
+  }
+  const std::string section = !step.section().empty() ? step.section()
+                              : !o.fstype().empty()   ? o.fstype()
+                                                      : "kfleet";
+  if (!IsSectionName(section)) {
+    return InfraError(absl::StrCat("test step section \"", section,
+                                   "\" cannot name an fstests config section: use [A-Za-z0-9_-]"));
+  }
+  std::map<std::string, std::string> config(o.config().begin(), o.config().end());
+  for (const auto& [key, value] : config) {
+    if (absl::Status s = CheckConfigValue(key, value); !s.ok()) {
+      return InfraError(absl::StrCat("fstests config: ", s.message()));
+    }
+  }
+  const std::string results = ctx.work_dir + "/results";
+  config.emplace("TEST_DIR", ctx.work_dir + "/mnt/test");
+  config.emplace("SCRATCH_MNT", ctx.work_dir + "/mnt/scratch");
+  for (const char* mnt : {"TEST_DIR", "SCRATCH_MNT"}) {
+    if (absl::Status s = MakeDirs(config[mnt]); !s.ok()) {
+      return InfraError(absl::StrCat("fstests ", mnt, ": ", s.message()));
+    }
+  }
+  // Loop devices live until this function returns, after check ended and its mounts are gone.
+  std::vector<LoopDevice> loops;
+  const uint64_t loop_mib = o.loop_size_mib() == 0 ? kDefaultLoopMib : o.loop_size_mib();
+  for (const char* dev : {"TEST_DEV", "SCRATCH_DEV"}) {
+    if (config.count(dev) > 0) continue;
+    absl::StatusOr<LoopDevice> loop = LoopDevice::Create(
+        absl::StrCat(ctx.work_dir, "/", absl::AsciiStrToLower(dev), ".img"), loop_mib << 20);
+    if (!loop.ok()) {
+      return InfraError(absl::StrCat("fstests ", dev, " (a loop device over a ", loop_mib,
+                                     " MiB sparse file): ", loop.status().message()));
+    }
+    Say(ctx, absl::StrCat(dev, " is ", loop->path(), " (", loop_mib, " MiB sparse file)"));
+    config[dev] = loop->path();
+    loops.push_back(*std::move(loop));
+    config.emplace("RECREATE_TEST_DEV", "true");  // a new device holds no file system yet
+  }
+  std::string local = absl::StrCat("[", section, "]\n");
+  if (!o.fstype().empty()) absl::StrAppend(&local, "FSTYP=", o.fstype(), "\n");
+  for (const auto& [key, value] : config) absl::StrAppend(&local, key, "=\"", value, "\"\n");
+  absl::StrAppend(&local, "RESULT_BASE=\"", results, "\"\n");
+  const std::string local_config = ctx.work_dir + "/local.config";
+  if (absl::Status s = WriteFileAtomic(local_config, local); !s.ok()) {
+    return InfraError(std::string(s.message()));
+  }
+
+  RunSpec spec;
+  spec.argv = {"./check", "-s", section, "-R", "xunit"};
+  if (step.list_only()) spec.argv.push_back("-n");
+  if (!o.expunge().empty()) {
+    const std::string file = ctx.work_dir + "/expunge.list";
+    std::string text;
+    for (const std::string& t : o.expunge()) absl::StrAppend(&text, t, "\n");
+    if (absl::Status s = WriteFileAtomic(file, text); !s.ok()) {
+      return InfraError(std::string(s.message()));
+    }
+    spec.argv.insert(spec.argv.end(), {"-E", file});
+  }
+  if (!o.groups().empty())
+    spec.argv.insert(spec.argv.end(), {"-g", absl::StrJoin(o.groups(), ",")});
+  if (!o.exclude_groups().empty()) {
+    spec.argv.insert(spec.argv.end(), {"-x", absl::StrJoin(o.exclude_groups(), ",")});
+  }
+  spec.argv.insert(spec.argv.end(), step.tests().begin(), step.tests().end());
+  spec.env.insert(step.env().begin(), step.env().end());
+  spec.env["HOST_OPTIONS"] = local_config;
+  spec.env["RESULT_BASE"] = results;
+  spec.dir = tree;
+  Say(ctx, absl::StrCat("fstests in ", tree, ": ", absl::StrJoin(spec.argv, " ")));
+
+  if (step.list_only()) {
+    PhaseOutput out = RunHelper(ctx, spec);
+    if (out.result.verdict() != v1::PASS) {
+      return Interrupted(out.result) ? out.result : InfraError(HelperFailure("check -n", out, ""));
+    }
+    v1::CommandResult r;
+    r.set_verdict(v1::PASS);
+    r.set_exit_code(0);
+    AddListed(out.stdout_text, &r);
+    return r;
+  }
+
+  TestReporter reporter(step, kFstestsSuite, section, ctx);
+  std::vector<TestResult> failed;  // for their files
+  auto report = [&](std::vector<TestResult> batch) {
+    for (TestResult& r : batch) {
+      r.section = section;
+      TestResult copy = r;
+      if (reporter.Report(std::move(r)) &&
+          (copy.status == TestStatus::kFail || copy.status == TestStatus::kError)) {
+        failed.push_back(std::move(copy));
+      }
+    }
+  };
+  FstestsOutputParser parser;
+  SuiteSink sink(ctx.log,
+                 [&](absl::string_view line) { report(parser.Feed(absl::StrCat(line, "\n"))); });
+  v1::CommandResult phase = ctx.run_phase(spec, &sink);
+  sink.Finish();
+  if (Interrupted(phase)) reporter.SetInterrupted(phase.detail());
+  report(parser.Finish());
+  // A cancelled check leaves its file systems mounted: unmount them before the loop devices go.
+  for (const char* mnt : {"SCRATCH_MNT", "TEST_DIR"}) ::umount2(config[mnt].c_str(), MNT_DETACH);
+
+  FstestsResults xml = ReadFstestsXmlResults(results);
+  if (!xml.status.ok()) Say(ctx, absl::StrCat("fstests result.xml: ", xml.status.message()));
+  report(std::move(xml.results));
+  std::vector<std::string> files;
+  for (const std::string& dir : {results, absl::StrCat(results, "/", section)}) {
+    for (const char* name : {"result.xml", "check.log"}) {
+      std::string path = absl::StrCat(dir, "/", name);
+      if (!std::filesystem::is_regular_file(path)) continue;
+      if (absl::string_view(name) == "check.log") {
+        absl::StatusOr<std::string> log = ReadFile(path, 16 << 20);
+        if (log.ok()) report(ParseFstestsOutput(*log));
+      }
+      files.push_back(std::move(path));
+    }
+  }
+  for (std::string& f : FstestsFailureFiles(results, failed)) files.push_back(std::move(f));
+  UploadResultFiles(ctx, results, files);
+  v1::CommandResult total;
+  AddUsage(phase, &total);
+  return StepResult(phase, total, reporter,
+                    "fstests ran no test: check the groups, tests and expunge list",
+                    sink.StderrTail(), start);
+}
+
+}  // namespace kfleet::agent

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "needs a frobnicator"
+exit 4
