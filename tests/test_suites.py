@@ -55,6 +55,12 @@ class SuitesTest(harness.KfleetTestCase):
         os.chmod(path, mode)
         return path
 
+    def results(self, job_id):
+        """`kctl -o json results JOB` (exit 1 when a test failed) as a document."""
+        r = self.kctl("results", job_id, output="json")
+        self.assertIn(r.rc, (0, 1), r)
+        return r.json()
+
     def run_job(self, spec, timeout=120):
         """Submits a job spec with `kctl run -f`; returns (kctl result, job id)."""
         path = self.write(f"{spec['name']}.json", json.dumps(spec))
@@ -114,7 +120,7 @@ class SuitesTest(harness.KfleetTestCase):
             self.assertEqual(r.rc, 1, r)  # failures in the first run: the job failed
             self.assertIn("tests", r.stdout)
 
-        dev = self.kctl_json("results", jobs["dev"])
+        dev = self.results(jobs["dev"])
         runs = {}
         for x in dev["results"]:
             runs.setdefault(x["result"]["name"], []).append(x["result"]["status"])
@@ -233,7 +239,7 @@ class SuitesTest(harness.KfleetTestCase):
         job = self.wait_job_done(job_id, timeout=120)
         self.assertEqual(job["tests"]["total"], 40)
 
-        results = self.kctl_json("results", job_id)["results"]
+        results = self.results(job_id)["results"]
         first = [x for x in results if int(x["result"].get("run", 1)) == 1]
         names = [x["result"]["name"] for x in first]
         self.assertEqual(sorted(names), sorted(tests), "each test once, none lost")
