@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "cli/context.h"
 #include "cli/exit_codes.h"
@@ -131,6 +132,19 @@ absl::StatusOr<v1::JobSpec> BuildBootJob(const Invocation& inv, const std::strin
     for (const std::string& arg : inv.argv) exec->add_argv(arg);
   }
 
+  if (inv.Has("kselftest")) {
+    // Built with the kernel on the builder, run on each host after the reboot.
+    v1::TestStep* test = spec.add_steps()->mutable_test();
+    test->set_suite("kselftest");
+    for (absl::string_view t : absl::StrSplit(inv.Get("kselftest"), ',', absl::SkipEmpty())) {
+      test->mutable_kselftest()->add_targets(std::string(t));
+    }
+    if (test->kselftest().targets().empty()) {
+      return absl::InvalidArgumentError(
+          "boot: --kselftest: expected kselftest collections, e.g. --kselftest size,timers");
+    }
+  }
+
   std::string name = inv.Get("name");
   if (name.empty()) {
     name = absl::StrCat("boot ", TreeName(kernel->tree()));
@@ -149,21 +163,24 @@ CommandSpec BootCommand() {
       .synopsis =
           "boot --tree PATH|URL [--ref REF] [--config BASE[+FRAGMENT...]] [--localversion STR] "
           "[--jobs N] (-l KEY=VALUE... [--count N] | --host NAME...) [--boot-timeout DURATION] "
-          "[--build-timeout DURATION] [--name NAME] [-- ARGV...]",
+          "[--build-timeout DURATION] [--kselftest TARGETS] [--name NAME] [-- ARGV...]",
       .summary = "build (or reuse) a kernel, install it, reboot into it, verify; exit 0 on PASS",
       .description =
           "Submits a job that builds the kernel of --tree on a host labelled role=builder (the "
           "controller's own machine in the default setup), installs it on the chosen hosts, "
           "reboots them into it and checks that the kernel running afterwards is the one built "
           "(release and build identity). With \"-- ARGV...\", ARGV then runs on each host, on "
-          "the new kernel. The job is the one this spec file would describe, for kctl run -f:\n\n"
+          "the new kernel. With --kselftest, those kselftest collections are built with the "
+          "kernel and run on each host after ARGV; their results are stored per test (kctl "
+          "results JOB). The job is the one this spec file would describe, for kctl run -f:\n\n"
           "    kernel: {tree: /usr/src/linux-source-6.1}\n"
           "    hosts: {labels: {pool: local}, count: 1}\n"
           "    steps:\n"
           "      - kernel_build: {}\n"
           "      - kernel_install: {}\n"
           "      - reboot: {timeout: 5m}\n"
-          "      - exec: [uname, -r]\n\n"
+          "      - exec: [uname, -r]\n"
+          "      - test: {suite: kselftest, kselftest: {targets: [size]}}   # --kselftest size\n\n"
           "A build is identified by a hash of the source (commit, or content of the tree), the "
           "final .config and the compiler; a build already in the controller's artifact store is "
           "reused, not built again.\n\n"
@@ -226,6 +243,10 @@ CommandSpec BootCommand() {
                .value_name = "DURATION",
                .help = "End the build after this long (TIMEOUT). Default: the controller's "
                        "default for kernel_build steps."},
+              {.name = "kselftest",
+               .value_name = "TARGETS",
+               .help = "Comma-separated kselftest collections (size,timers,...) built with the "
+                       "kernel and run on the new kernel; a failing test makes the verdict FAIL."},
               {.name = "name",
                .value_name = "NAME",
                .help = "The job's name in kctl jobs. Default: \"boot\", the tree's name and "
@@ -236,7 +257,8 @@ CommandSpec BootCommand() {
       .argv_optional = true,
       .argv_example = "--tree /usr/src/linux-source-6.1 -l pool=local -- uname -r",
       .exit_codes = {{kExitOk, "the kernel booted on every host (and ARGV passed)"},
-                     {kExitFail, "the build failed, or ARGV failed on the new kernel (FAIL)"},
+                     {kExitFail,
+                      "the build failed, or ARGV or a kselftest failed on the new kernel (FAIL)"},
                      {kExitUsage, "bad flags, or the controller refused the job (e.g. no builder)"},
                      {kExitUnreachable, ""},
                      {kExitBootFailed,
@@ -247,6 +269,8 @@ CommandSpec BootCommand() {
                      {kExitNotFound, "a host named with --host is not known"}},
       .examples =
           "kctl boot --tree /usr/src/linux-source-6.1 -l pool=local -- uname -r\n"
+          "# and run kselftest's size and timers collections on it\n"
+          "kctl boot --tree /usr/src/linux-source-6.1 -l pool=local --kselftest size,timers\n"
           "# a tag of a git tree, with a config of your own, on two named hosts\n"
           "kctl boot --tree https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git \\\n"
           "    --ref v6.1.158 --config defconfig+kvm_guest.config --host guest-1 --host guest-2\n"

@@ -325,6 +325,25 @@ TEST_F(KernelCommandsTest, BootDefaults) {
   EXPECT_EQ(spec->hosts().count(), 3u);
 }
 
+// Validates that --kselftest adds a kselftest step with those collections after ARGV, and that an
+// empty list is a usage error.
+TEST_F(KernelCommandsTest, BootKselftestAddsATestStep) {
+  absl::StatusOr<Invocation> inv =
+      ParseArgs({"boot", "--tree", "/src/linux", "-l", "pool=local", "--kselftest", "size,timers",
+                 "--", "uname", "-r"},
+                AllCommands());
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  absl::StatusOr<v1::JobSpec> spec = BuildBootJob(*inv, dir_);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->steps_size(), 5);
+  EXPECT_TRUE(spec->steps(3).has_exec());
+  ASSERT_TRUE(spec->steps(4).has_test());
+  EXPECT_EQ(spec->steps(4).test().suite(), "kselftest");
+  EXPECT_THAT(spec->steps(4).test().kselftest().targets(), ElementsAre("size", "timers"));
+  EXPECT_EQ(Run({"boot", "--tree", "/src/linux", "--host", "a", "--kselftest", ","}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--kselftest: expected kselftest collections"));
+}
+
 // Validates that bad boot flags are usage errors reported before the controller is asked.
 TEST_F(KernelCommandsTest, BootUsageErrors) {
   EXPECT_EQ(Run({"boot", "-l", "pool=local"}), 2);

@@ -2,8 +2,9 @@
 # kfleet's main job on embedded defaults: install what is needed, build kfleet, start libvirtd and
 # a controller (with its local builder), then `kctl boot`: build a small kernel from Debian's
 # linux-source-6.1 (kfleet's guest config), boot a `tiny` guest of the default pool into it,
-# verify that it runs that kernel, run a command there and show the verdict with the build, boot
-# and registration times. Destroys the guest and stops what this script started at the end.
+# verify that it runs that kernel, run a command and kselftest's `size` collection (built with the
+# kernel) there, and show the test results and the verdict with the build, boot and registration
+# times. Destroys the guest and stops what this script started at the end.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -39,11 +40,11 @@ say "starting kfleet-controller on $ADDR (state in $STATE/controller, local buil
 KFLEET_PIDS+=($!)
 for _ in $(seq 100); do "$KCTL" pools >/dev/null 2>&1 && break; sleep 0.1; done
 
-say "kctl boot --tree $TREE -l pool=local -- sh -c '...'"
+say "kctl boot --tree $TREE -l pool=local --kselftest size -- sh -c '...'"
 echo "(builds the kernel on the local builder, the tiny image on first use, boots a guest into" \
   "the kernel and checks it is the one built; the first build on a machine takes a while)" >&2
 rc=0
-"$KCTL" boot --tree "$TREE" -l pool=local -- sh -c \
+"$KCTL" boot --tree "$TREE" -l pool=local --kselftest size -- sh -c \
   'echo "running $(uname -r) on $(uname -m), $(nproc) cpu"; cat /proc/version' || rc=$?
 
 "$KCTL" hosts
