@@ -231,12 +231,11 @@ class SpecChecker {
     std::string suite = Join(path, "suite");
     static const char* const kSuites[] = {"kselftest", "fstests", "blktests", "exec"};
     if (std::find(std::begin(kSuites), std::end(kSuites), test.suite()) == std::end(kSuites)) {
-      errors_.Error(errors_.PosFor(errors_.Given(suite) ? suite : path),
-                    errors_.Given(suite) ? suite : path,
-                    absl::StrCat(test.suite().empty() ? std::string("has no suite")
-                                                      : absl::StrCat(Quote(test.suite()),
-                                                                     " is not a suite"),
-                                 " (expected suite: kselftest, fstests, blktests or exec)"));
+      errors_.Error(
+          errors_.PosFor(errors_.Given(suite) ? suite : path), errors_.Given(suite) ? suite : path,
+          absl::StrCat(test.suite().empty() ? std::string("has no suite")
+                                            : absl::StrCat(Quote(test.suite()), " is not a suite"),
+                       " (expected suite: kselftest, fstests, blktests or exec)"));
       return;
     }
     if (test.suite() == "exec" && test.argv().empty()) {
@@ -244,8 +243,7 @@ class SpecChecker {
                     "has no argv (expected the command that runs a test, e.g. argv: [./run, "
                     "\"{test}\"])");
     }
-    if (test.suite() == "kselftest" && test.kselftest().targets().empty() &&
-        test.tests().empty()) {
+    if (test.suite() == "kselftest" && test.kselftest().targets().empty() && test.tests().empty()) {
       errors_.Error(errors_.PosFor(path), path,
                     "runs no kselftest (expected kselftest: {targets: [size, timers]} or tests)");
     }

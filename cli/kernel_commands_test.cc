@@ -328,10 +328,9 @@ TEST_F(KernelCommandsTest, BootDefaults) {
 // Validates that --kselftest adds a kselftest step with those collections after ARGV, and that an
 // empty list is a usage error.
 TEST_F(KernelCommandsTest, BootKselftestAddsATestStep) {
-  absl::StatusOr<Invocation> inv =
-      ParseArgs({"boot", "--tree", "/src/linux", "-l", "pool=local", "--kselftest", "size,timers",
-                 "--", "uname", "-r"},
-                AllCommands());
+  absl::StatusOr<Invocation> inv = ParseArgs({"boot", "--tree", "/src/linux", "-l", "pool=local",
+                                              "--kselftest", "size,timers", "--", "uname", "-r"},
+                                             AllCommands());
   ASSERT_TRUE(inv.ok()) << inv.status();
   absl::StatusOr<v1::JobSpec> spec = BuildBootJob(*inv, dir_);
   ASSERT_TRUE(spec.ok()) << spec.status();

@@ -330,6 +330,17 @@ class KfleetTestCase(unittest.TestCase):
             args += ["--config", config]
         return self.start_controller(extra_args=args + list(extra_args))
 
+    def start_kernel_controller(self):
+        """Starts a controller for kernel tests on tiny guests: its local builder (build
+        directories kept per machine, see builder_args) and a one-guest pool `local`, destroyed at
+        the test's end. Returns the kernel tree to build (kernel_source)."""
+        tree = kernel_source()
+        self.start_guest_controller(KERNEL_POOL, extra_args=builder_args())
+        self.wait_host_state("local-builder", "ONLINE", timeout=30)
+        self.addCleanup(lambda: self.controller.alive() and self.kctl("destroy", "local",
+                                                                      timeout=300))
+        return tree
+
     def wait_controller_up(self, timeout=20):
         """Waits until the controller accepts TCP connections on its port."""
         proc = self.controller
@@ -460,6 +471,17 @@ class KfleetTestCase(unittest.TestCase):
 
 
 KERNEL_CACHE = "/var/cache/kfleet"
+
+# One tiny guest at a time: kernel tests boot it into the kernels they build.
+KERNEL_POOL = """pools:
+  local:
+    provider: libvirt
+    image: tiny
+    cpus: 1
+    memory: 512M
+    max: 1
+    idle_timeout: 30m
+"""
 
 
 def kernel_source():

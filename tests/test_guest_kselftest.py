@@ -13,26 +13,11 @@ import unittest
 
 import harness
 
-POOL = """pools:
-  local:
-    provider: libvirt
-    image: tiny
-    cpus: 1
-    memory: 512M
-    max: 1
-    idle_timeout: 30m
-"""
-
-
 class GuestKselftestTest(harness.KfleetTestCase):
 
     def setUp(self):
         super().setUp()
-        self.tree = harness.kernel_source()
-        self.start_guest_controller(POOL, extra_args=harness.builder_args())
-        self.wait_host_state("local-builder", "ONLINE", timeout=30)
-        self.addCleanup(lambda: self.controller.alive() and self.kctl("destroy", "local",
-                                                                      timeout=300))
+        self.tree = self.start_kernel_controller()
 
     def test_kselftest_from_the_jobs_build_in_a_guest(self):
         """Validates that a job with kernel_build, kernel_install, reboot and a kselftest step

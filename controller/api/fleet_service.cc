@@ -59,7 +59,8 @@ absl::Status ValidateTestStep(const std::string& where, const v1::TestStep& t) {
       return bad(".fstests.tree",
                  "is empty: give the path or git URL of an fstests (xfstests-dev) tree");
     }
-    if (t.section().empty()) return bad(".section", "is empty: fstests runs one section of local.config, e.g. xfs_crc");
+    if (t.section().empty())
+      return bad(".section", "is empty: fstests runs one section of local.config, e.g. xfs_crc");
     const std::string& from = t.fstests().expunge_from();
     if (!from.empty() && std::count(from.begin(), from.end(), '/') != 1) {
       return bad(".fstests.expunge_from",

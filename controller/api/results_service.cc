@@ -1,8 +1,8 @@
 // FleetService: test results, comparisons and expunge lists (DESIGN.md, "Tests and results").
 #include <map>
-#include <tuple>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -41,8 +41,7 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetResults(grpc::CallbackServerConte
   return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(*resp->mutable_job(), deps_.store->GetJob(req->job_id()));
     ASSIGN_OR_RETURN(std::vector<v1::TestRecord> results, deps_.store->JobResults(req->job_id()));
-    ASSIGN_OR_RETURN(std::vector<v1::TestRecord> history,
-                     deps_.store->TestHistory(req->job_id()));
+    ASSIGN_OR_RETURN(std::vector<v1::TestRecord> history, deps_.store->TestHistory(req->job_id()));
     for (v1::TestHistory& h : SummarizeTests(results, history)) *resp->add_tests() = std::move(h);
     for (v1::TestRecord& r : results) *resp->add_results() = std::move(r);
     return absl::OkStatus();
@@ -68,9 +67,9 @@ grpc::ServerUnaryReactor* FleetServiceImpl::CompareResults(grpc::CallbackServerC
                                                 "\t", r.result().name(), "\t", r.result().run())});
     }
     for (v1::TestRecord& r : base_history) {
-      if (seen.insert({r.command_id(),
-                       absl::StrCat(r.result().suite(), "\t", r.result().section(), "\t",
-                                    r.result().name(), "\t", r.result().run())})
+      if (seen.insert(
+                  {r.command_id(), absl::StrCat(r.result().suite(), "\t", r.result().section(),
+                                                "\t", r.result().name(), "\t", r.result().run())})
               .second) {
         history.push_back(std::move(r));
       }
@@ -112,7 +111,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ExportExpunges(grpc::CallbackServerC
                                                            const v1::ExportExpungesRequest* req,
                                                            v1::ExportExpungesResponse* resp) {
   return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
-    int streak = req->pass_streak() == 0 ? kDefaultPassStreak : static_cast<int>(req->pass_streak());
+    int streak =
+        req->pass_streak() == 0 ? kDefaultPassStreak : static_cast<int>(req->pass_streak());
     ASSIGN_OR_RETURN(std::vector<v1::RemovalCandidate> candidates,
                      deps_.store->RemovalCandidates(req->kernel(), req->fs(), streak));
     for (v1::RemovalCandidate& c : candidates) *resp->add_candidates() = std::move(c);
@@ -137,17 +137,18 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ExportExpunges(grpc::CallbackServerC
     }
     for (const v1::TestHistory& t : SummarizeTests(results, history)) {
       if (t.suite() != "fstests" || t.job().failed() == 0) continue;
-      std::string kernel = !job.build().release().empty() ? job.build().release()
-                                                           : release_of[t.section()];
+      std::string kernel =
+          !job.build().release().empty() ? job.build().release() : release_of[t.section()];
       std::string fs = fstype[t.section()];
       if (kernel.empty() || fs.empty()) continue;
-      if ((!req->kernel().empty() && req->kernel() != kernel) || (!req->fs().empty() && req->fs() != fs)) {
+      if ((!req->kernel().empty() && req->kernel() != kernel) ||
+          (!req->fs().empty() && req->fs() != fs)) {
         continue;
       }
       v1::ExpungeEntry e;
       e.set_test(t.name());
-      e.set_comment(absl::StrFormat("failure rate %d/%d (job %s)", t.job().failed(),
-                                    t.job().runs(), job.id()));
+      e.set_comment(absl::StrFormat("failure rate %d/%d (job %s)", t.job().failed(), t.job().runs(),
+                                    job.id()));
       lists[{kernel, fs, t.section()}].push_back(std::move(e));
     }
     for (const auto& [key, entries] : lists) {

@@ -202,8 +202,8 @@ ON CONFLICT(identity) DO NOTHING)sql"));
     if (sqlite3_changes(db_.get()) == 0) {
       // Stored before: the kernel stays as it was; artifacts it lacks (the kselftest archive of
       // another target set, built for a reused kernel) are added to it.
-      ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(),
-                                               "SELECT build FROM builds WHERE identity = ?1"));
+      ASSIGN_OR_RETURN(Stmt get,
+                       Stmt::Prepare(db_.get(), "SELECT build FROM builds WHERE identity = ?1"));
       get.Bind(1, stored.identity());
       ASSIGN_OR_RETURN(bool row, get.Step());
       if (row) {

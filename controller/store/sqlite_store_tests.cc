@@ -1,10 +1,10 @@
 // SqliteStore: test results, re-runs of failures, sharded test steps, test progress, expunges
 // (DESIGN.md, "Tests and results").
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
-
-#include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -22,7 +22,6 @@ constexpr int kHistoryRuns = 20;  // newest runs of a test its duration estimate
 enum ShardHostState { kIdle = 0, kBusy = 1, kDone = 2, kLost = 3 };
 enum ShardListState { kNotListed = 0, kListing = 1, kListed = 2 };
 enum ShardTestState { kQueued = 0, kTaken = 1, kFinished = 2 };
-
 
 uint32_t Reruns(const v1::TestStep& t) { return t.has_reruns() ? t.reruns() : kDefaultReruns; }
 
@@ -54,8 +53,8 @@ v1::TestRecord RecordFromRow(const Stmt& s) {
 
 }  // namespace
 
-absl::Status SqliteStore::InsertResultLocked(const std::string& command_id,
-                                             const v1::TestResult& r, int64_t now_ms) {
+absl::Status SqliteStore::InsertResultLocked(const std::string& command_id, const v1::TestResult& r,
+                                             int64_t now_ms) {
   // The kernel the test ran on: the job's build, else what the host runs.
   ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
 INSERT OR IGNORE INTO test_results (job_id, command_id, host_id, host_name, suite, section, name,
@@ -100,10 +99,9 @@ LEFT JOIN hosts h ON h.id = c.host_id WHERE c.id = ?1)sql"));
 }
 
 absl::Status SqliteStore::AddTestResultLocked(const std::string& host_id,
-                                              const v1::TestResultReport& report,
-                                              int64_t now_ms) {
-  ASSIGN_OR_RETURN(Stmt own,
-                   Stmt::Prepare(db_.get(), "SELECT 1 FROM commands WHERE id = ?1 AND host_id = ?2"));
+                                              const v1::TestResultReport& report, int64_t now_ms) {
+  ASSIGN_OR_RETURN(
+      Stmt own, Stmt::Prepare(db_.get(), "SELECT 1 FROM commands WHERE id = ?1 AND host_id = ?2"));
   own.Bind(1, report.command_id()).Bind(2, host_id);
   ASSIGN_OR_RETURN(bool row, own.Step());
   if (!row) return absl::OkStatus();  // not this host's command: ignored
@@ -149,8 +147,9 @@ absl::Status SqliteStore::StartStep(const std::string& job_id, const v1::JobSpec
     ASSIGN_OR_RETURN(Stmt add, Stmt::Prepare(db_.get(),
                                              "INSERT INTO shard_steps (job_id, step_index, listed) "
                                              "VALUES (?1, ?2, ?3)"));
-    add.Bind(1, job_id).Bind(2, int64_t{index}).Bind(3, int64_t{t.tests().empty() ? kNotListed
-                                                                                   : kListed});
+    add.Bind(1, job_id)
+        .Bind(2, int64_t{index})
+        .Bind(3, int64_t{t.tests().empty() ? kNotListed : kListed});
     RETURN_IF_ERROR(add.Run());
     if (!t.tests().empty()) {
       std::vector<std::string> tests(t.tests().begin(), t.tests().end());
@@ -208,6 +207,11 @@ SELECT host_id, state FROM shard_hosts WHERE job_id = ?1 AND step_index = ?2 ORD
     if (hosts_q.Int(1) == kIdle) idle.push_back(hosts_q.Text(0));
     if (hosts_q.Int(1) == kIdle || hosts_q.Int(1) == kBusy) ++active;
   }
+  ASSIGN_OR_RETURN(Stmt cancel_q,
+                   Stmt::Prepare(db_.get(), "SELECT cancel_requested FROM jobs WHERE id = ?1"));
+  cancel_q.Bind(1, job_id);
+  ASSIGN_OR_RETURN(bool job_row, cancel_q.Step());
+  bool cancelled = job_row && cancel_q.Int(0) != 0;
   ASSIGN_OR_RETURN(std::optional<v1::KernelBuild> build, JobBuild(job_id));
   auto step_for = [&](const std::string& host_id) {
     absl::StatusOr<v1::Host> host = LoadHost("id = ?1", host_id);
@@ -220,6 +224,16 @@ UPDATE shard_hosts SET state = ?4 WHERE job_id = ?1 AND step_index = ?2 AND host
     return up.Run();
   };
 
+  if (cancelled) {
+    // Nothing more is handed out; hosts waiting for a test skip the rest of the job.
+    for (const std::string& host_id : idle) {
+      RETURN_IF_ERROR(set_host(host_id, kDone));
+      if (index + 1 < spec.steps_size()) {
+        RETURN_IF_ERROR(NextStep(job_id, spec, host_id, index + 1, false, now_ms, outcome));
+      }
+    }
+    return absl::OkStatus();
+  }
   if (listed == kNotListed && !idle.empty()) {
     // No tests named: the first idle host lists what the step would run.
     v1::Step step = step_for(idle[0]);
@@ -261,8 +275,11 @@ WHERE job_id = ?1 AND step_index = ?2 AND test = ?3)sql"));
       ASSIGN_OR_RETURN(v1::Command cmd,
                        InsertCommand(job_id, host_id, index, step, v1::COMMAND_PENDING, now_ms));
       take.Reset();
-      take.Bind(1, job_id).Bind(2, int64_t{index}).Bind(3, test).Bind(4, cmd.command_id()).Bind(
-          5, host_id);
+      take.Bind(1, job_id)
+          .Bind(2, int64_t{index})
+          .Bind(3, test)
+          .Bind(4, cmd.command_id())
+          .Bind(5, host_id);
       RETURN_IF_ERROR(take.Run());
       outcome->dispatch.push_back({host_id, std::move(cmd)});
       RETURN_IF_ERROR(set_host(host_id, kBusy));
@@ -304,13 +321,10 @@ UPDATE shard_tests SET state = 2 WHERE job_id = ?1 AND step_index = ?2 AND state
   return done.Run();
 }
 
-absl::StatusOr<bool> SqliteStore::TestCommandEnded(const std::string& command_id,
-                                                   const std::string& job_id,
-                                                   const v1::JobSpec& spec,
-                                                   const std::string& host_id, int index,
-                                                   const v1::Step& step,
-                                                   const v1::CommandResult& result, bool host_ok,
-                                                   int64_t now_ms, ApplyOutcome* outcome) {
+absl::StatusOr<bool> SqliteStore::TestCommandEnded(
+    const std::string& command_id, const std::string& job_id, const v1::JobSpec& spec,
+    const std::string& host_id, int index, const v1::Step& step, const v1::CommandResult& result,
+    bool host_ok, int64_t now_ms, ApplyOutcome* outcome) {
   const v1::TestStep& t = step.test();
   bool sharded = t.shard() > 0;
   auto set_host = [&](int state) -> absl::Status {
@@ -406,8 +420,7 @@ absl::StatusOr<ApplyOutcome> SqliteStore::HostLost(const std::string& host_id,
     for (const v1::CommandInfo& c : open) {
       if (!c.step().has_test() || c.step().test().shard() == 0) continue;
       const v1::TestStep& t = c.step().test();
-      std::string detail =
-          absl::StrCat(why, "; console: kctl logs ", c.id(), " --stream console");
+      std::string detail = absl::StrCat(why, "; console: kctl logs ", c.id(), " --stream console");
       // Its tests that have no result of this run: the one running, and any not started.
       ASSIGN_OR_RETURN(Stmt have, Stmt::Prepare(db_.get(), R"sql(
 SELECT 1 FROM test_results WHERE command_id = ?1 AND name = ?2 AND run = ?3)sql"));
@@ -445,11 +458,11 @@ SELECT 1 FROM test_results WHERE command_id = ?1 AND name = ?2 AND run = ?3)sql"
 }
 
 absl::StatusOr<std::vector<v1::TestRecord>> SqliteStore::LoadResults(const std::string& where,
-                                                                      const std::string& arg) {
-  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(),
-                                         absl::StrCat("SELECT ", kResultColumns,
-                                                      " FROM test_results WHERE ", where,
-                                                      " ORDER BY suite, section, name, run, id")));
+                                                                     const std::string& arg) {
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      Stmt::Prepare(db_.get(), absl::StrCat("SELECT ", kResultColumns, " FROM test_results WHERE ",
+                                            where, " ORDER BY suite, section, name, run, id")));
   s.Bind(1, arg);
   std::vector<v1::TestRecord> out;
   while (true) {
@@ -589,9 +602,9 @@ absl::Status SqliteStore::PutExpunges(const std::vector<v1::ExpungeFile>& files,
       for (const v1::ExpungeFile& f : files) pairs.insert({f.kernel(), f.fs()});
       for (const auto& [kernel, fs] : pairs) {
         for (const char* table : {"expunge_files", "expunges"}) {
-          ASSIGN_OR_RETURN(Stmt del, Stmt::Prepare(db_.get(),
-                                                   absl::StrCat("DELETE FROM ", table,
-                                                                " WHERE kernel = ?1 AND fs = ?2")));
+          ASSIGN_OR_RETURN(
+              Stmt del, Stmt::Prepare(db_.get(), absl::StrCat("DELETE FROM ", table,
+                                                              " WHERE kernel = ?1 AND fs = ?2")));
           del.Bind(1, kernel).Bind(2, fs);
           RETURN_IF_ERROR(del.Run());
         }
@@ -613,8 +626,11 @@ ON CONFLICT(kernel, fs, section) DO UPDATE SET content = excluded.content)sql"))
 INSERT OR REPLACE INTO expunges (kernel, fs, section, test, comment) VALUES (?1, ?2, ?3, ?4, ?5))sql"));
       for (const v1::ExpungeEntry& e : entries[i]) {
         add.Reset();
-        add.Bind(1, f.kernel()).Bind(2, f.fs()).Bind(3, f.section()).Bind(4, e.test()).Bind(
-            5, e.comment());
+        add.Bind(1, f.kernel())
+            .Bind(2, f.fs())
+            .Bind(3, f.section())
+            .Bind(4, e.test())
+            .Bind(5, e.comment());
         RETURN_IF_ERROR(add.Run());
       }
     }

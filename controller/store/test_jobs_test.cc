@@ -1,12 +1,11 @@
 // Test steps in the store: results stored with their kernel, failures re-run on the same host,
 // sharded steps pulled longest first by free hosts, a lost host's test recorded as an error while
 // the others take the rest, progress, and expunge lists.
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <map>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "controller/store/sqlite_store.h"
 
@@ -71,8 +70,10 @@ class TestJobsTest : public ::testing::Test {
     v1::SequencedItem& fin = items.emplace_back();
     fin.set_seq(++seq_[host]);
     fin.mutable_finished()->set_command_id(cmd.command_id());
-    fin.mutable_finished()->mutable_result()->set_verdict(
-        verdict != v1::VERDICT_UNSPECIFIED ? verdict : failed ? v1::FAIL : v1::PASS);
+    fin.mutable_finished()->mutable_result()->set_verdict(verdict != v1::VERDICT_UNSPECIFIED
+                                                              ? verdict
+                                                          : failed ? v1::FAIL
+                                                                   : v1::PASS);
     auto out = store_->ApplySequenced(host, items, 2000);
     EXPECT_TRUE(out.ok()) << out.status();
     return out.ok() ? *out : ApplyOutcome();
@@ -93,9 +94,8 @@ TEST_F(TestJobsTest, FailuresAreRerunOnTheSameHost) {
   ASSERT_EQ(created->second.size(), 1u);
   const v1::Command first = created->second[0].command;
   EXPECT_EQ(first.step().test().run(), 1u);
-  ApplyOutcome out = Report("h1", first,
-                            {{"a", v1::TEST_PASS, 10}, {"b", v1::TEST_FAIL, 20},
-                             {"c", v1::TEST_SKIP, 0}});
+  ApplyOutcome out = Report(
+      "h1", first, {{"a", v1::TEST_PASS, 10}, {"b", v1::TEST_FAIL, 20}, {"c", v1::TEST_SKIP, 0}});
   ASSERT_EQ(out.dispatch.size(), 1u);
   v1::Command rerun = out.dispatch[0].command;
   EXPECT_EQ(out.dispatch[0].host_id, "h1");
@@ -172,7 +172,9 @@ TEST_F(TestJobsTest, ShardedStepHandsOutLongestFirst) {
       store_->CreateJob(ExecTests({"h1"}, {"t1", "t2", "t3", "t4"}, 0, 0), {"h1"}, "t", 1000, "");
   ASSERT_TRUE(earlier.ok());
   Report("h1", earlier->second[0].command,
-         {{"t1", v1::TEST_PASS, 100}, {"t2", v1::TEST_PASS, 400}, {"t3", v1::TEST_PASS, 300},
+         {{"t1", v1::TEST_PASS, 100},
+          {"t2", v1::TEST_PASS, 400},
+          {"t3", v1::TEST_PASS, 300},
           {"t4", v1::TEST_PASS, 200}});
 
   auto created = store_->CreateJob(ExecTests({"h1", "h2"}, {"t1", "t2", "t3", "t4", "new"}, 2, 0),
@@ -278,6 +280,30 @@ TEST_F(TestJobsTest, AllHostsLostLeavesNoTestUnaccounted) {
   EXPECT_EQ(job->state(), v1::JOB_DONE);
 }
 
+// Validates that cancelling a job in a sharded step hands out no more tests, records no errors for
+// the tests not run, and ends the job CANCELLED once the running tests report.
+TEST_F(TestJobsTest, CancelStopsTheQueue) {
+  Register("h1");
+  Register("h2");
+  auto created = store_->CreateJob(ExecTests({"h1", "h2"}, {"a", "b", "c", "d", "e"}, 2, 0),
+                                   {"h1", "h2"}, "t", 1000, "");
+  ASSERT_TRUE(created.ok());
+  std::map<std::string, v1::Command> running;
+  for (const Dispatch& d : created->second) running[d.host_id] = d.command;
+  auto cancel = store_->CancelJob(created->first.id(), 1500);
+  ASSERT_TRUE(cancel.ok()) << cancel.status();
+  EXPECT_EQ(cancel->cancels.size(), 0u);  // both commands were still pending: cancelled at once
+  ApplyOutcome out = Report("h1", running["h1"], {}, v1::CANCELLED);
+  EXPECT_TRUE(out.dispatch.empty());
+  auto job = store_->GetJob(created->first.id());
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::JOB_DONE);
+  EXPECT_EQ(job->verdict(), v1::CANCELLED);
+  auto results = store_->JobResults(created->first.id());
+  ASSERT_TRUE(results.ok());
+  EXPECT_TRUE(results->empty());
+}
+
 // Validates that a sharded step naming no tests first has one host list them, then hands them out.
 TEST_F(TestJobsTest, ShardedStepWithoutTestsListsFirst) {
   Register("h1");
@@ -292,7 +318,8 @@ TEST_F(TestJobsTest, ShardedStepWithoutTestsListsFirst) {
   fin.set_seq(1);
   fin.mutable_finished()->set_command_id(list.command_id());
   fin.mutable_finished()->mutable_result()->set_verdict(v1::PASS);
-  for (const char* t : {"x", "y", "z"}) fin.mutable_finished()->mutable_result()->add_listed_tests(t);
+  for (const char* t : {"x", "y", "z"})
+    fin.mutable_finished()->mutable_result()->add_listed_tests(t);
   auto out = store_->ApplySequenced(created->second[0].host_id, {fin}, 2000);
   ASSERT_TRUE(out.ok());
   ASSERT_EQ(out->dispatch.size(), 2u);  // both hosts get a test
