@@ -161,6 +161,14 @@ std::string StepKindName(const v1::Step& step) {
       return "kernel_build";
     case v1::Step::kKernelInstall:
       return "kernel_install";
+    case v1::Step::kTest: {
+      // "test kselftest", a listing "test fstests (list)", re-runs "test exec (run 2)".
+      const v1::TestStep& t = step.test();
+      std::string name = absl::StrCat("test ", t.suite());
+      if (t.list_only()) absl::StrAppend(&name, " (list)");
+      if (t.run() > 1) absl::StrAppend(&name, " (run ", t.run(), ")");
+      return name;
+    }
     default:
       return "unknown";
   }

@@ -416,7 +416,7 @@ absl::StatusOr<std::vector<CommandInfo>> SqliteStore::LoadCommands(const std::st
       Stmt s, Stmt::Prepare(db_.get(), absl::StrCat("SELECT ", kCommandColumns,
                                                     " FROM commands c LEFT JOIN hosts h "
                                                     "ON h.id = c.host_id WHERE ",
-                                                    where, " ORDER BY 3, c.step_index, c.id")));
+                                                    where, " ORDER BY 3, c.step_index, c.created_ms, c.id")));
   s.Bind(1, arg);
   std::vector<CommandInfo> out;
   while (true) {
