@@ -2,9 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -23,17 +21,7 @@ const std::string kTestdata = std::string(KFLEET_CLI_TESTDATA) + "/expunges";
 const std::string kKdevops = kTestdata + "/kdevops";
 const std::string kExpunges = kKdevops + "/workflows/fstests/expunges";
 
-class ExpungesCommandTest : public ::testing::Test {
- protected:
-  ExpungesCommandTest() {
-    std::string pattern = ::testing::TempDir() + "kctl_expunges_XXXXXX";
-    dir_ = mkdtemp(pattern.data());
-  }
-  ~ExpungesCommandTest() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
-
-  KctlTestRunner kctl_;
-  std::string dir_;
-};
+class ExpungesCommandTest : public KctlCommandTest {};
 
 // Validates that a kdevops tree is found below its root, every list is sent byte for byte with
 // its kernel, file system and section, and other files are named and skipped.

@@ -1,8 +1,11 @@
 // For tests: runs kctl in-process against a FakeFleetService, with captured output, a fixed clock
-// that only kctl's sleeps advance, and UTC.
+// that only kctl's sleeps advance, and UTC; and a fixture with a runner and a temporary directory.
 #ifndef KFLEET_CLI_KCTL_TEST_RUNNER_H_
 #define KFLEET_CLI_KCTL_TEST_RUNNER_H_
 
+#include <stdlib.h>
+
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <sstream>
@@ -14,6 +17,7 @@
 #include "cli/context.h"
 #include "cli/fake_fleet_service.h"
 #include "cli/kctl.h"
+#include "gtest/gtest.h"
 
 namespace kfleet::cli {
 
@@ -55,6 +59,20 @@ class KctlTestRunner {
   FakeFleetServer server_{service};
   std::ostringstream out_;
   std::ostringstream err_;
+};
+
+// A fixture for tests of kctl's commands: kctl_ to run them, and dir_, a new temporary directory
+// removed after the test.
+class KctlCommandTest : public ::testing::Test {
+ protected:
+  KctlCommandTest() {
+    std::string pattern = ::testing::TempDir() + "kctl_XXXXXX";
+    dir_ = mkdtemp(pattern.data());
+  }
+  ~KctlCommandTest() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+
+  KctlTestRunner kctl_;
+  std::string dir_;
 };
 
 }  // namespace kfleet::cli

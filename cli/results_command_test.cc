@@ -2,9 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -66,17 +64,7 @@ v1::GetResultsResponse FstestsResults() {
   return r;
 }
 
-class ResultsCommandTest : public ::testing::Test {
- protected:
-  ResultsCommandTest() {
-    std::string pattern = ::testing::TempDir() + "kctl_results_XXXXXX";
-    dir_ = mkdtemp(pattern.data());
-  }
-  ~ResultsCommandTest() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
-
-  KctlTestRunner kctl_;
-  std::string dir_;
-};
+class ResultsCommandTest : public KctlCommandTest {};
 
 // Validates the summary per suite and section, one line per failing test with its rates and
 // detail, and exit 1 because a test failed.

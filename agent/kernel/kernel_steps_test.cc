@@ -1,6 +1,5 @@
 #include "agent/kernel/kernel_steps.h"
 
-#include <grpcpp/grpcpp.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -9,9 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "agent/kernel/fake_build_store.h"
+#include "agent/suites/fake_artifact_store.h"
 #include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -87,18 +85,9 @@ class KernelBuildTest : public ::testing::Test {
     char tmpl[] = "/tmp/kernel_steps_test.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     root_ = tmpl;
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&store_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    stub_ = v1::ArtifactService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   }
 
   void TearDown() override {
-    server_->Shutdown();
     std::error_code ec;
     std::filesystem::remove_all(root_, ec);
   }
@@ -139,7 +128,7 @@ class KernelBuildTest : public ::testing::Test {
     KernelStepContext ctx;
     ctx.command_id = id;
     ctx.work_dir = root_ + "/" + work;
-    ctx.artifacts = stub_.get();
+    ctx.artifacts = store_.stub();
     ctx.log = &log_;
     ctx.host_name = "builder-1";
     ctx.run_phase = [this](const RunSpec& spec) {
@@ -178,9 +167,7 @@ class KernelBuildTest : public ::testing::Test {
   }
 
   std::string root_;
-  FakeBuildStore store_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<v1::ArtifactService::Stub> stub_;
+  FakeArtifactStore store_;
   CollectingSink log_;
   std::vector<std::string> phases_;
 };
@@ -241,7 +228,7 @@ TEST_F(KernelBuildTest, BuildsKselftestsOnceAndReusesThem) {
   std::vector<v1::Artifact> ks2 = OfKind(second, kKselftestKind);
   ASSERT_EQ(ks2.size(), 1u);
   EXPECT_EQ(ks2[0].sha256(), ks[0].sha256());
-  EXPECT_EQ(store_.uploads(ks[0].name()), 1);
+  EXPECT_EQ(store_.data_uploads(ks[0].name()), 1);
 }
 
 // Validates that a stored kernel asked for other targets builds only the kselftests (no kernel

@@ -127,22 +127,11 @@ v1::CommandResult RunBlktestsSuite(const v1::TestStep& step, const TestStepConte
   TestReporter reporter(step, kBlktestsSuite, step.section(), ctx);
   std::vector<TestResult> failed;  // for their files, with the device directory as section
   auto report = [&](std::vector<TestResult> batch) {
-    for (TestResult& r : batch) {
-      TestResult copy = r;
-      r.name = NameOf(r, o);
-      if (reporter.Report(std::move(r)) &&
-          (copy.status == TestStatus::kFail || copy.status == TestStatus::kError)) {
-        failed.push_back(std::move(copy));
-      }
-    }
+    ReportKeepingFailures(reporter, std::move(batch), &failed,
+                          [&](const TestResult& r) { return NameOf(r, o); });
   };
   BlktestsOutputParser parser;
-  SuiteSink sink(ctx.log,
-                 [&](absl::string_view line) { report(parser.Feed(absl::StrCat(line, "\n"))); });
-  v1::CommandResult phase = ctx.run_phase(spec, &sink);
-  sink.Finish();
-  if (Interrupted(phase)) reporter.SetInterrupted(phase.detail());
-  report(parser.Finish());
+  PhaseOutput phase = RunParsedPhase(ctx, spec, parser, reporter, report);
   absl::StatusOr<std::vector<TestResult>> stored = ReadBlktestsResults(results);
   if (stored.ok()) {
     report(*std::move(stored));
@@ -151,9 +140,9 @@ v1::CommandResult RunBlktestsSuite(const v1::TestStep& step, const TestStepConte
   }
   UploadResultFiles(ctx, results, BlktestsFailureFiles(results, failed));
   v1::CommandResult total;
-  AddUsage(phase, &total);
-  return StepResult(phase, total, reporter,
-                    "blktests ran no test: check the tests' names and TEST_DEVS", sink.StderrTail(),
+  AddUsage(phase.result, &total);
+  return StepResult(phase.result, total, reporter,
+                    "blktests ran no test: check the tests' names and TEST_DEVS", phase.stderr_tail,
                     start);
 }
 

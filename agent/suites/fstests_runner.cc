@@ -86,12 +86,9 @@ absl::StatusOr<std::string> CloneAndBuild(const v1::FstestsOptions& o, const Tes
   for (const auto& [what, spec] : phases) {
     PhaseOutput out = RunHelper(ctx, spec);
     if (out.result.verdict() != v1::PASS) {
-      *failed =
-          Interrupted(out.result)
-              ? out.result
-              : InfraError(HelperFailure(what, out,
-                                         "check fstests.tree and fstests.ref, and that git, "
-                                         "make and fstests' build dependencies are installed"));
+      *failed = HelperFailure(what, out,
+                              "check fstests.tree and fstests.ref, and that git, make and "
+                              "fstests' build dependencies are installed");
       return absl::InternalError("clone failed");
     }
   }
@@ -214,7 +211,7 @@ v1::CommandResult RunFstestsSuite(const v1::TestStep& step, const TestStepContex
   if (step.list_only()) {
     PhaseOutput out = RunHelper(ctx, spec);
     if (out.result.verdict() != v1::PASS) {
-      return Interrupted(out.result) ? out.result : InfraError(HelperFailure("check -n", out, ""));
+      return HelperFailure("check -n", out, "");
     }
     v1::CommandResult r;
     r.set_verdict(v1::PASS);
@@ -226,22 +223,11 @@ v1::CommandResult RunFstestsSuite(const v1::TestStep& step, const TestStepContex
   TestReporter reporter(step, kFstestsSuite, section, ctx);
   std::vector<TestResult> failed;  // for their files
   auto report = [&](std::vector<TestResult> batch) {
-    for (TestResult& r : batch) {
-      r.section = section;
-      TestResult copy = r;
-      if (reporter.Report(std::move(r)) &&
-          (copy.status == TestStatus::kFail || copy.status == TestStatus::kError)) {
-        failed.push_back(std::move(copy));
-      }
-    }
+    for (TestResult& r : batch) r.section = section;
+    ReportKeepingFailures(reporter, std::move(batch), &failed);
   };
   FstestsOutputParser parser;
-  SuiteSink sink(ctx.log,
-                 [&](absl::string_view line) { report(parser.Feed(absl::StrCat(line, "\n"))); });
-  v1::CommandResult phase = ctx.run_phase(spec, &sink);
-  sink.Finish();
-  if (Interrupted(phase)) reporter.SetInterrupted(phase.detail());
-  report(parser.Finish());
+  PhaseOutput phase = RunParsedPhase(ctx, spec, parser, reporter, report);
   // A cancelled check leaves its file systems mounted: unmount them before the loop devices go.
   for (const char* mnt : {"SCRATCH_MNT", "TEST_DIR"}) ::umount2(config[mnt].c_str(), MNT_DETACH);
 
@@ -263,10 +249,10 @@ v1::CommandResult RunFstestsSuite(const v1::TestStep& step, const TestStepContex
   for (std::string& f : FstestsFailureFiles(results, failed)) files.push_back(std::move(f));
   UploadResultFiles(ctx, results, files);
   v1::CommandResult total;
-  AddUsage(phase, &total);
-  return StepResult(phase, total, reporter,
+  AddUsage(phase.result, &total);
+  return StepResult(phase.result, total, reporter,
                     "fstests ran no test: check the groups, tests and expunge list",
-                    sink.StderrTail(), start);
+                    phase.stderr_tail, start);
 }
 
 }  // namespace kfleet::agent

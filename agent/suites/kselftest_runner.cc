@@ -135,10 +135,8 @@ absl::StatusOr<std::string> Unpack(const v1::TestStep& step, const TestStepConte
   spec.argv = {"tar", "-xzf", file, "-C", top};
   PhaseOutput out = RunHelper(ctx, spec);
   if (out.result.verdict() != v1::PASS) {
-    *failed = Interrupted(out.result)
-                  ? out.result
-                  : InfraError(HelperFailure("unpacking kselftest.tar.gz", out,
-                                             "the archive is damaged, or tar is missing"));
+    *failed = HelperFailure("unpacking kselftest.tar.gz", out,
+                            "the archive is damaged, or tar is missing");
     return absl::InternalError("unpack failed");
   }
   std::string dir = FindRunnerDir(top);
@@ -172,10 +170,8 @@ absl::StatusOr<std::string> Install(const v1::TestStep& step, const TestStepCont
   spec.env = Env(step);
   PhaseOutput out = RunHelper(ctx, spec);
   if (out.result.verdict() != v1::PASS) {
-    *failed = Interrupted(out.result)
-                  ? out.result
-                  : InfraError(HelperFailure("building and installing kselftests", out,
-                                             "check the tree and the collections' names"));
+    *failed = HelperFailure("building and installing kselftests", out,
+                            "check the tree and the collections' names");
     return absl::InternalError("install failed");
   }
   return install;
@@ -189,9 +185,7 @@ v1::CommandResult List(const v1::TestStep& step, const TestStepContext& ctx, con
   spec.env = Env(step);
   PhaseOutput out = RunHelper(ctx, spec);
   if (out.result.verdict() != v1::PASS) {
-    return Interrupted(out.result)
-               ? out.result
-               : InfraError(HelperFailure(absl::StrCat(kRunner, " -l"), out, ""));
+    return HelperFailure(absl::StrCat(kRunner, " -l"), out, "");
   }
   v1::CommandResult r;
   r.set_verdict(v1::PASS);

@@ -1,6 +1,6 @@
 // For tests of the test step: runs RunTestStep with processes started directly (as
 // CommandManager::RunPhase does, without the book), records the reported results and the log,
-// and cancels on request or when the log shows a given text.
+// and cancels on request or when the log shows a given text. Also the checks those tests share.
 #ifndef KFLEET_AGENT_SUITES_STEP_HARNESS_H_
 #define KFLEET_AGENT_SUITES_STEP_HARNESS_H_
 
@@ -13,13 +13,34 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/exec/process.h"
 #include "agent/suites/test_runner.h"
+#include "gtest/gtest.h"
 #include "kfleet/v1/common.pb.h"
 
 namespace kfleet::agent {
+
+// "STATUS name" per result, in order.
+inline std::vector<std::string> Summary(const std::vector<kfleet::v1::TestResult>& results) {
+  std::vector<std::string> lines;
+  for (const kfleet::v1::TestResult& r : results) {
+    lines.push_back(absl::StrCat(kfleet::v1::TestStatus_Name(r.status()), " ", r.name()));
+  }
+  return lines;
+}
+
+// "SUITE SECTION" per result, in order: where each was reported.
+inline std::vector<std::string> Origins(const std::vector<kfleet::v1::TestResult>& results) {
+  std::vector<std::string> lines;
+  for (const kfleet::v1::TestResult& r : results) {
+    lines.push_back(absl::StrCat(r.suite(), " ", r.section()));
+  }
+  return lines;
+}
 
 class StepHarness : public OutputSink {
  public:
@@ -66,6 +87,30 @@ class StepHarness : public OutputSink {
   std::vector<kfleet::v1::TestResult> results() {
     absl::MutexLock lock(&mu_);
     return results_;
+  }
+
+  // Success if `r`, a step's result after CancelWhenLogged, is CANCELLED, the tests reported are
+  // `summary` (see Summary), and the last of them, the one running, is an error that says the
+  // test cancelled it.
+  ::testing::AssertionResult CancelledWhileRunning(const kfleet::v1::CommandResult& r,
+                                                   const std::vector<std::string>& summary) {
+    std::vector<kfleet::v1::TestResult> got = results();
+    if (r.verdict() != kfleet::v1::CANCELLED || !r.cancelled()) {
+      return ::testing::AssertionFailure()
+             << "the step ended " << kfleet::v1::Verdict_Name(r.verdict()) << " (" << r.detail()
+             << "), not cancelled\n"
+             << log();
+    }
+    if (Summary(got) != summary) {
+      return ::testing::AssertionFailure()
+             << "reported [" << absl::StrJoin(Summary(got), ", ") << "], expected ["
+             << absl::StrJoin(summary, ", ") << "]\n"
+             << log();
+    }
+    if (got.empty() || !absl::StrContains(got.back().detail(), "cancelled by the test")) {
+      return ::testing::AssertionFailure() << "the running test's detail does not give the cancel";
+    }
+    return ::testing::AssertionSuccess();
   }
   std::string log() {
     absl::MutexLock lock(&mu_);

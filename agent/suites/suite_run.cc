@@ -196,11 +196,13 @@ PhaseOutput RunHelper(const TestStepContext& ctx, const RunSpec& spec) {
   return out;
 }
 
-std::string HelperFailure(absl::string_view what, const PhaseOutput& out, absl::string_view fix) {
+v1::CommandResult HelperFailure(absl::string_view what, const PhaseOutput& out,
+                                absl::string_view fix) {
+  if (Interrupted(out.result)) return out.result;
   std::string detail = absl::StrCat(what, " failed (", out.result.detail(), ")");
   if (!out.stderr_tail.empty()) absl::StrAppend(&detail, ":\n", out.stderr_tail);
   if (!fix.empty()) absl::StrAppend(&detail, "\n", fix);
-  return detail;
+  return InfraError(std::move(detail));
 }
 
 void Say(const TestStepContext& ctx, absl::string_view line) {
@@ -248,6 +250,19 @@ v1::CommandResult StepResult(const v1::CommandResult& phase, const v1::CommandRe
   }
   result.set_wall_ms(absl::ToInt64Milliseconds(absl::Now() - start));
   return result;
+}
+
+void ReportKeepingFailures(TestReporter& reporter, std::vector<TestResult> batch,
+                           std::vector<TestResult>* failed,
+                           const std::function<std::string(const TestResult&)>& name_of) {
+  for (TestResult& r : batch) {
+    TestResult copy = r;
+    if (name_of) r.name = name_of(copy);
+    if (reporter.Report(std::move(r)) &&
+        (copy.status == TestStatus::kFail || copy.status == TestStatus::kError)) {
+      failed->push_back(std::move(copy));
+    }
+  }
 }
 
 std::string ArtifactNameFor(absl::string_view relative) {

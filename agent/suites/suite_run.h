@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -101,8 +102,10 @@ struct PhaseOutput {
 };
 PhaseOutput RunHelper(const TestStepContext& ctx, const RunSpec& spec);
 
-// The detail of a failed helper phase: "WHAT failed (DETAIL): STDERR TAIL. FIX".
-std::string HelperFailure(absl::string_view what, const PhaseOutput& out, absl::string_view fix);
+// The step's result after a helper phase that did not pass: the phase's own if it was cancelled or
+// timed out, else INFRA_ERROR with the detail "WHAT failed (DETAIL): STDERR TAIL. FIX".
+kfleet::v1::CommandResult HelperFailure(absl::string_view what, const PhaseOutput& out,
+                                        absl::string_view fix);
 
 // Writes "kfleet-agent: LINE" to the command's log.
 void Say(const TestStepContext& ctx, absl::string_view line);
@@ -119,6 +122,32 @@ kfleet::v1::CommandResult StepResult(const kfleet::v1::CommandResult& phase,
                                      const kfleet::v1::CommandResult& total,
                                      const TestReporter& reporter, absl::string_view nothing_ran,
                                      absl::string_view stderr_tail, absl::Time start);
+
+// Reports each of `batch` through `reporter`, under the name `name_of` gives (its own if null),
+// and appends those newly reported that failed or erred to `failed` as the suite gave them: their
+// result files are found by that name.
+void ReportKeepingFailures(TestReporter& reporter, std::vector<TestResult> batch,
+                           std::vector<TestResult>* failed,
+                           const std::function<std::string(const TestResult&)>& name_of = nullptr);
+
+// Runs a suite's main phase `spec` with its stdout parsed as it streams: `parser.Feed` gets each
+// line (with its "\n") and `parser.Finish` runs once the phase ended; the tests both return go to
+// `report`. Before the last ones, `reporter` learns that the phase was cancelled or timed out.
+// Returns the phase's result and the tail of its stderr (no stdout).
+template <typename Parser>
+PhaseOutput RunParsedPhase(const TestStepContext& ctx, const RunSpec& spec, Parser& parser,
+                           TestReporter& reporter,
+                           const std::function<void(std::vector<TestResult>)>& report) {
+  SuiteSink sink(ctx.log,
+                 [&](absl::string_view line) { report(parser.Feed(absl::StrCat(line, "\n"))); });
+  PhaseOutput out;
+  out.result = ctx.run_phase(spec, &sink);
+  sink.Finish();
+  if (Interrupted(out.result)) reporter.SetInterrupted(out.result.detail());
+  report(parser.Finish());
+  out.stderr_tail = sink.StderrTail();
+  return out;
+}
 
 // An artifact name for a file at `relative` under a results directory: "/" becomes "+" and any
 // byte outside [A-Za-z0-9._+-] "_" ("xfs_crc/generic/003.out.bad" ->
