@@ -164,6 +164,15 @@ v1::CommandResult RunFstestsSuite(const v1::TestStep& step, const TestStepContex
   const uint64_t loop_mib = o.loop_size_mib() == 0 ? kDefaultLoopMib : o.loop_size_mib();
   for (const char* dev : {"TEST_DEV", "SCRATCH_DEV"}) {
     if (config.count(dev) > 0) continue;
+    // A guest's extra disks named test and scratch (pool `disks:`), else a loop device.
+    std::string disk =
+        absl::StrCat(ctx.disk_dir, "/virtio-", std::string(dev) == "TEST_DEV" ? "test" : "scratch");
+    if (::access(disk.c_str(), F_OK) == 0) {
+      Say(ctx, absl::StrCat(dev, " is ", disk, " (the guest's extra disk)"));
+      config[dev] = disk;
+      config.emplace("RECREATE_TEST_DEV", "true");  // an empty disk holds no file system yet
+      continue;
+    }
     absl::StatusOr<LoopDevice> loop = LoopDevice::Create(
         absl::StrCat(ctx.work_dir, "/", absl::AsciiStrToLower(dev), ".img"), loop_mib << 20);
     if (!loop.ok()) {

@@ -60,6 +60,7 @@ class StepHarness : public OutputSink {
     ctx.command_id = "c-1";
     ctx.work_dir = top_ + "/work";
     ctx.cache_dir = top_ + "/cache";
+    ctx.disk_dir = top_ + "/disks";  // none unless a test makes them
     ctx.log = this;
     ctx.artifacts = artifacts;
     ctx.run_phase = [this](const RunSpec& spec, OutputSink* sink) { return RunPhase(spec, sink); };

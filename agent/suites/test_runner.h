@@ -37,6 +37,9 @@ struct TestStepContext {
   // The controller's artifact store, for kselftest archives and result files. Null: nothing is
   // uploaded (logged), and archive mode is an INFRA_ERROR.
   kfleet::v1::ArtifactService::StubInterface* artifacts = nullptr;
+  // Where the host's disks are named by serial: fstests takes TEST_DEV and SCRATCH_DEV from
+  // virtio-test and virtio-scratch there (a guest's pool `disks:`) when the step names none.
+  std::string disk_dir = "/dev/disk/by-id";
 };
 
 // Runs `step` and returns the command's result: PASS when no test failed or erred, FAIL

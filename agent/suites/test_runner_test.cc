@@ -166,6 +166,27 @@ TEST(FstestsRunnerTest, RunStreamsResults) {
   EXPECT_THAT(*config, HasSubstr(absl::StrCat("TEST_DIR=\"", h.top(), "/work/mnt/test\"")));
 }
 
+// Validates that without TEST_DEV and SCRATCH_DEV in the step, a guest's extra disks named test
+// and scratch (pool disks, /dev/disk/by-id/virtio-NAME) are used, and the test file system is made
+// anew on them.
+TEST(FstestsRunnerTest, ExtraDisksAreTheDevices) {
+  StepHarness h;
+  ASSERT_TRUE(MakeDirs(h.top() + "/disks").ok());
+  for (const char* name : {"virtio-test", "virtio-scratch"}) {
+    ASSERT_TRUE(WriteFileAtomic(absl::StrCat(h.top(), "/disks/", name), "").ok());
+  }
+  v1::TestStep step = FstestsStep({"generic/001"});
+  step.mutable_fstests()->mutable_config()->erase("TEST_DEV");
+  step.mutable_fstests()->mutable_config()->erase("SCRATCH_DEV");
+  h.Run(step);
+  absl::StatusOr<std::string> config = ReadFile(h.top() + "/work/local.config");
+  ASSERT_TRUE(config.ok()) << h.log();
+  EXPECT_THAT(*config, HasSubstr(absl::StrCat("TEST_DEV=\"", h.top(), "/disks/virtio-test\"")));
+  EXPECT_THAT(*config,
+              HasSubstr(absl::StrCat("SCRATCH_DEV=\"", h.top(), "/disks/virtio-scratch\"")));
+  EXPECT_THAT(*config, HasSubstr("RECREATE_TEST_DEV=\"true\""));
+}
+
 // Validates list_only: check -n lists the tests the step would run, without the expunged ones.
 TEST(FstestsRunnerTest, ListOnly) {
   StepHarness h;
