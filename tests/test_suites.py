@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 import unittest
@@ -251,6 +252,9 @@ class SuitesTest(harness.KfleetTestCase):
             self.assertIn("went offline", e["result"]["detail"])
             self.assertIn("--stream console", e["result"]["detail"])
         self.assertEqual(len(passed) + len(errors), 40)
+        print(f"\nsharded: s3 killed; {len(errors)} test(s) recorded as error "
+              f"({', '.join(e['result']['name'] for e in errors)}), {len(passed)} passed",
+              file=sys.stderr)
         hosts = {x["host_name"] for x in passed}
         self.assertEqual(hosts, {"s1", "s2", "s3", "s4"})
         # After the kill s3 ran nothing more: its last result is at most its error.
