@@ -269,27 +269,20 @@ v1::CommandResult CommandManager::RunPhase(const std::string& id, RunSpec spec, 
   return result;
 }
 
-v1::CommandResult CommandManager::RunKernelStep(const v1::Command& command, OutputSink* sink,
-                                                CommandCgroup* cgroup) {
-  const std::string& id = command.command_id();
-  const v1::Step& step = command.step();
-  absl::Duration timeout =
-      step.has_kernel_build() ? kDefaultKernelBuildTimeout : kDefaultKernelInstallTimeout;
-  if (!step.timeout().empty()) {
-    if (absl::StatusOr<absl::Duration> d = ParseDuration(step.timeout()); d.ok()) timeout = *d;
+CommandManager::PhaseRunner CommandManager::StartPhasedStep(const std::string& id,
+                                                            absl::Duration default_timeout,
+                                                            const std::string& step_timeout,
+                                                            CommandCgroup* cgroup) {
+  absl::Duration timeout = default_timeout;
+  if (!step_timeout.empty()) {
+    if (absl::StatusOr<absl::Duration> d = ParseDuration(step_timeout); d.ok()) timeout = *d;
   }
-  absl::Time deadline = absl::Now() + timeout;
+  const absl::Time deadline = absl::Now() + timeout;
   v1::SequencedItem started;
   started.mutable_started()->set_command_id(id);
   Report(std::move(started)).IgnoreError();
-
-  KernelStepContext ctx;
-  ctx.command_id = id;
-  ctx.work_dir = options_.kernel_dir;
-  ctx.artifacts = options_.artifacts;
-  ctx.log = sink;
-  ctx.host_name = options_.host_name;
-  ctx.run_phase = [&](const RunSpec& phase) {
+  // One deadline for the whole step: each phase gets what is left of it.
+  return [this, id, timeout, deadline, cgroup](const RunSpec& phase, OutputSink* sink) {
     RunSpec spec = phase;
     spec.kill_grace = options_.kill_grace;
     spec.timeout = std::max(deadline - absl::Now(), absl::Seconds(1));
@@ -298,6 +291,23 @@ v1::CommandResult CommandManager::RunKernelStep(const v1::Command& command, Outp
     if (r.timed_out()) r.set_detail(absl::StrCat("timed out after ", ShortDuration(timeout)));
     return r;
   };
+}
+
+v1::CommandResult CommandManager::RunKernelStep(const v1::Command& command, OutputSink* sink,
+                                                CommandCgroup* cgroup) {
+  const std::string& id = command.command_id();
+  const v1::Step& step = command.step();
+  PhaseRunner run_phase = StartPhasedStep(
+      id, step.has_kernel_build() ? kDefaultKernelBuildTimeout : kDefaultKernelInstallTimeout,
+      step.timeout(), cgroup);
+
+  KernelStepContext ctx;
+  ctx.command_id = id;
+  ctx.work_dir = options_.kernel_dir;
+  ctx.artifacts = options_.artifacts;
+  ctx.log = sink;
+  ctx.host_name = options_.host_name;
+  ctx.run_phase = [&](const RunSpec& phase) { return run_phase(phase, sink); };
   if (ctx.artifacts == nullptr || ctx.work_dir.empty()) {
     v1::CommandResult r;
     r.set_verdict(v1::INFRA_ERROR);
@@ -322,14 +332,7 @@ v1::CommandResult CommandManager::RunTestCommand(const v1::Command& command, Out
                                                  CommandCgroup* cgroup) {
   const std::string& id = command.command_id();
   const v1::Step& step = command.step();
-  absl::Duration timeout = kDefaultTestTimeout;
-  if (!step.timeout().empty()) {
-    if (absl::StatusOr<absl::Duration> d = ParseDuration(step.timeout()); d.ok()) timeout = *d;
-  }
-  const absl::Time deadline = absl::Now() + timeout;
-  v1::SequencedItem started;
-  started.mutable_started()->set_command_id(id);
-  Report(std::move(started)).IgnoreError();
+  PhaseRunner run_phase = StartPhasedStep(id, kDefaultTestTimeout, step.timeout(), cgroup);
 
   const std::string tests_dir =
       options_.tests_dir.empty() ? options_.work_dir + "/tests" : options_.tests_dir;
@@ -339,15 +342,7 @@ v1::CommandResult CommandManager::RunTestCommand(const v1::Command& command, Out
   ctx.cache_dir = tests_dir + "/cache";
   ctx.log = sink;
   ctx.artifacts = options_.artifacts;
-  ctx.run_phase = [&](const RunSpec& phase, OutputSink* phase_sink) {
-    RunSpec spec = phase;
-    spec.kill_grace = options_.kill_grace;
-    spec.timeout = std::max(deadline - absl::Now(), absl::Seconds(1));
-    spec.cgroup = cgroup;
-    v1::CommandResult r = RunPhase(id, std::move(spec), phase_sink);
-    if (r.timed_out()) r.set_detail(absl::StrCat("timed out after ", ShortDuration(timeout)));
-    return r;
-  };
+  ctx.run_phase = run_phase;
   ctx.report = [&](const v1::TestResult& result) {
     v1::SequencedItem item;
     item.mutable_test_result()->set_command_id(id);

@@ -95,6 +95,12 @@ class CommandManager {
   // syncs and reboots. Returns a result only if it could not reboot.
   kfleet::v1::CommandResult Reboot(const std::string& command_id);
   absl::Status Report(kfleet::v1::SequencedItem item);
+  // A step run in phases (kernel and test steps): reports it started and returns what runs each
+  // phase, cancellable and within one deadline for the whole step (the step's timeout, else
+  // `default_timeout`).
+  using PhaseRunner = std::function<kfleet::v1::CommandResult(const RunSpec&, OutputSink*)>;
+  PhaseRunner StartPhasedStep(const std::string& id, absl::Duration default_timeout,
+                              const std::string& step_timeout, CommandCgroup* cgroup);
   // kernel_build and kernel_install (agent/kernel/kernel_steps.h), phase by phase.
   kfleet::v1::CommandResult RunKernelStep(const kfleet::v1::Command& command, OutputSink* sink,
                                           CommandCgroup* cgroup);
