@@ -413,10 +413,11 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7))sql"));
 absl::StatusOr<std::vector<CommandInfo>> SqliteStore::LoadCommands(const std::string& where,
                                                                    const std::string& arg) {
   ASSIGN_OR_RETURN(
-      Stmt s, Stmt::Prepare(db_.get(), absl::StrCat("SELECT ", kCommandColumns,
-                                                    " FROM commands c LEFT JOIN hosts h "
-                                                    "ON h.id = c.host_id WHERE ",
-                                                    where, " ORDER BY 3, c.step_index, c.created_ms, c.id")));
+      Stmt s, Stmt::Prepare(db_.get(),
+                            absl::StrCat("SELECT ", kCommandColumns,
+                                         " FROM commands c LEFT JOIN hosts h "
+                                         "ON h.id = c.host_id WHERE ",
+                                         where, " ORDER BY 3, c.step_index, c.created_ms, c.id")));
   s.Bind(1, arg);
   std::vector<CommandInfo> out;
   while (true) {

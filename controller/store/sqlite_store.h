@@ -148,9 +148,8 @@ class SqliteStore : public Store {
   // A test command ended: re-runs of its failures, the sharded step's next test. Returns false
   // when the usual next step applies.
   absl::StatusOr<bool> TestCommandEnded(const std::string& command_id, const std::string& job_id,
-                                        const kfleet::v1::JobSpec& spec,
-                                        const std::string& host_id, int index,
-                                        const kfleet::v1::Step& step,
+                                        const kfleet::v1::JobSpec& spec, const std::string& host_id,
+                                        int index, const kfleet::v1::Step& step,
                                         const kfleet::v1::CommandResult& result, bool host_ok,
                                         int64_t now_ms, ApplyOutcome* outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

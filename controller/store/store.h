@@ -174,9 +174,9 @@ class Store {
                                                 int64_t now_ms) = 0;
   // Stores expunge files (and their parsed entries, one list per file). With `replace`, the
   // stored files of each (kernel, fs) imported are dropped first.
-  virtual absl::Status PutExpunges(const std::vector<kfleet::v1::ExpungeFile>& files,
-                                   const std::vector<std::vector<kfleet::v1::ExpungeEntry>>& entries,
-                                   bool replace) = 0;
+  virtual absl::Status PutExpunges(
+      const std::vector<kfleet::v1::ExpungeFile>& files,
+      const std::vector<std::vector<kfleet::v1::ExpungeEntry>>& entries, bool replace) = 0;
   // Stored expunge files (empty kernel or fs: all), by kernel, fs, section.
   virtual absl::StatusOr<std::vector<kfleet::v1::ExpungeFile>> ExpungeFiles(
       const std::string& kernel, const std::string& fs) = 0;
