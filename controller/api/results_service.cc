@@ -1,6 +1,5 @@
 // FleetService: test results, comparisons and expunge lists (DESIGN.md, "Tests and results").
 #include <map>
-#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -41,7 +40,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetResults(grpc::CallbackServerConte
   return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(*resp->mutable_job(), deps_.store->GetJob(req->job_id()));
     ASSIGN_OR_RETURN(std::vector<v1::TestRecord> results, deps_.store->JobResults(req->job_id()));
-    ASSIGN_OR_RETURN(std::vector<v1::TestRecord> history, deps_.store->TestHistory(req->job_id()));
+    ASSIGN_OR_RETURN(std::vector<v1::TestRecord> history,
+                     deps_.store->TestHistory(req->job_id(), ""));
     for (v1::TestHistory& h : SummarizeTests(results, history)) *resp->add_tests() = std::move(h);
     for (v1::TestRecord& r : results) *resp->add_results() = std::move(r);
     return absl::OkStatus();
@@ -57,23 +57,9 @@ grpc::ServerUnaryReactor* FleetServiceImpl::CompareResults(grpc::CallbackServerC
     ASSIGN_OR_RETURN(std::vector<v1::TestRecord> base_results,
                      deps_.store->JobResults(baseline.id()));
     ASSIGN_OR_RETURN(std::vector<v1::TestRecord> dev_results, deps_.store->JobResults(dev.id()));
-    ASSIGN_OR_RETURN(std::vector<v1::TestRecord> history, deps_.store->TestHistory(dev.id()));
-    ASSIGN_OR_RETURN(std::vector<v1::TestRecord> base_history,
-                     deps_.store->TestHistory(baseline.id()));
-    // History of every test of either job, each record once.
-    std::set<std::pair<std::string, std::string>> seen;
-    for (const v1::TestRecord& r : history) {
-      seen.insert({r.command_id(), absl::StrCat(r.result().suite(), "\t", r.result().section(),
-                                                "\t", r.result().name(), "\t", r.result().run())});
-    }
-    for (v1::TestRecord& r : base_history) {
-      if (seen.insert(
-                  {r.command_id(), absl::StrCat(r.result().suite(), "\t", r.result().section(),
-                                                "\t", r.result().name(), "\t", r.result().run())})
-              .second) {
-        history.push_back(std::move(r));
-      }
-    }
+    // History of every test of either job.
+    ASSIGN_OR_RETURN(std::vector<v1::TestRecord> history,
+                     deps_.store->TestHistory(dev.id(), baseline.id()));
     *resp = kfleet::controller::CompareResults(base_results, dev_results, history);
     *resp->mutable_baseline() = std::move(baseline);
     *resp->mutable_dev() = std::move(dev);
@@ -125,7 +111,7 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ExportExpunges(grpc::CallbackServerC
     // A job's failing fstests, as the expunge lists of its kernel, each with its failure rate.
     ASSIGN_OR_RETURN(v1::Job job, deps_.store->GetJob(req->job_id()));
     ASSIGN_OR_RETURN(std::vector<v1::TestRecord> results, deps_.store->JobResults(job.id()));
-    ASSIGN_OR_RETURN(std::vector<v1::TestRecord> history, deps_.store->TestHistory(job.id()));
+    ASSIGN_OR_RETURN(std::vector<v1::TestRecord> history, deps_.store->TestHistory(job.id(), ""));
     std::map<std::string, std::string> fstype = FstypeBySection(job);
     std::map<std::tuple<std::string, std::string, std::string>, std::vector<v1::ExpungeEntry>>
         lists;

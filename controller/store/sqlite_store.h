@@ -68,7 +68,7 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<kfleet::v1::TestRecord>> JobResults(
       const std::string& job_id) override;
   absl::StatusOr<std::vector<kfleet::v1::TestRecord>> TestHistory(
-      const std::string& job_id) override;
+      const std::string& job_id, const std::string& other_job_id) override;
   absl::StatusOr<ApplyOutcome> HostLost(const std::string& host_id, const std::string& why,
                                         int64_t now_ms) override;
   absl::Status PutExpunges(const std::vector<kfleet::v1::ExpungeFile>& files,
@@ -141,6 +141,9 @@ class SqliteStore : public Store {
   absl::Status FillShardQueue(const std::string& job_id, int index, const kfleet::v1::TestStep& t,
                               const std::vector<std::string>& tests)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The state of `host_id` in sharded step `index` (idle, busy, done, lost).
+  absl::Status SetShardHost(const std::string& job_id, int index, const std::string& host_id,
+                            int state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives every idle host of a sharded step its next test (longest first), a listing, or, when
   // none is left, its next step.
   absl::Status ShardPull(const std::string& job_id, const kfleet::v1::JobSpec& spec, int index,
@@ -158,8 +161,8 @@ class SqliteStore : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<kfleet::v1::TestProgress> LoadTestProgress(const kfleet::v1::Job& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<std::vector<kfleet::v1::TestRecord>> LoadResults(const std::string& where,
-                                                                  const std::string& arg)
+  absl::StatusOr<std::vector<kfleet::v1::TestRecord>> LoadResults(
+      const std::string& where, const std::vector<std::string>& args)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `fn` in BEGIN IMMEDIATE ... COMMIT, rolling back on error.
   template <typename Fn>

@@ -187,6 +187,14 @@ VALUES (?1, ?2, ?3, ?4, ?5))sql"));
   return absl::OkStatus();
 }
 
+absl::Status SqliteStore::SetShardHost(const std::string& job_id, int index,
+                                       const std::string& host_id, int state) {
+  ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), R"sql(
+UPDATE shard_hosts SET state = ?4 WHERE job_id = ?1 AND step_index = ?2 AND host_id = ?3)sql"));
+  up.Bind(1, job_id).Bind(2, int64_t{index}).Bind(3, host_id).Bind(4, int64_t{state});
+  return up.Run();
+}
+
 absl::Status SqliteStore::ShardPull(const std::string& job_id, const v1::JobSpec& spec, int index,
                                     int64_t now_ms, ApplyOutcome* outcome) {
   ASSIGN_OR_RETURN(Stmt listed_q, Stmt::Prepare(db_.get(),
@@ -217,11 +225,8 @@ SELECT host_id, state FROM shard_hosts WHERE job_id = ?1 AND step_index = ?2 ORD
     absl::StatusOr<v1::Host> host = LoadHost("id = ?1", host_id);
     return FillStep(spec, index, build ? &*build : nullptr, host.ok() ? &*host : nullptr);
   };
-  auto set_host = [&](const std::string& host_id, int state) -> absl::Status {
-    ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), R"sql(
-UPDATE shard_hosts SET state = ?4 WHERE job_id = ?1 AND step_index = ?2 AND host_id = ?3)sql"));
-    up.Bind(1, job_id).Bind(2, int64_t{index}).Bind(3, host_id).Bind(4, int64_t{state});
-    return up.Run();
+  auto set_host = [&](const std::string& host_id, int state) {
+    return SetShardHost(job_id, index, host_id, state);
   };
 
   if (cancelled) {
@@ -327,12 +332,7 @@ absl::StatusOr<bool> SqliteStore::TestCommandEnded(
     bool host_ok, int64_t now_ms, ApplyOutcome* outcome) {
   const v1::TestStep& t = step.test();
   bool sharded = t.shard() > 0;
-  auto set_host = [&](int state) -> absl::Status {
-    ASSIGN_OR_RETURN(Stmt up, Stmt::Prepare(db_.get(), R"sql(
-UPDATE shard_hosts SET state = ?4 WHERE job_id = ?1 AND step_index = ?2 AND host_id = ?3)sql"));
-    up.Bind(1, job_id).Bind(2, int64_t{index}).Bind(3, host_id).Bind(4, int64_t{state});
-    return up.Run();
-  };
+  auto set_host = [&](int state) { return SetShardHost(job_id, index, host_id, state); };
   // A host that cannot go on (lost, cancelled) leaves a sharded step; its later steps are skipped.
   auto leave = [&]() -> absl::StatusOr<bool> {
     RETURN_IF_ERROR(set_host(kLost));
@@ -457,13 +457,13 @@ SELECT 1 FROM test_results WHERE command_id = ?1 AND name = ?2 AND run = ?3)sql"
   });
 }
 
-absl::StatusOr<std::vector<v1::TestRecord>> SqliteStore::LoadResults(const std::string& where,
-                                                                     const std::string& arg) {
+absl::StatusOr<std::vector<v1::TestRecord>> SqliteStore::LoadResults(
+    const std::string& where, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(
       Stmt s,
       Stmt::Prepare(db_.get(), absl::StrCat("SELECT ", kResultColumns, " FROM test_results WHERE ",
                                             where, " ORDER BY suite, section, name, run, id")));
-  s.Bind(1, arg);
+  for (size_t i = 0; i < args.size(); ++i) s.Bind(static_cast<int>(i + 1), args[i]);
   std::vector<v1::TestRecord> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());
@@ -476,15 +476,16 @@ absl::StatusOr<std::vector<v1::TestRecord>> SqliteStore::LoadResults(const std::
 absl::StatusOr<std::vector<v1::TestRecord>> SqliteStore::JobResults(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(LoadJob(job_id).status());  // NotFound names the job
-  return LoadResults("job_id = ?1", job_id);
+  return LoadResults("job_id = ?1", {job_id});
 }
 
-absl::StatusOr<std::vector<v1::TestRecord>> SqliteStore::TestHistory(const std::string& job_id) {
+absl::StatusOr<std::vector<v1::TestRecord>> SqliteStore::TestHistory(
+    const std::string& job_id, const std::string& other_job_id) {
   absl::MutexLock lock(&mu_);
   return LoadResults(
       "(suite, section, name) IN (SELECT DISTINCT suite, section, name FROM test_results WHERE "
-      "job_id = ?1)",
-      job_id);
+      "job_id IN (?1, ?2))",
+      {job_id, other_job_id.empty() ? job_id : other_job_id});
 }
 
 absl::StatusOr<v1::TestProgress> SqliteStore::LoadTestProgress(const v1::Job& job) {

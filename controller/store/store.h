@@ -164,9 +164,10 @@ class Store {
   // Every test result of a job, by suite, section, name, run.
   virtual absl::StatusOr<std::vector<kfleet::v1::TestRecord>> JobResults(
       const std::string& job_id) = 0;
-  // Every stored run, of any job, of the tests `job_id` ran (same suite, section and name).
+  // Every stored run, of any job, of the tests `job_id` or `other_job_id` ran (same suite,
+  // section and name), each once. `other_job_id` may be empty.
   virtual absl::StatusOr<std::vector<kfleet::v1::TestRecord>> TestHistory(
-      const std::string& job_id) = 0;
+      const std::string& job_id, const std::string& other_job_id) = 0;
   // The host went offline: the tests of sharded test steps it was running end as errors (`why`
   // says what happened; the command's console log is named), the host leaves those steps, and
   // the tests left go to the other hosts.
