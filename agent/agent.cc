@@ -15,6 +15,7 @@
 #include "agent/exec/oom_score.h"
 #include "agent/host/facts.h"
 #include "agent/outbox/outbox.h"
+#include "agent/session/enrolment.h"
 #include "agent/session/session_client.h"
 #include "agent/telemetry/kernel_watcher.h"
 #include "agent/telemetry/metrics_reporter.h"
@@ -32,6 +33,7 @@ namespace kfleet::agent {
 
 // Declared in construction order; destroyed in reverse (session first, outbox last).
 struct Agent::Impl {
+  std::unique_ptr<CertificateRenewer> renewer;
   std::unique_ptr<kfleet::v1::ArtifactService::Stub> artifacts;
   std::unique_ptr<Outbox> outbox;
   std::unique_ptr<CommandBook> book;
@@ -126,6 +128,24 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   ASSIGN_OR_RETURN(std::string host_id, LoadOrCreateHostId(options.state_dir));
 
   auto impl = std::make_unique<Impl>();
+  TransportSecurity security = options.security;
+  if (!security.insecure) {
+    EnrolmentOptions e;
+    e.controller = options.controller;
+    e.state_dir = options.state_dir;
+    e.host_id = host_id;
+    e.name = options.name;
+    e.labels = options.labels;
+    e.token = options.token;
+    e.token_file = options.token_file;
+    e.ca_cert_file = options.ca_cert_file;
+    e.ca_fingerprint = options.ca_fingerprint;
+    e.server_name = options.tls_server_name;
+    ASSIGN_OR_RETURN(security, EnsureEnrolled(e));
+    impl->renewer =
+        std::make_unique<CertificateRenewer>(options.controller, security, options.state_dir);
+    impl->renewer->Start();
+  }
   OutboxOptions outbox_options;
   outbox_options.dir = options.state_dir + "/outbox";
   outbox_options.max_bytes = options.outbox_max_bytes;
@@ -144,7 +164,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   }
   // Kernel steps move artifacts on a channel of their own, beside the session.
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
-                   MakeChannel(options.security, options.controller));
+                   MakeChannel(security, options.controller));
   impl->artifacts = kfleet::v1::ArtifactService::NewStub(channel);
   std::string name = options.name.empty() ? CollectFacts().hostname() : options.name;
   CommandManager::Options command_options{options.state_dir + "/work", options.kill_grace,
@@ -169,7 +189,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
 
   SessionOptions session;
   session.controller = options.controller;
-  session.security = options.security;
+  session.security = security;
   session.host_id = host_id;
   session.name = name;
   session.labels = options.labels;
@@ -245,6 +265,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
 void Agent::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
+  if (impl_->renewer) impl_->renewer->Stop();
   impl_->commands->CancelAll("kfleet-agent is stopping");
   // Let the cancelled results reach the controller if it is there; they stay in the outbox if not.
   absl::Time deadline = absl::Now() + absl::Seconds(2);

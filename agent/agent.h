@@ -21,7 +21,14 @@ struct AgentOptions {
   std::string host_id;  // empty: the one in the state dir, made on first start
   std::string name;     // empty: the host name
   std::map<std::string, std::string> labels;
+  // Plaintext (loopback only), or TLS with the certificate in STATE_DIR/pki, got by enrolling
+  // with a token the first time (see EnrolmentOptions).
   TransportSecurity security;
+  std::string token;
+  std::string token_file;
+  std::string ca_cert_file;
+  std::string ca_fingerprint;
+  std::string tls_server_name;
   absl::Duration reconnect_max = absl::Seconds(30);
   absl::Duration kill_grace = absl::Seconds(10);
   uint64_t outbox_max_bytes = 64ull << 20;

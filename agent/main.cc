@@ -38,6 +38,15 @@ ABSL_FLAG(bool, cgroups, true,
           "run each command in its own memory cgroup (v2, else v1) for its peak memory, OOM kills "
           "and memory_max");
 ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only for a loopback controller");
+ABSL_FLAG(std::string, token, "",
+          "enrolment token (kctl token create), used once when the state dir holds no certificate");
+ABSL_FLAG(std::string, token_file, "", "read the enrolment token from this file instead");
+ABSL_FLAG(std::string, ca_cert, "", "the controller's CA certificate (PEM) to enrol with");
+ABSL_FLAG(std::string, ca_fingerprint, "",
+          "sha256:HEX of the controller's CA (kctl token create prints it): the agent trusts the "
+          "CA the controller presents only if it has this fingerprint");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "the name the controller's certificate must carry, if not the host of --controller");
 ABSL_FLAG(std::string, reconnect_max, "30s", "longest wait between reconnect attempts");
 ABSL_FLAG(std::string, kill_grace, "10s", "time between SIGTERM and SIGKILL on cancel or timeout");
 
@@ -54,7 +63,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "kfleet-agent: runs kfleet commands on this host.\n\n"
       "Usage: kfleet-agent --controller HOST:PORT --state-dir DIR [--name NAME] [--labels k=v,...]"
-      " [--insecure]\n\n"
+      " [--token TOKEN (--ca-fingerprint sha256:HEX | --ca-cert FILE)] [--insecure]\n\n"
       "Registers with the controller, runs the commands it is given (each in its own process\n"
       "group), streams their output and reports their results. Keeps its host id and an outbox\n"
       "of unacknowledged output in DIR, so nothing is lost across reconnects and restarts.");
@@ -71,6 +80,11 @@ int main(int argc, char** argv) {
   options.name = absl::GetFlag(FLAGS_name);
   options.host_id = absl::GetFlag(FLAGS_host_id);
   options.security.insecure = absl::GetFlag(FLAGS_insecure);
+  options.token = absl::GetFlag(FLAGS_token);
+  options.token_file = absl::GetFlag(FLAGS_token_file);
+  options.ca_cert_file = absl::GetFlag(FLAGS_ca_cert);
+  options.ca_fingerprint = absl::GetFlag(FLAGS_ca_fingerprint);
+  options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   options.allow_reboot = absl::GetFlag(FLAGS_allow_reboot);
   options.kernel_dir = absl::GetFlag(FLAGS_kernel_dir);
   options.kmsg_path = absl::GetFlag(FLAGS_kmsg);

@@ -133,6 +133,7 @@ absl::Status ReceiveOnce(ArtifactService::StubInterface& stub, const std::string
   ctx.set_deadline(StreamDeadline(o, size - *offset));
   v1::DownloadRequest req;
   req.set_sha256(sha256);
+  req.set_command_id(o.command_id);
   req.set_offset(*offset);
   std::unique_ptr<grpc::ClientReaderInterface<v1::DownloadChunk>> reader = stub.Download(&ctx, req);
   v1::DownloadChunk chunk;

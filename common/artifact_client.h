@@ -34,6 +34,8 @@ struct TransferOptions {
   std::function<void(uint64_t done, uint64_t total)> progress;
   // Optional: once notified, a wait between attempts ends the transfer with CANCELLED.
   const absl::Notification* stop = nullptr;
+  // Downloads: the caller's command that names the blob (an agent may fetch only those).
+  std::string command_id;
 };
 
 struct UploadResult {

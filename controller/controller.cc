@@ -29,6 +29,10 @@
 #include "controller/provision/libvirt_provider.h"
 #include "controller/provision/pool_config.h"
 #include "controller/provision/pool_manager.h"
+#include "controller/security/access_control.h"
+#include "controller/security/access_store.h"
+#include "controller/security/certificate_authority.h"
+#include "controller/security/enrol_service.h"
 #include "controller/store/sqlite_store.h"
 
 namespace kfleet::controller {
@@ -36,6 +40,9 @@ namespace kfleet::controller {
 // Destroyed in reverse order of declaration: first the server (no new events), then the executor,
 // which runs the work already due while everything that work uses still exists.
 struct Controller::Impl {
+  std::unique_ptr<AccessStore> access_store;
+  std::unique_ptr<AccessControl> access;
+  std::unique_ptr<CertificateAuthority> ca;
   std::unique_ptr<SqliteStore> store;
   std::unique_ptr<FleetMetrics> metrics;
   std::unique_ptr<BlobStore> blobs;
@@ -47,6 +54,8 @@ struct Controller::Impl {
   std::unique_ptr<provision::PoolManager> pools;
   std::unique_ptr<FleetServiceImpl> fleet_service;
   std::unique_ptr<ArtifactServiceImpl> artifact_service;
+  std::unique_ptr<EnrolServiceImpl> enrol_service;
+  std::unique_ptr<AccessServiceImpl> access_service;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -135,6 +144,19 @@ absl::StatusOr<provision::BootImage> BuildImage(const std::string& name, const s
   return provision::BootImage{dir + "/vmlinuz", dir + "/initrd.img", "", "panic=-1 quiet"};
 }
 
+// The local builder's host id, made once in its state dir (the agent reads the same file).
+absl::StatusOr<std::string> BuilderHostId(const std::string& state_dir) {
+  const std::string path = state_dir + "/host_id";
+  if (Exists(path)) {
+    ASSIGN_OR_RETURN(std::string id, ReadFile(path, 256));
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    if (IsValidId(id)) return id;
+  }
+  std::string id = NewId("h-");
+  RETURN_IF_ERROR(WriteFileAtomic(path, id + "\n"));
+  return id;
+}
+
 }  // namespace
 
 Controller::Controller(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -149,9 +171,34 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
     return absl::InvalidArgumentError(absl::StrCat("--domain-prefix \"", options.domain_prefix,
                                                    "\" must be 1-32 characters of [A-Za-z0-9._-]"));
   }
-  ASSIGN_OR_RETURN(auto creds, MakeServerCredentials(options.security, options.listen));
   auto impl = std::make_unique<Impl>();
   RETURN_IF_ERROR(MakeDirs(options.state_dir + "/logs"));
+  const bool insecure = options.security.insecure;
+  ASSIGN_OR_RETURN(impl->access_store, AccessStore::Open(options.state_dir + "/access.db"));
+  impl->access = std::make_unique<AccessControl>(impl->access_store.get(), insecure);
+  RETURN_IF_ERROR(impl->access->Load());
+  TransportSecurity server_security;
+  server_security.insecure = insecure;
+  if (!insecure) {
+    CertificateAuthorityOptions ca;
+    ca.state_dir = options.state_dir;
+    ca.listen = options.listen;
+    ca.extra_sans = options.tls_sans;
+    ca.cert_file = options.tls_cert;
+    ca.key_file = options.tls_key;
+    ca.ca_file = options.tls_ca;
+    ca.ca_key_file = options.tls_ca_key;
+    ca.agent_ttl = options.agent_cert_ttl;
+    ASSIGN_OR_RETURN(impl->ca, CertificateAuthority::Load(ca, impl->access_store.get()));
+    server_security.ca_pem = impl->ca->ca_pem();
+    server_security.cert_pem = impl->ca->server_chain_pem();
+    server_security.key_pem = impl->ca->server_key_pem();
+    AccessControl* access = impl->access.get();
+    server_security.check_client = [access](absl::string_view pem) {
+      return access->CheckHandshake(pem);
+    };
+  }
+  ASSIGN_OR_RETURN(auto creds, MakeServerCredentials(server_security, options.listen));
   ASSIGN_OR_RETURN(impl->store, SqliteStore::Open(options.state_dir + "/kfleet.db"));
   RETURN_IF_ERROR(impl->store->MarkAllOffline());
   impl->logs = std::make_unique<LogStore>(options.state_dir + "/logs");
@@ -188,9 +235,16 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
       }};
   session_deps.observer = impl->metrics.get();
   session_deps.metrics_interval = options.metrics_interval;
+  session_deps.access = impl->access.get();
+  session_deps.access_store = impl->access_store.get();
   impl->agent_service = std::make_unique<AgentServiceImpl>(session_deps);
   impl->artifact_service = std::make_unique<ArtifactServiceImpl>(ArtifactServiceImpl::Deps{
-      impl->blobs.get(), impl->artifact_index.get(), impl->executor.get()});
+      impl->blobs.get(), impl->artifact_index.get(), impl->executor.get(), impl->access.get(),
+      impl->store.get()});
+  AccessDeps access_deps{impl->access_store.get(), impl->access.get(), impl->ca.get(),
+                         impl->executor.get(), impl->store.get(), impl->fleet.get()};
+  impl->enrol_service = std::make_unique<EnrolServiceImpl>(access_deps);
+  impl->access_service = std::make_unique<AccessServiceImpl>(access_deps);
 
   std::vector<provision::PoolConfig> pools = provision::DefaultPools();
   if (!options.config_file.empty()) {
@@ -260,16 +314,42 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
         },
         kernels);
   };
+  if (impl->ca != nullptr && impl->ca->can_issue()) {
+    // Each guest gets a token of its own, bound to its name and host id, through fw_cfg. It
+    // may be used again by that guest only (a tiny guest's state is gone after a reboot), and
+    // is forgotten with its certificates when the guest is destroyed.
+    AccessStore* access_store = impl->access_store.get();
+    AccessControl* access = impl->access.get();
+    std::string ca_pem = impl->ca->ca_pem();
+    pool_deps.enrol = [access_store, ca_pem](const v1::Guest& guest, const Labels& labels)
+        -> absl::StatusOr<provision::GuestEnrolment> {
+      ASSIGN_OR_RETURN(NewToken t, MakeToken(access_store, labels, guest.name(), guest.host_id(),
+                                             /*uses=*/-1, absl::Hours(24 * 30), "pool"));
+      return provision::GuestEnrolment{t.token, ca_pem};
+    };
+    pool_deps.forget = [access_store, access](const v1::Guest& guest) {
+      absl::StatusOr<std::vector<CertRecord>> revoked =
+          access_store->Revoke("agent", guest.host_id(), absl::ToUnixMillis(absl::Now()));
+      if (revoked.ok()) {
+        std::vector<std::string> serials;
+        for (const CertRecord& c : *revoked) serials.push_back(c.serial);
+        access->MarkRevoked(serials);
+      }
+      access_store->DeleteTokensForHost(guest.host_id()).IgnoreError();
+    };
+  }
   impl->pools = std::make_unique<provision::PoolManager>(std::move(pools), std::move(pool_deps));
   impl->fleet_service = std::make_unique<FleetServiceImpl>(FleetServiceImpl::Deps{
       impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
-      impl->feed.get(), impl->pools.get(), &impl->metrics->samples()});
+      impl->feed.get(), impl->pools.get(), &impl->metrics->samples(), impl->access.get()});
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &impl->port);
   builder.RegisterService(impl->agent_service.get());
   builder.RegisterService(impl->fleet_service.get());
   builder.RegisterService(impl->artifact_service.get());
+  builder.RegisterService(impl->enrol_service.get());
+  builder.RegisterService(impl->access_service.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -284,14 +364,33 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
                      ": the address is in use or not local; pick another with --listen HOST:PORT"));
   }
   impl->pools->set_controller_port(impl->port);
+  std::string local_host = HostOfAddress(options.listen);
+  if (local_host.empty() || local_host == "0.0.0.0" || local_host == "::") local_host = "127.0.0.1";
+  const std::string local_address = absl::StrCat(
+      local_host.find(':') != std::string::npos ? absl::StrCat("[", local_host, "]") : local_host,
+      ":", impl->port);
+  if (impl->ca != nullptr) {
+    RETURN_IF_ERROR(impl->ca->WriteKctlConfig(local_address));
+    LogInfo(absl::StrCat("TLS: CA fingerprint ", impl->ca->fingerprint(), "; use kctl with: kctl --config ",
+                         impl->ca->kctl_config_path(), " hosts"));
+  }
   if (options.local_builder) {
     LocalBuilderOptions b;
     b.agent_binary = agent;
-    std::string host = options.listen.substr(0, options.listen.rfind(':'));
-    if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
-    b.controller = absl::StrCat(host, ":", impl->port);
-    b.insecure = options.security.insecure;
+    b.controller = local_address;
+    b.insecure = insecure;
     b.state_dir = options.state_dir + "/builder";
+    if (impl->ca != nullptr && impl->ca->can_issue()) {
+      // The builder enrols like any agent, with a token bound to its name and host id.
+      RETURN_IF_ERROR(MakeDirs(b.state_dir));
+      ASSIGN_OR_RETURN(std::string host_id, BuilderHostId(b.state_dir));
+      ASSIGN_OR_RETURN(NewToken t, MakeToken(impl->access_store.get(), {{"role", "builder"}},
+                                             b.name, host_id, /*uses=*/-1, absl::Hours(1),
+                                             "controller"));
+      b.token_file = b.state_dir + "/enrol.token";
+      RETURN_IF_ERROR(WriteFileAtomic(b.token_file, t.token + "\n"));
+      b.ca_cert_file = options.state_dir + "/pki/ca.crt";
+    }
     b.kernel_dir = options.builder_kernel_dir;
     b.log_file = options.state_dir + "/builder.log";
     ASSIGN_OR_RETURN(impl->builder, LocalBuilder::Start(std::move(b)));
@@ -311,6 +410,14 @@ Controller::~Controller() { Shutdown(); }
 int Controller::port() const { return impl_->port; }
 
 int Controller::metrics_port() const { return impl_->metrics->port(); }
+
+std::string Controller::kctl_config() const {
+  return impl_->ca ? impl_->ca->kctl_config_path() : "";
+}
+
+std::string Controller::ca_fingerprint() const {
+  return impl_->ca ? impl_->ca->fingerprint() : "";
+}
 
 void Controller::Wait() { impl_->server->Wait(); }
 

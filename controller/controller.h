@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -17,7 +18,15 @@ namespace kfleet::controller {
 struct ControllerOptions {
   std::string listen = "127.0.0.1:7400";  // port 0 picks a free port: see Controller::port()
   std::string state_dir;
-  TransportSecurity security;
+  TransportSecurity security;  // only `insecure` is read: the PKI comes from the fields below
+  // Bring your own PKI (--tls-cert/--tls-key/--tls-ca, and --tls-ca-key to enrol agents); empty:
+  // the controller's own CA under STATE_DIR/pki.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  std::string tls_ca_key;
+  std::vector<std::string> tls_sans;  // more names and addresses for the server certificate
+  absl::Duration agent_cert_ttl = absl::Hours(24 * 7);
   absl::Duration heartbeat = absl::Seconds(10);
   int offline_after_missed = 3;
   int executor_threads = 4;
@@ -51,6 +60,10 @@ class Controller {
   int port() const;
   // The port /metrics is served on; 0 if not served.
   int metrics_port() const;
+  // STATE_DIR/kctl.yaml for the first admin (empty on a plaintext controller), and the CA's
+  // fingerprint agents enrol with.
+  std::string kctl_config() const;
+  std::string ca_fingerprint() const;
   // Blocks until Shutdown() is called from another thread.
   void Wait();
   // Stops serving: open streams end, in-flight work drains. Thread-safe, idempotent.

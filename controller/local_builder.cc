@@ -49,6 +49,9 @@ absl::StatusOr<pid_t> LocalBuilder::Spawn() {
                                    "--reconnect-max",
                                    "2s"};
   if (options_.insecure) args.push_back("--insecure");
+  if (!options_.token_file.empty()) {
+    args.insert(args.end(), {"--token-file", options_.token_file, "--ca-cert", options_.ca_cert_file});
+  }
   if (!options_.kernel_dir.empty()) {
     args.push_back("--kernel-dir");
     args.push_back(options_.kernel_dir);

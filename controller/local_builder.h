@@ -20,6 +20,9 @@ struct LocalBuilderOptions {
   std::string agent_binary;
   std::string controller;  // 127.0.0.1:PORT
   bool insecure = false;
+  // TLS: a file holding the builder's enrolment token (used once) and the CA certificate file.
+  std::string token_file;
+  std::string ca_cert_file;
   std::string state_dir;   // the agent's state dir
   std::string kernel_dir;  // its --kernel-dir; empty: STATE_DIR/kernel
   std::string name = "local-builder";

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/marshalling.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
@@ -41,21 +42,49 @@ ABSL_FLAG(bool, local_builder, true,
 ABSL_FLAG(std::string, builder_kernel_dir, "",
           "the local builder's kernel work directory (git cache, build dirs; default "
           "STATE_DIR/builder/kernel)");
-ABSL_FLAG(bool, insecure, false, "plaintext gRPC; accepted only on loopback addresses");
+ABSL_FLAG(bool, insecure, false,
+          "plaintext gRPC, every caller an admin; accepted only on loopback addresses (without it: "
+          "mutual TLS with the controller's own CA in STATE_DIR/pki)");
+ABSL_FLAG(std::string, tls_cert, "", "server certificate chain (PEM) of your own PKI, instead of STATE_DIR/pki");
+ABSL_FLAG(std::string, tls_key, "", "the server certificate's key (PEM)");
+ABSL_FLAG(std::string, tls_ca, "", "the CA (PEM) that signs client certificates");
+ABSL_FLAG(std::string, tls_ca_key, "",
+          "the CA's key (PEM), so that the controller can enrol agents and create users with your "
+          "PKI");
+ABSL_FLAG(std::vector<std::string>, tls_san, {},
+          "more names or addresses for the server certificate (comma-separated), e.g. the name "
+          "agents on other machines dial");
+ABSL_FLAG(std::string, agent_cert_ttl, "168h",
+          "lifetime of agent certificates; agents renew at two thirds of it");
 ABSL_FLAG(std::string, heartbeat, "10s", "agent heartbeat interval; 3 missed make a host offline");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "kfleet-controller: the kfleet fleet controller.\n\n"
-      "Usage: kfleet-controller --listen HOST:PORT --state-dir DIR [--insecure]\n\n"
+      "Usage: kfleet-controller --listen HOST:PORT --state-dir DIR [--tls-san NAME] [--insecure]\n\n"
       "Agents (kfleet-agent) connect to --listen and are given commands; kctl talks to the same\n"
-      "address. State lives in DIR/kfleet.db (SQLite, WAL) and logs under DIR/logs.");
+      "address. State lives in DIR/kfleet.db (SQLite, WAL) and logs under DIR/logs.\n"
+      "TLS by default: on first start the controller makes its CA, server and admin certificates\n"
+      "in DIR/pki and DIR/kctl.yaml; use kctl --config DIR/kctl.yaml.");
   sigset_t set = kfleet::ParseFlagsAndBlockSignals(argc, argv);
 
   kfleet::controller::ControllerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   options.security.insecure = absl::GetFlag(FLAGS_insecure);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  options.tls_ca_key = absl::GetFlag(FLAGS_tls_ca_key);
+  options.tls_sans = absl::GetFlag(FLAGS_tls_san);
+  absl::StatusOr<absl::Duration> agent_ttl =
+      kfleet::ParseDuration(absl::GetFlag(FLAGS_agent_cert_ttl));
+  if (!agent_ttl.ok() || *agent_ttl < absl::Minutes(1)) {
+    std::fprintf(stderr, "kfleet-controller: --agent-cert-ttl: %s\n",
+                 agent_ttl.ok() ? "at least 1m" : std::string(agent_ttl.status().message()).c_str());
+    return 2;
+  }
+  options.agent_cert_ttl = *agent_ttl;
   options.config_file = absl::GetFlag(FLAGS_config);
   options.agent_binary = absl::GetFlag(FLAGS_agent_binary);
   options.image_recipes = absl::GetFlag(FLAGS_image_recipes);
@@ -84,6 +113,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kfleet-controller: %s\n",
                  std::string(controller.status().message()).c_str());
     return 1;
+  }
+  if (!(*controller)->kctl_config().empty()) {
+    std::fprintf(stderr,
+                 "kfleet-controller: CA fingerprint %s\n"
+                 "kfleet-controller: use it with: kctl --config %s hosts\n",
+                 (*controller)->ca_fingerprint().c_str(), (*controller)->kctl_config().c_str());
   }
   std::thread signals([&] {
     int sig = 0;

@@ -324,7 +324,9 @@ v1::CommandResult RunKernelInstall(const v1::KernelInstallStep& step,
   for (const v1::Artifact& a : build.artifacts()) {
     if (a.kind() == kKselftestKind) continue;  // for the test steps, which fetch it themselves
     std::string dest = absl::StrCat(files, "/", a.name());
-    if (absl::Status s = DownloadFile(*ctx.artifacts, a.sha256(), dest); !s.ok()) {
+    TransferOptions transfer;
+    transfer.command_id = ctx.command_id;
+    if (absl::Status s = DownloadFile(*ctx.artifacts, a.sha256(), dest, transfer); !s.ok()) {
       return Failed(v1::INFRA_ERROR,
                     absl::StrCat("download of ", a.name(), " (", a.sha256().substr(0, 12),
                                  ") from the artifact store: ", s.message()));

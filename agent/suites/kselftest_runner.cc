@@ -117,7 +117,9 @@ absl::StatusOr<std::string> Unpack(const v1::TestStep& step, const TestStepConte
     return absl::FailedPreconditionError("no artifact store");
   }
   const std::string file = ctx.work_dir + "/kselftest.tar.gz";
-  if (absl::Status s = DownloadFile(*ctx.artifacts, a.sha256(), file); !s.ok()) {
+  TransferOptions transfer;
+  transfer.command_id = ctx.command_id;
+  if (absl::Status s = DownloadFile(*ctx.artifacts, a.sha256(), file, transfer); !s.ok()) {
     *failed = InfraError(
         absl::StrCat("download of ", a.name().empty() ? "kselftest.tar.gz" : a.name(), " (sha256 ",
                      a.sha256().substr(0, 12), ") from the artifact store failed: ", s.message(),

@@ -20,6 +20,14 @@ namespace kfleet::controller {
 namespace {
 
 constexpr int kMaxSteps = 100;
+
+// A stream refused before it began: finishes with the refusal, frees itself when done.
+template <typename T>
+class RefusedWriter final : public grpc::ServerWriteReactor<T> {
+ public:
+  explicit RefusedWriter(const absl::Status& refusal) { this->Finish(ToGrpcStatus(refusal)); }
+  void OnDone() override { delete this; }
+};
 constexpr int kMaxArgs = 4096;
 constexpr size_t kMaxStepBytes = 256 << 10;
 
@@ -209,7 +217,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
 grpc::ServerUnaryReactor* FleetServiceImpl::ListHosts(grpc::CallbackServerContext* ctx,
                                                       const v1::ListHostsRequest*,
                                                       v1::ListHostsResponse* resp) {
-  return OnExecutor(ctx, [this, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kRead, "FleetService/ListHosts", "",
+                    [this, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<v1::Host> hosts, deps_.store->ListHosts());
     for (v1::Host& h : hosts) *resp->add_hosts() = std::move(h);
     return absl::OkStatus();
@@ -218,7 +227,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ListHosts(grpc::CallbackServerContex
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetHost(grpc::CallbackServerContext* ctx,
                                                     const v1::GetHostRequest* req, v1::Host* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kRead, "FleetService/GetHost", "",
+                    [this, req, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(*resp, deps_.store->GetHost(req->name_or_id()));
     return absl::OkStatus();
   });
@@ -305,8 +315,9 @@ absl::StatusOr<v1::Job> FleetServiceImpl::Submit(const v1::JobSpec& submitted,
 grpc::ServerUnaryReactor* FleetServiceImpl::SubmitJob(grpc::CallbackServerContext* ctx,
                                                       const v1::SubmitJobRequest* req,
                                                       v1::Job* resp) {
-  std::string submitter = ctx->peer();
-  return OnExecutor(ctx, [this, req, resp, submitter]() -> absl::Status {
+  std::string submitter = CallerName(*ctx);
+  return OnExecutor(ctx, Permission::kOperate, "FleetService/SubmitJob", req->spec().name(),
+                    [this, req, resp, submitter]() -> absl::Status {
     ASSIGN_OR_RETURN(*resp, Submit(req->spec(), submitter));
     return absl::OkStatus();
   });
@@ -315,7 +326,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::SubmitJob(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* FleetServiceImpl::ListJobs(grpc::CallbackServerContext* ctx,
                                                      const v1::ListJobsRequest* req,
                                                      v1::ListJobsResponse* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kRead, "FleetService/ListJobs", "",
+                    [this, req, resp]() -> absl::Status {
     int limit = req->limit() == 0 ? 50 : static_cast<int>(std::min<uint32_t>(req->limit(), 1000));
     ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, deps_.store->ListJobs(limit));
     for (v1::Job& j : jobs) *resp->add_jobs() = std::move(j);
@@ -325,7 +337,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ListJobs(grpc::CallbackServerContext
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetJob(grpc::CallbackServerContext* ctx,
                                                    const v1::GetJobRequest* req, v1::Job* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kRead, "FleetService/GetJob", "",
+                    [this, req, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(*resp, deps_.store->GetJob(req->id()));
     return absl::OkStatus();
   });
@@ -334,7 +347,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetJob(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* FleetServiceImpl::CancelJob(grpc::CallbackServerContext* ctx,
                                                       const v1::CancelJobRequest* req,
                                                       v1::Job* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kOperate, "FleetService/CancelJob", req->id(),
+                    [this, req, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(CancelOutcome outcome,
                      deps_.store->CancelJob(req->id(), absl::ToUnixMillis(absl::Now())));
     for (const CancelOrder& c : outcome.cancels) {
@@ -352,7 +366,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::CancelJob(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* FleetServiceImpl::ListPools(grpc::CallbackServerContext* ctx,
                                                       const v1::ListPoolsRequest*,
                                                       v1::ListPoolsResponse* resp) {
-  return OnExecutor(ctx, [this, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kRead, "FleetService/ListPools", "",
+                    [this, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<v1::Pool> pools, deps_.pools->ListPools());
     for (v1::Pool& p : pools) *resp->add_pools() = std::move(p);
     return absl::OkStatus();
@@ -362,7 +377,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ListPools(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* FleetServiceImpl::Bringup(grpc::CallbackServerContext* ctx,
                                                     const v1::BringupRequest* req,
                                                     v1::BringupResponse* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kAdmin, "FleetService/Bringup", absl::StrCat(req->pool(), " count=", req->count()),
+                    [this, req, resp]() -> absl::Status {
     int count = req->count() == 0 ? 1 : static_cast<int>(std::min<uint32_t>(req->count(), 1000));
     ASSIGN_OR_RETURN(std::vector<v1::Guest> guests, deps_.pools->Bringup(req->pool(), count));
     for (v1::Guest& g : guests) *resp->add_guests() = std::move(g);
@@ -373,7 +389,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Bringup(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* FleetServiceImpl::Destroy(grpc::CallbackServerContext* ctx,
                                                     const v1::DestroyRequest* req,
                                                     v1::DestroyResponse* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kAdmin, "FleetService/Destroy", req->name(),
+                    [this, req, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<std::string> names, deps_.pools->Destroy(req->name()));
     for (std::string& n : names) resp->add_destroyed(std::move(n));
     return absl::OkStatus();
@@ -383,7 +400,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Destroy(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* FleetServiceImpl::ListEvents(grpc::CallbackServerContext* ctx,
                                                        const v1::ListEventsRequest* req,
                                                        v1::ListEventsResponse* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kRead, "FleetService/ListEvents", "",
+                    [this, req, resp]() -> absl::Status {
     std::string host_id;
     if (!req->host().empty()) {
       ASSIGN_OR_RETURN(v1::Host h, deps_.store->GetHost(req->host()));
@@ -400,7 +418,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ListEvents(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* FleetServiceImpl::GetHostMetrics(grpc::CallbackServerContext* ctx,
                                                            const v1::GetHostMetricsRequest* req,
                                                            v1::GetHostMetricsResponse* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kRead, "FleetService/GetHostMetrics", "",
+                    [this, req, resp]() -> absl::Status {
     if (deps_.host_samples == nullptr) {
       return absl::FailedPreconditionError("this controller keeps no host metrics");
     }
@@ -422,13 +441,31 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetHostMetrics(grpc::CallbackServerC
   });
 }
 
+absl::Status FleetServiceImpl::Refused(const grpc::CallbackServerContext& ctx,
+                                       const char* method) {
+  if (deps_.access == nullptr) return absl::OkStatus();
+  return deps_.access->Authorize(ctx, Permission::kRead, method).status();
+}
+
+std::string FleetServiceImpl::CallerName(const grpc::CallbackServerContext& ctx) const {
+  if (deps_.access == nullptr) return ctx.peer();
+  absl::StatusOr<Identity> who = deps_.access->IdentityOf(ctx);
+  return who.ok() ? who->Describe() : ctx.peer();
+}
+
 grpc::ServerWriteReactor<v1::Job>* FleetServiceImpl::WatchJob(grpc::CallbackServerContext* ctx,
                                                               const v1::GetJobRequest* req) {
+  if (absl::Status s = Refused(*ctx, "FleetService/WatchJob"); !s.ok()) {
+    return new RefusedWriter<v1::Job>(s);
+  }
   return StartWatchJob(JobStreamDeps{deps_.store, deps_.logs, deps_.executor, deps_.feed}, *req);
 }
 
 grpc::ServerWriteReactor<v1::LogData>* FleetServiceImpl::TailLogs(grpc::CallbackServerContext* ctx,
                                                                   const v1::TailLogsRequest* req) {
+  if (absl::Status s = Refused(*ctx, "FleetService/TailLogs"); !s.ok()) {
+    return new RefusedWriter<v1::LogData>(s);
+  }
   return StartTailLogs(JobStreamDeps{deps_.store, deps_.logs, deps_.executor, deps_.feed}, *req);
 }
 

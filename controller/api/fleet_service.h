@@ -11,6 +11,7 @@
 #include "controller/logs/log_store.h"
 #include "controller/metrics/host_samples.h"
 #include "controller/provision/pool_manager.h"
+#include "controller/security/access_control.h"
 #include "controller/store/store.h"
 #include "kfleet/v1/fleet.grpc.pb.h"
 
@@ -31,6 +32,8 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
     provision::PoolManager* pools;
     // Every host's latest samples (GetHostMetrics); null: Unavailable.
     const HostSampleTable* host_samples = nullptr;
+    // Who may call what, and the audit log; null: every call is allowed (tests of the API alone).
+    AccessControl* access = nullptr;
   };
   explicit FleetServiceImpl(Deps deps) : deps_(deps) {}
 
@@ -86,9 +89,16 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
       grpc::CallbackServerContext* ctx, const kfleet::v1::TailLogsRequest* req) override;
 
  private:
-  // Runs `fn` (returning absl::Status) on the executor and finishes the call with its status.
+  // Runs `fn` (returning absl::Status) on the executor once the caller has `permission` for
+  // `method`, and finishes the call with its status; calls that change something are audited
+  // with `target`.
   template <typename Fn>
-  grpc::ServerUnaryReactor* OnExecutor(grpc::CallbackServerContext* ctx, Fn fn);
+  grpc::ServerUnaryReactor* OnExecutor(grpc::CallbackServerContext* ctx, Permission permission,
+                                       const char* method, std::string target, Fn fn);
+  // OK if the caller may read (the streaming calls); else the refusal.
+  absl::Status Refused(const grpc::CallbackServerContext& ctx, const char* method);
+  // The caller's audit name, for a job's submitter.
+  std::string CallerName(const grpc::CallbackServerContext& ctx) const;
 
   absl::StatusOr<kfleet::v1::Job> Submit(const kfleet::v1::JobSpec& spec,
                                          const std::string& submitter);
@@ -99,10 +109,28 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
 };
 
 template <typename Fn>
-grpc::ServerUnaryReactor* FleetServiceImpl::OnExecutor(grpc::CallbackServerContext* ctx, Fn fn) {
+grpc::ServerUnaryReactor* FleetServiceImpl::OnExecutor(grpc::CallbackServerContext* ctx,
+                                                       Permission permission, const char* method,
+                                                       std::string target, Fn fn) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  deps_.executor->Post(
-      [reactor, fn = std::move(fn)]() mutable { reactor->Finish(ToGrpcStatus(fn())); });
+  Identity who;
+  if (deps_.access != nullptr) {
+    absl::StatusOr<Identity> w = deps_.access->Authorize(*ctx, permission, method, target);
+    if (!w.ok()) {
+      reactor->Finish(ToGrpcStatus(w.status()));
+      return reactor;
+    }
+    who = *std::move(w);
+  }
+  AccessControl* audit =
+      permission == Permission::kOperate || permission == Permission::kAdmin ? deps_.access
+                                                                            : nullptr;
+  deps_.executor->Post([reactor, audit, method, target = std::move(target), who = std::move(who),
+                        fn = std::move(fn)]() mutable {
+    absl::Status s = fn();
+    if (audit != nullptr) audit->Audit(who, method, target, s);
+    reactor->Finish(ToGrpcStatus(s));
+  });
   return reactor;
 }
 

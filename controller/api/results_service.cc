@@ -37,7 +37,8 @@ std::map<std::string, std::string> FstypeBySection(const v1::Job& job) {
 grpc::ServerUnaryReactor* FleetServiceImpl::GetResults(grpc::CallbackServerContext* ctx,
                                                        const v1::GetResultsRequest* req,
                                                        v1::GetResultsResponse* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kRead, "FleetService/GetResults", "",
+                    [this, req, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(*resp->mutable_job(), deps_.store->GetJob(req->job_id()));
     ASSIGN_OR_RETURN(std::vector<v1::TestRecord> results, deps_.store->JobResults(req->job_id()));
     ASSIGN_OR_RETURN(std::vector<v1::TestRecord> history,
@@ -51,7 +52,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetResults(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* FleetServiceImpl::CompareResults(grpc::CallbackServerContext* ctx,
                                                            const v1::CompareResultsRequest* req,
                                                            v1::CompareResultsResponse* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kRead, "FleetService/CompareResults", "",
+                    [this, req, resp]() -> absl::Status {
     ASSIGN_OR_RETURN(v1::Job baseline, deps_.store->GetJob(req->baseline_job_id()));
     ASSIGN_OR_RETURN(v1::Job dev, deps_.store->GetJob(req->dev_job_id()));
     ASSIGN_OR_RETURN(std::vector<v1::TestRecord> base_results,
@@ -70,7 +72,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::CompareResults(grpc::CallbackServerC
 grpc::ServerUnaryReactor* FleetServiceImpl::ImportExpunges(grpc::CallbackServerContext* ctx,
                                                            const v1::ImportExpungesRequest* req,
                                                            v1::ImportExpungesResponse* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kOperate, "FleetService/ImportExpunges", "",
+                    [this, req, resp]() -> absl::Status {
     if (static_cast<size_t>(req->files_size()) > kMaxExpungeFiles) {
       return absl::InvalidArgumentError(
           absl::StrCat("at most ", kMaxExpungeFiles, " expunge files per import"));
@@ -96,7 +99,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ImportExpunges(grpc::CallbackServerC
 grpc::ServerUnaryReactor* FleetServiceImpl::ExportExpunges(grpc::CallbackServerContext* ctx,
                                                            const v1::ExportExpungesRequest* req,
                                                            v1::ExportExpungesResponse* resp) {
-  return OnExecutor(ctx, [this, req, resp]() -> absl::Status {
+  return OnExecutor(ctx, Permission::kRead, "FleetService/ExportExpunges", "",
+                    [this, req, resp]() -> absl::Status {
     int streak =
         req->pass_streak() == 0 ? kDefaultPassStreak : static_cast<int>(req->pass_streak());
     ASSIGN_OR_RETURN(std::vector<v1::RemovalCandidate> candidates,

@@ -12,6 +12,8 @@
 #include "controller/artifacts/artifact_index.h"
 #include "controller/artifacts/artifact_streams.h"
 #include "controller/artifacts/blob_store.h"
+#include "controller/security/access_control.h"
+#include "controller/store/store.h"
 #include "kfleet/v1/artifacts.grpc.pb.h"
 
 namespace kfleet::controller {
@@ -24,6 +26,11 @@ class ArtifactServiceImpl : public kfleet::v1::ArtifactService::CallbackService 
     BlobStore* blobs;
     ArtifactIndex* index;
     Executor* executor;
+    // Who may call what; null: everyone (tests of the service alone). With it, agents download
+    // only blobs their own commands name (checked against `store`) and upload only for their own
+    // commands.
+    AccessControl* access = nullptr;
+    Store* store = nullptr;
   };
   explicit ArtifactServiceImpl(Deps deps) : deps_(deps) {}
 
@@ -48,7 +55,11 @@ class ArtifactServiceImpl : public kfleet::v1::ArtifactService::CallbackService 
 
  private:
   template <typename Fn>
-  grpc::ServerUnaryReactor* OnExecutor(grpc::CallbackServerContext* ctx, Fn fn);
+  grpc::ServerUnaryReactor* OnExecutor(grpc::CallbackServerContext* ctx, const char* method,
+                                       Fn fn);
+  // The caller's identity if it may use the artifact store at all.
+  absl::StatusOr<Identity> Caller(grpc::CallbackServerContext* ctx, const char* method,
+                                  Permission permission);
   ArtifactDeps StreamDeps() {
     return ArtifactDeps{deps_.blobs, deps_.index, deps_.executor, &counters_};
   }

@@ -90,6 +90,7 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest>,
       RETURN_IF_ERROR(ValidateArtifactName(header_.name()));
       RETURN_IF_ERROR(ValidateArtifactKind(header_.kind()));
       RETURN_IF_ERROR(ValidateSha256(header_.sha256(), absl::StrCat("sha256 of ", header_.name())));
+      if (deps_.may_upload) RETURN_IF_ERROR(deps_.may_upload(header_.command_id()));
       // Before any byte is accepted: the command must exist and not hold another blob by this name.
       if (!header_.command_id().empty()) {
         RETURN_IF_ERROR(
@@ -207,6 +208,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadChunk>,
   void Open() {
     absl::Status s = [&]() -> absl::Status {
       RETURN_IF_ERROR(ValidateSha256(req_.sha256(), "sha256"));
+      if (deps_.may_download) RETURN_IF_ERROR(deps_.may_download(req_));
       absl::StatusOr<std::unique_ptr<BlobReader>> reader = deps_.blobs->OpenBlob(req_.sha256());
       if (absl::IsNotFound(reader.status())) {
         return absl::NotFoundError(absl::StrCat("no artifact with sha256 ", req_.sha256(),

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "common/executor.h"
 #include "controller/artifacts/artifact_index.h"
@@ -35,6 +37,11 @@ struct ArtifactDeps {
   ArtifactIndex* index;
   Executor* executor;
   ArtifactCounters* counters;
+  // Run on the executor before a download or upload starts; a non-OK status refuses it (an
+  // agent may fetch only what its own commands name, and upload only for its own commands).
+  // Unset: everything is allowed.
+  std::function<absl::Status(const kfleet::v1::DownloadRequest&)> may_download;
+  std::function<absl::Status(const std::string& command_id)> may_upload;
 };
 
 // Stores the blob declared by the first message (a header) from the data messages that follow,

@@ -56,11 +56,21 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
                              public SessionHandle,
                              public std::enable_shared_from_this<SessionReactor> {
  public:
-  SessionReactor(SessionDeps deps, std::string peer) : deps_(deps), peer_(std::move(peer)) {}
+  // `identity`: the caller's certificate (empty host id: a plaintext controller, where Hello
+  // names the host); `refused`: not an agent, the session ends at once with it.
+  SessionReactor(SessionDeps deps, std::string peer, Identity identity, absl::Status refused)
+      : deps_(deps),
+        peer_(std::move(peer)),
+        identity_(std::move(identity)),
+        refused_(std::move(refused)) {}
 
   // Keeps itself alive until OnDone; executor work holds further references.
   void Begin() {
     self_ = shared_from_this();
+    if (!refused_.ok()) {
+      Close(ToGrpcStatus(refused_));
+      return;
+    }
     StartRead(&in_);
   }
 
@@ -187,8 +197,36 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     }
   }
 
-  absl::Status HandleHello(const v1::Hello& hello) {
-    RETURN_IF_ERROR(ValidateHello(hello));
+  // The Hello as the certificate has it: the host id is the certificate's (a Hello naming
+  // another host is refused), name and labels those the host enrolled with.
+  absl::StatusOr<v1::Hello> CertifiedHello(const v1::Hello& claimed) {
+    if (!identity_.is_agent()) return claimed;
+    if (claimed.host_id() != identity_.name) {
+      absl::Status refused = absl::PermissionDeniedError(
+          absl::StrCat("Hello claims host id ", claimed.host_id().substr(0, 64),
+                       " but this agent's certificate is for host id ", identity_.name));
+      LogWarning(absl::StrCat("session from ", peer_, ": ", refused.message()));
+      if (deps_.access != nullptr) deps_.access->Audit(identity_, "AgentService/Session", claimed.host_id(), refused);
+      return refused;
+    }
+    v1::Hello hello = claimed;
+    if (deps_.access_store != nullptr) {
+      ASSIGN_OR_RETURN(std::optional<EnrolledHost> enrolled,
+                       deps_.access_store->GetEnrolledHost(identity_.name));
+      if (!enrolled.has_value() || enrolled->revoked) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("host id ", identity_.name, " is not enrolled, or was revoked"));
+      }
+      hello.set_name(enrolled->name);
+      hello.clear_labels();
+      for (const auto& [k, v] : enrolled->labels) (*hello.mutable_labels())[k] = v;
+    }
+    return hello;
+  }
+
+  absl::Status HandleHello(const v1::Hello& claimed) {
+    RETURN_IF_ERROR(ValidateHello(claimed));
+    ASSIGN_OR_RETURN(v1::Hello hello, CertifiedHello(claimed));
     absl::StatusOr<v1::Host> before = deps_.store->GetHost(hello.host_id());
     ASSIGN_OR_RETURN(v1::Host host, deps_.store->RegisterHost(hello, NowMs()));
     ASSIGN_OR_RETURN(uint64_t last_seq, deps_.store->LastSeq(hello.host_id()));
@@ -381,6 +419,8 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
 
   const SessionDeps deps_;
   const std::string peer_;
+  const Identity identity_;
+  const absl::Status refused_;
   std::shared_ptr<SessionReactor> self_;
   AgentMessage in_;
   // Written once, under mu_, by the Hello handler; later handlers run after it (one read at a
@@ -403,7 +443,19 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
 
 grpc::ServerBidiReactor<AgentMessage, ControllerMessage>* AgentServiceImpl::Session(
     grpc::CallbackServerContext* context) {
-  auto reactor = std::make_shared<SessionReactor>(deps_, context->peer());
+  Identity identity;
+  absl::Status refused;
+  if (deps_.access != nullptr) {
+    absl::StatusOr<Identity> who =
+        deps_.access->Authorize(*context, Permission::kAgent, "AgentService/Session");
+    if (who.ok()) {
+      identity = *std::move(who);
+    } else {
+      refused = who.status();
+    }
+  }
+  auto reactor = std::make_shared<SessionReactor>(deps_, context->peer(), std::move(identity),
+                                                  std::move(refused));
   reactor->Begin();
   return reactor.get();
 }

@@ -12,6 +12,8 @@
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
 #include "controller/logs/log_store.h"
+#include "controller/security/access_control.h"
+#include "controller/security/access_store.h"
 #include "controller/store/store.h"
 #include "kfleet/v1/agent.grpc.pb.h"
 
@@ -59,6 +61,10 @@ struct SessionDeps {
   // How often agents sample and send their metrics (SessionSettings.metrics_interval_ms);
   // zero: never.
   absl::Duration metrics_interval = absl::Seconds(15);
+  // Who may open a session (an agent certificate) and what its host enrolled as; null: anyone
+  // (tests of the session alone).
+  AccessControl* access = nullptr;
+  AccessStore* access_store = nullptr;
 };
 
 class AgentServiceImpl : public kfleet::v1::AgentService::CallbackService {

@@ -45,6 +45,18 @@ void Fleet::Detach(const std::string& host_id, const SessionHandle* session) {
   if (it->second.last_heard > offline_at - limit) it->second.last_heard = offline_at - limit;
 }
 
+bool Fleet::Disconnect(const std::string& host_id, const grpc::Status& status) {
+  std::shared_ptr<SessionHandle> session;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = hosts_.find(host_id);
+    if (it == hosts_.end() || it->second.session == nullptr) return false;
+    session = it->second.session;
+  }
+  session->Close(status);
+  return true;
+}
+
 void Fleet::Heard(const std::string& host_id) {
   absl::Time now = absl::Now();
   bool back_online = false;

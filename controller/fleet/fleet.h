@@ -54,6 +54,9 @@ class Fleet {
   // Sends to the host's current session; false if it has none.
   bool Send(const std::string& host_id, kfleet::v1::ControllerMessage message);
   bool IsOnline(const std::string& host_id) const;
+  // Ends the host's current session with `status` (its certificate was revoked); false if it has
+  // none.
+  bool Disconnect(const std::string& host_id, const grpc::Status& status);
   int connected() const;
 
   // Starts the sweeper thread; Stop (or the destructor) ends it.

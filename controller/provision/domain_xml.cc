@@ -1,12 +1,15 @@
 #include "controller/provision/domain_xml.h"
 
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/ids.h"
 
@@ -18,6 +21,10 @@ constexpr uint64_t kMinMemoryMib = 64;
 constexpr uint64_t kMaxMemoryMib = 4 << 20;
 constexpr size_t kMaxDisks = 24;     // vdb..vdy
 constexpr size_t kMaxDiskName = 20;  // virtio-blk serial limit
+// qemu has 32 fw_cfg file slots by default and fills some itself (ACPI tables, boot order...).
+constexpr size_t kMaxFwCfgEntries = 8;
+constexpr size_t kMaxFwCfgName = 55;  // qemu's FW_CFG_MAX_FILE_PATH, less the NUL
+constexpr size_t kMaxFwCfgContent = 64 << 10;
 
 bool IsFileName(absl::string_view s) { return IsValidId(s) && s[0] != '.' && s[0] != '-'; }
 
@@ -34,6 +41,64 @@ bool IsSettingKey(absl::string_view k) {
     if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '-') return false;
   }
   return true;
+}
+
+// A fw_cfg file name that qemu, libvirt and the guest's sysfs (one directory per '/') all take:
+// "opt/" and then parts of [a-z0-9._-], none empty, "." or "..".
+bool IsFwCfgName(absl::string_view name) {
+  if (name.size() > kMaxFwCfgName || !absl::StartsWith(name, "opt/")) return false;
+  for (absl::string_view part : absl::StrSplit(name, '/')) {
+    if (part.empty() || part == "." || part == "..") return false;
+    for (char c : part) {
+      if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '.' && c != '_' && c != '-') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// Text that XML carries unchanged: printable ASCII, tabs and newlines (a parser turns CR into LF,
+// and most control characters may not appear in XML at all).
+bool IsFwCfgText(absl::string_view s) {
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x7f || (u < 0x20 && c != '\n' && c != '\t')) return false;
+  }
+  return true;
+}
+
+// The contents are secrets: messages name the entry, never what it holds.
+absl::Status CheckFwCfg(const std::map<std::string, std::string>& entries) {
+  if (entries.size() > kMaxFwCfgEntries) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(entries.size(), " fw_cfg entries: at most ", kMaxFwCfgEntries));
+  }
+  for (const auto& [name, content] : entries) {
+    if (!IsFwCfgName(name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "fw_cfg entry \"", absl::CEscape(name), "\": expected at most ", kMaxFwCfgName,
+          " characters, \"opt/\" and then parts of [a-z0-9._-] separated by '/'"));
+    }
+    if (name == kSettingsFwCfgName) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fw_cfg entry \"", name,
+                       "\" is reserved for the kfleet.* settings (GuestSpec.settings)"));
+    }
+    if (content.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("fw_cfg entry \"", name, "\" is empty"));
+    }
+    if (content.size() > kMaxFwCfgContent) {
+      return absl::InvalidArgumentError(absl::StrCat("fw_cfg entry \"", name, "\" holds ",
+                                                     content.size(), " bytes: at most ",
+                                                     kMaxFwCfgContent));
+    }
+    if (!IsFwCfgText(content)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "fw_cfg entry \"", name, "\" holds bytes other than printable ASCII, tabs and newlines"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckPath(absl::string_view field, const std::string& path) {
@@ -181,6 +246,9 @@ absl::Status ValidateGuestSpec(const GuestSpec& spec) {
                        "\": values may not hold spaces, quotes or control characters"));
     }
   }
+  if (absl::Status s = CheckFwCfg(spec.fw_cfg); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(who, s.message()));
+  }
   if (spec.controller_port < 0 || spec.controller_port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat(who, "controller port ", spec.controller_port, ": expected 0 to 65535"));
@@ -225,13 +293,21 @@ absl::StatusOr<std::string> DomainXml(const GuestSpec& spec, const DomainOptions
       "' accel='", options.accel, "' console='", XmlEscape(options.console_path), "'/>\n",
       "  </metadata>\n", "  <memory unit='MiB'>", spec.memory_mib, "</memory>\n",
       "  <vcpu placement='static'>", spec.cpus, "</vcpu>\n");
-  if (!spec.settings.empty()) {
-    absl::StrAppend(&xml, "  <sysinfo type='fwcfg'>\n", "    <entry name='", kSettingsFwCfgName,
-                    "'>");
-    for (const auto& [key, value] : spec.settings) {
-      absl::StrAppend(&xml, XmlEscape(Setting(key, value)), "\n");
+  // One <sysinfo type='fwcfg'> holds every entry, the settings first.
+  if (!spec.settings.empty() || !spec.fw_cfg.empty()) {
+    absl::StrAppend(&xml, "  <sysinfo type='fwcfg'>\n");
+    if (!spec.settings.empty()) {
+      absl::StrAppend(&xml, "    <entry name='", kSettingsFwCfgName, "'>");
+      for (const auto& [key, value] : spec.settings) {
+        absl::StrAppend(&xml, XmlEscape(Setting(key, value)), "\n");
+      }
+      absl::StrAppend(&xml, "</entry>\n");
     }
-    absl::StrAppend(&xml, "</entry>\n", "  </sysinfo>\n");
+    for (const auto& [name, content] : spec.fw_cfg) {
+      absl::StrAppend(&xml, "    <entry name='", XmlEscape(name), "'>", XmlEscape(content),
+                      "</entry>\n");
+    }
+    absl::StrAppend(&xml, "  </sysinfo>\n");
   }
   absl::StrAppend(&xml, "  <os>\n", "    <type arch='x86_64' machine='", options.machine,
                   "'>hvm</type>\n");

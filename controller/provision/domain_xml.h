@@ -39,7 +39,10 @@ struct DomainOptions {
 // Checks what DomainXml needs of a spec: name (also a file name: [A-Za-z0-9._-], not starting
 // with '.' or '-'), sizes, absolute paths, a kernel or a base image, disk names (unique, at most
 // 20 characters), settings (keys [A-Za-z0-9._-], values without spaces, quotes or control
-// characters). InvalidArgument naming the field otherwise.
+// characters), fw_cfg entries (at most 8; names of at most 55 characters, "opt/" and then parts of
+// [a-z0-9._-] separated by '/', not kSettingsFwCfgName; content of 1 byte to 64 KiB of printable
+// ASCII, tabs and newlines). InvalidArgument naming the field otherwise; a message never holds the
+// content of an fw_cfg entry.
 absl::Status ValidateGuestSpec(const GuestSpec& spec);
 
 // The direct-boot kernel command line: spec.cmdline, console=ttyS0, then kfleet.KEY=VALUE for
@@ -52,9 +55,11 @@ std::string KernelCmdline(const GuestSpec& spec);
 // disks as raw virtio disks vdb, vdc... in spec order, whose serial is the disk's name (the
 // guest names virtio disks in probe order, so without an overlay they are its vda, vdb...; by
 // name they are /dev/disk/by-id/virtio-NAME or /sys/block/vd*/serial); the serial console appended
-// to console_path; the restricted user-mode network forwarding only the controller port; the
-// settings also in fw_cfg (kSettingsFwCfgName); and kfleet <metadata> with pool, accel and
-// console path. All values are XML-escaped. InvalidArgument for a bad spec or options.
+// to console_path; the restricted user-mode network forwarding only the controller port; one
+// <sysinfo type='fwcfg'> (libvirt >= 6.5) holding the settings (kSettingsFwCfgName) and
+// spec.fw_cfg; and kfleet <metadata> with pool, accel and console path. All values are
+// XML-escaped. InvalidArgument for a bad spec or options. The XML holds spec.fw_cfg's secrets:
+// callers must not log it.
 absl::StatusOr<std::string> DomainXml(const GuestSpec& spec, const DomainOptions& options);
 
 // What the kfleet <metadata> element records.

@@ -148,6 +148,132 @@ TEST(DomainXmlTest, DiskBootUsesOverlay) {
                               "7000\nkfleet.name=local-1\n</entry>"));
 }
 
+constexpr char kCaPem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBfzCCASWgAwIBAgIUQ2E+/x==\n"
+    "-----END CERTIFICATE-----\n";
+
+// Validates that a direct-boot guest gets its token and CA as fw_cfg entries beside the settings,
+// in one <sysinfo type='fwcfg'>, and nowhere on its kernel command line.
+TEST(DomainXmlTest, FwCfgEntriesDirectBoot) {
+  GuestSpec spec = DirectBootSpec();
+  spec.fw_cfg[kTokenFwCfgName] = "kft_guest.s3cret";
+  spec.fw_cfg[kCaCertFwCfgName] = kCaPem;
+  absl::StatusOr<std::string> xml = DomainXml(spec, OptionsFor(spec));
+  ASSERT_TRUE(xml.ok()) << xml.status();
+  EXPECT_TRUE(WellFormed(*xml));
+  EXPECT_THAT(*xml, HasSubstr("<sysinfo type='fwcfg'>\n"
+                              "    <entry name='opt/kfleet/settings'>kfleet.controller="));
+  EXPECT_THAT(*xml, HasSubstr("    <entry name='opt/kfleet/ca.pem'>-----BEGIN CERTIFICATE-----\n"
+                              "MIIBfzCCASWgAwIBAgIUQ2E+/x==\n-----END CERTIFICATE-----\n</entry>\n"
+                              "    <entry name='opt/kfleet/token'>kft_guest.s3cret</entry>\n"
+                              "  </sysinfo>\n"));
+  size_t first = xml->find("<sysinfo");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_EQ(xml->find("<sysinfo", first + 1), std::string::npos) << "one <sysinfo> only";
+  size_t cmdline = xml->find("<cmdline>");
+  ASSERT_NE(cmdline, std::string::npos);
+  std::string line = xml->substr(cmdline, xml->find("</cmdline>") - cmdline);
+  EXPECT_THAT(line, Not(HasSubstr("s3cret")));
+  EXPECT_THAT(line, Not(HasSubstr("CERTIFICATE")));
+  EXPECT_THAT(KernelCmdline(spec), Not(HasSubstr("s3cret")));
+}
+
+// Validates that a disk-booted guest gets the entries too, merged with its settings.
+TEST(DomainXmlTest, FwCfgEntriesDiskBoot) {
+  GuestSpec spec = DirectBootSpec();
+  spec.kernel.clear();
+  spec.initrd.clear();
+  spec.base_image = "/var/lib/kfleet/images/debian.qcow2";
+  spec.fw_cfg[kTokenFwCfgName] = "kft_disk";
+  spec.fw_cfg[kCaCertFwCfgName] = kCaPem;
+  absl::StatusOr<std::string> xml = DomainXml(spec, OptionsFor(spec));
+  ASSERT_TRUE(xml.ok()) << xml.status();
+  EXPECT_TRUE(WellFormed(*xml));
+  EXPECT_THAT(*xml, HasSubstr("kfleet.name=local-1\n</entry>\n"
+                              "    <entry name='opt/kfleet/ca.pem'>-----BEGIN CERTIFICATE-----"));
+  EXPECT_THAT(*xml, HasSubstr("<entry name='opt/kfleet/token'>kft_disk</entry>"));
+  size_t first = xml->find("<sysinfo");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_EQ(xml->find("<sysinfo", first + 1), std::string::npos) << "one <sysinfo> only";
+}
+
+// Validates that a guest without settings still gets its fw_cfg entries.
+TEST(DomainXmlTest, FwCfgEntriesWithoutSettings) {
+  GuestSpec spec = DirectBootSpec();
+  spec.settings.clear();
+  spec.fw_cfg[kTokenFwCfgName] = "kft_only";
+  absl::StatusOr<std::string> xml = DomainXml(spec, OptionsFor(spec));
+  ASSERT_TRUE(xml.ok()) << xml.status();
+  EXPECT_TRUE(WellFormed(*xml));
+  EXPECT_THAT(*xml, HasSubstr("  <sysinfo type='fwcfg'>\n"
+                              "    <entry name='opt/kfleet/token'>kft_only</entry>\n"
+                              "  </sysinfo>\n"));
+  EXPECT_THAT(*xml, Not(HasSubstr("opt/kfleet/settings")));
+
+  spec.fw_cfg.clear();
+  xml = DomainXml(spec, OptionsFor(spec));
+  ASSERT_TRUE(xml.ok()) << xml.status();
+  EXPECT_THAT(*xml, Not(HasSubstr("<sysinfo")));
+}
+
+// Validates that XML metacharacters in fw_cfg content are escaped.
+TEST(DomainXmlTest, FwCfgContentEscaped) {
+  GuestSpec spec = DirectBootSpec();
+  spec.fw_cfg["opt/kfleet/token"] = "a<b>&c'd\"e";
+  absl::StatusOr<std::string> xml = DomainXml(spec, OptionsFor(spec));
+  ASSERT_TRUE(xml.ok()) << xml.status();
+  EXPECT_TRUE(WellFormed(*xml));
+  EXPECT_THAT(*xml, HasSubstr("<entry name='opt/kfleet/token'>a&lt;b&gt;&amp;c&apos;d&quot;e"
+                              "</entry>"));
+  EXPECT_THAT(*xml, Not(HasSubstr("a<b>")));
+}
+
+// Validates the fw_cfg checks, and that no message repeats an entry's (secret) content.
+TEST(DomainXmlTest, RejectsBadFwCfg) {
+  const std::string big((64 << 10) + 1, 'x');
+  const struct {
+    const char* what;
+    std::string name;
+    std::string content;
+    const char* message;
+  } cases[] = {
+      {"not under opt/", "etc/kfleet/token", "s3cret", "fw_cfg entry \"etc/kfleet/token\""},
+      {"only opt/", "opt/", "s3cret", "fw_cfg entry \"opt/\""},
+      {"upper case", "opt/kfleet/Token", "s3cret", "fw_cfg entry \"opt/kfleet/Token\""},
+      {"space", "opt/kfleet/my token", "s3cret", "fw_cfg entry"},
+      {"quote", "opt/kfleet/'x", "s3cret", "fw_cfg entry"},
+      {"dot-dot", "opt/kfleet/../token", "s3cret", "fw_cfg entry"},
+      {"empty part", "opt//token", "s3cret", "fw_cfg entry"},
+      {"trailing slash", "opt/kfleet/", "s3cret", "fw_cfg entry"},
+      {"too long", "opt/" + std::string(52, 'a'), "s3cret", "at most 55 characters"},
+      {"settings name", "opt/kfleet/settings", "s3cret", "reserved for the kfleet.* settings"},
+      {"empty content", "opt/kfleet/token", "", "\"opt/kfleet/token\" is empty"},
+      {"too big", "opt/kfleet/token", big, "65537 bytes: at most 65536"},
+      {"NUL", "opt/kfleet/token", std::string("s3c\0ret", 7), "printable ASCII"},
+      {"carriage return", "opt/kfleet/token", "s3cret\r\n", "printable ASCII"},
+      {"not ASCII", "opt/kfleet/token", "s3cr\xc3\xa9t", "printable ASCII"},
+  };
+  for (const auto& c : cases) {
+    GuestSpec spec = DirectBootSpec();
+    spec.fw_cfg[c.name] = c.content;
+    absl::Status s = ValidateGuestSpec(spec);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.what;
+    EXPECT_THAT(s.message(), HasSubstr(c.message)) << c.what;
+    EXPECT_THAT(s.message(), Not(HasSubstr("s3c"))) << c.what;
+    EXPECT_EQ(DomainXml(spec, OptionsFor(spec)).status().code(), absl::StatusCode::kInvalidArgument)
+        << c.what;
+  }
+
+  GuestSpec spec = DirectBootSpec();
+  for (int i = 0; i < 9; ++i) spec.fw_cfg[absl::StrCat("opt/kfleet/e", i)] = "x";
+  EXPECT_THAT(ValidateGuestSpec(spec).message(), HasSubstr("9 fw_cfg entries: at most 8"));
+  spec.fw_cfg.erase("opt/kfleet/e8");
+  EXPECT_TRUE(ValidateGuestSpec(spec).ok());
+  spec.fw_cfg = {{"opt/org.example_x/a-b.1", std::string(64 << 10, 'x')}};
+  EXPECT_TRUE(ValidateGuestSpec(spec).ok()) << "the largest, with every name character";
+}
+
 // Validates that extra disks are raw virtio disks from vdb on, named by their serial.
 TEST(DomainXmlTest, ExtraDisks) {
   GuestSpec spec = DirectBootSpec();

@@ -29,6 +29,14 @@ nlohmann::json SpecJson(const GuestSpec& spec) {
   j["cmdline"] = spec.cmdline;
   j["base_image"] = spec.base_image;
   j["settings"] = spec.settings;
+  // The guest's own token and the CA it is to trust, for the command to hand to the guest (cloud
+  // user-data); other fw_cfg entries mean nothing off qemu.
+  auto token = spec.fw_cfg.find(kTokenFwCfgName);
+  if (token != spec.fw_cfg.end()) {
+    auto ca = spec.fw_cfg.find(kCaCertFwCfgName);
+    j["enrolment"] = {{"token", token->second},
+                      {"ca_pem", ca != spec.fw_cfg.end() ? ca->second : std::string()}};
+  }
   return j;
 }
 

@@ -3,9 +3,14 @@
 //
 //   {"op": "create", "name": "...", "pool": "...", "cpus": 1, "memory_mib": 512,
 //    "disks": [{"name": "test", "size_mib": 4096}], "kernel": "...", "initrd": "...",
-//    "cmdline": "...", "base_image": "...", "settings": {"kfleet.controller": "...", ...}}
+//    "cmdline": "...", "base_image": "...", "settings": {"kfleet.controller": "...", ...},
+//    "enrolment": {"token": "...", "ca_pem": "-----BEGIN CERTIFICATE-----\n..."}}
 //
-// ("destroy" and "power_cycle" carry just op and name). `create` may print a JSON object on
+// "enrolment" is there when the controller enrols its guests (GuestSpec::fw_cfg holds
+// kTokenFwCfgName): the guest's own token and the controller's CA, for the command to hand to the
+// guest (cloud-init user-data) and to nothing else; the agent then runs with --token-file and
+// --ca-cert. The request file is private to the controller's user and removed once the command
+// ends. ("destroy" and "power_cycle" carry just op and name). `create` may print a JSON object on
 // stdout: {"console_path": "/path/to/console.log"} lets kfleet collect the guest's console. A
 // non-zero exit status fails the operation with the command's stderr in the message. The guest's
 // agent is expected to register with the settings given (controller address, host id, name,

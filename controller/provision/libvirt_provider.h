@@ -10,6 +10,11 @@
 // Files are made on this host, so a remote URI needs WORK_DIR to be the same path on the
 // hypervisor (a shared mount); ConsoleLog reads the local file.
 //
+// fw_cfg: spec.settings and spec.fw_cfg (the guest's enrolment token and CA) are entries of the
+// domain's <sysinfo type='fwcfg'>. libvirt passes them to qemu as `-fw_cfg name=...,string=...`,
+// so on the hypervisor host they are readable by whoever reads the definition, qemu's command line
+// or libvirt's domain log; kfleet itself never logs them.
+//
 // Network: the guest's only link is qemu user-mode networking with restrict=on, where
 // kGuestControllerIp:controller_port is forwarded to options.relay_command, started by qemu for
 // each connection (so the agent can reconnect). qemu forks that command, so libvirt's seccomp

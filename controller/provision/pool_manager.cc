@@ -166,13 +166,34 @@ absl::Status PoolManager::CreateGuest(v1::Guest guest) {
   spec.settings["kfleet.controller"] =
       pool->provider == "libvirt" ? absl::StrCat(kGuestControllerIp, ":", controller_port_.load())
                                   : absl::StrCat("127.0.0.1:", controller_port_.load());
+  auto fail = [&](const absl::Status& why) -> absl::Status {
+    guest.set_state("failed");
+    guest.set_detail(std::string(why.message()));
+    RETURN_IF_ERROR(deps_.store->PutGuest(guest));
+    return why;
+  };
+  // A token of its own, through fw_cfg: nothing secret is baked into the shared image, and
+  // nothing goes on the kernel command line, which any process in the guest can read.
+  if (deps_.enrol) {
+    absl::StatusOr<GuestEnrolment> enrolment = deps_.enrol(guest, pool->labels);
+    if (!enrolment.ok()) {
+      return fail(absl::Status(
+          enrolment.status().code(),
+          absl::StrCat("enrolment of guest ", guest.name(), ": ", enrolment.status().message())));
+    }
+    if (enrolment->token.empty()) {
+      return fail(absl::InternalError(
+          absl::StrCat("enrolment of guest ", guest.name(), " gave it no token")));
+    }
+    spec.fw_cfg[kTokenFwCfgName] = std::move(enrolment->token);
+    if (!enrolment->ca_pem.empty()) spec.fw_cfg[kCaCertFwCfgName] = std::move(enrolment->ca_pem);
+  }
   LogInfo(absl::StrCat("pool ", pool->name, ": creating guest ", guest.name()));
   absl::StatusOr<GuestInfo> info = provider->Create(spec);
   if (!info.ok()) {
-    guest.set_state("failed");
-    guest.set_detail(std::string(info.status().message()));
-    RETURN_IF_ERROR(deps_.store->PutGuest(guest));
-    return info.status();
+    // Its token must not outlive the guest it was made for.
+    if (deps_.enrol && deps_.forget) deps_.forget(guest);
+    return fail(info.status());
   }
   guest.set_state("running");
   guest.set_accel(info->accel);
@@ -189,6 +210,7 @@ absl::Status PoolManager::DestroyGuest(const v1::Guest& guest, const std::string
     ASSIGN_OR_RETURN(Provider * provider, ProviderFor(*pool));
     RETURN_IF_ERROR(provider->Destroy(guest.name()));
   }
+  if (deps_.forget) deps_.forget(guest);
   // Whatever ran there will not finish.
   absl::StatusOr<v1::Host> host = deps_.store->GetHost(guest.host_id());
   if (host.ok()) {

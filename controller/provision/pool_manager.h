@@ -34,6 +34,13 @@ struct BootImage {
   std::string cmdline;
 };
 
+// What a new guest's agent enrols with: a token of its own and the CA certificate (PEM) to trust.
+// Secrets: never logged.
+struct GuestEnrolment {
+  std::string token;
+  std::string ca_pem;
+};
+
 class PoolManager {
  public:
   struct Deps {
@@ -49,6 +56,17 @@ class PoolManager {
     // build's kernel, and the image's initramfs with the build's modules added.
     std::function<absl::StatusOr<BootImage>(const kfleet::v1::KernelBuild&, const std::string&)>
         kernel_boot_files;
+    // The enrolment a new guest's agent uses: a token bound to the guest's name and host id and
+    // to `labels` (the pool's), and the CA certificate (PEM) to trust. The guest gets them through
+    // fw_cfg (kTokenFwCfgName, kCaCertFwCfgName); an error fails the guest's creation. Unset:
+    // guests get none (a plaintext controller). Called on the reconcile thread.
+    std::function<absl::StatusOr<GuestEnrolment>(const kfleet::v1::Guest& guest,
+                                                 const std::map<std::string, std::string>& labels)>
+        enrol;
+    // Called after a guest was destroyed, so that its token and certificates stop working; also
+    // when its creation failed after `enrol` gave it a token. May be called more than once for a
+    // guest. May be unset. Called on the reconcile thread or the caller of Destroy.
+    std::function<void(const kfleet::v1::Guest& guest)> forget;
   };
   PoolManager(std::vector<PoolConfig> pools, Deps deps);
 

@@ -20,6 +20,12 @@ struct DiskSpec {
   uint64_t size_mib = 1024;
 };
 
+// fw_cfg entries kfleet's guest images read at boot (in the guest:
+// /sys/firmware/qemu_fw_cfg/by_name/NAME/raw, readable by root only): the guest's own enrolment
+// token, and the CA certificate (PEM) of the controller it is to trust.
+inline constexpr char kTokenFwCfgName[] = "opt/kfleet/token";
+inline constexpr char kCaCertFwCfgName[] = "opt/kfleet/ca.pem";
+
 // Everything needed to bring one guest up.
 struct GuestSpec {
   std::string name;  // unique; the domain name and the host name the agent registers under
@@ -37,6 +43,13 @@ struct GuestSpec {
   // kfleet.* settings passed to the guest's agent (controller, host_id, name, labels, ...): on the
   // kernel command line for direct boot, through the image's config otherwise.
   std::map<std::string, std::string> settings;
+  // fw_cfg entries for the guest, name -> content: kTokenFwCfgName and kCaCertFwCfgName when the
+  // controller enrols its guests. Names are 5 to 55 of [a-z0-9./_-] starting with "opt/", content
+  // is 1 byte to 64 KiB of text (see ValidateGuestSpec). The libvirt provider hands them to qemu
+  // (<sysinfo type='fwcfg'>); the exec provider passes the token and CA to its create command as
+  // "enrolment". The contents are secrets: never logged, never put on the kernel command line or
+  // in an error message. They are not baked into any image: each guest gets its own.
+  std::map<std::string, std::string> fw_cfg;
   // The controller's port on the hypervisor's loopback; the guest reaches it, and nothing else, at
   // kGuestControllerAddress.
   int controller_port = 0;

@@ -27,10 +27,13 @@ REQUIRED_MODULES=(
   drivers/net/net_failover
   drivers/net/virtio_net
 )
-# Loaded after those when present; a failure to load them is not fatal.
+# Loaded after those when present; a failure to load them is not fatal. qemu_fw_cfg (no module
+# dependencies) shows the guest's fw_cfg entries, its enrolment token and CA among them, under
+# /sys/firmware/qemu_fw_cfg/by_name/.
 OPTIONAL_MODULES=(
   drivers/block/virtio_blk
   drivers/char/virtio_console
+  drivers/firmware/qemu_fw_cfg
 )
 
 usage() {
