@@ -17,7 +17,7 @@ namespace kfleet {
 namespace {
 
 // How often an agent's channel looks for a renewed certificate on disk.
-constexpr unsigned kCertificateRefreshSeconds = 60;
+constexpr unsigned kCertificateRefreshSeconds = 10;
 
 absl::Status InsecureAllowed(absl::string_view address, bool dialing) {
   if (!IsLoopbackAddress(address) &&

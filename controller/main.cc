@@ -79,9 +79,9 @@ int main(int argc, char** argv) {
   options.tls_sans = absl::GetFlag(FLAGS_tls_san);
   absl::StatusOr<absl::Duration> agent_ttl =
       kfleet::ParseDuration(absl::GetFlag(FLAGS_agent_cert_ttl));
-  if (!agent_ttl.ok() || *agent_ttl < absl::Minutes(1)) {
+  if (!agent_ttl.ok() || *agent_ttl < absl::Seconds(10)) {
     std::fprintf(stderr, "kfleet-controller: --agent-cert-ttl: %s\n",
-                 agent_ttl.ok() ? "at least 1m" : std::string(agent_ttl.status().message()).c_str());
+                 agent_ttl.ok() ? "at least 10s" : std::string(agent_ttl.status().message()).c_str());
     return 2;
   }
   options.agent_cert_ttl = *agent_ttl;

@@ -20,7 +20,8 @@ chmod 755 "$(dirname "$STATE")" "$STATE"
 rm -rf "$STATE/controller"
 PORT=$(kfleet_free_port)
 ADDR=127.0.0.1:$PORT
-export KFLEET_CONTROLLER=$ADDR KFLEET_INSECURE=1
+# TLS: the controller makes its CA and an admin's kctl.yaml on first start; kctl reads it.
+export KFLEET_CONTROLLER=$ADDR KFLEET_CONFIG=$STATE/controller/kctl.yaml
 KCTL=$KFLEET_BUILD/cli/kctl
 
 cleanup() {
@@ -36,9 +37,10 @@ trap cleanup EXIT
 
 say "starting kfleet-controller on $ADDR (state in $STATE/controller, local builder on)"
 "$KFLEET_BUILD/controller/kfleet-controller" --listen "$ADDR" --state-dir "$STATE/controller" \
-  --insecure --builder-kernel-dir "$KFLEET_CACHE/kernel-work" >"$STATE/controller.log" 2>&1 &
+  --builder-kernel-dir "$KFLEET_CACHE/kernel-work" >"$STATE/controller.log" 2>&1 &
 KFLEET_PIDS+=($!)
-for _ in $(seq 100); do "$KCTL" pools >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do [ -f "$KFLEET_CONFIG" ] && "$KCTL" pools >/dev/null 2>&1 && break; sleep 0.1; done
+"$KCTL" whoami
 
 say "kctl boot --tree $TREE -l pool=local --kselftest size -- sh -c '...'"
 echo "(builds the kernel on the local builder, the tiny image on first use, boots a guest into" \

@@ -26,7 +26,19 @@ def start(req):
     s = req["settings"]
     argv = [AGENT, "--controller", s["kfleet.controller"], "--state-dir", state,
             "--host-id", s["kfleet.host_id"], "--name", s["kfleet.name"],
-            "--labels", s["kfleet.labels"], "--insecure", "--reconnect-max", "1s"]
+            "--labels", s["kfleet.labels"], "--reconnect-max", "1s"]
+    enrolment = req.get("enrolment")
+    if enrolment:
+        # As a cloud template does with user-data: the guest's own token and the CA, as files.
+        os.makedirs(state, exist_ok=True)
+        token_file, ca_file = os.path.join(state, "token"), os.path.join(state, "ca.pem")
+        with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(enrolment["token"])
+        with open(ca_file, "w") as f:
+            f.write(enrolment["ca_pem"])
+        argv += ["--token-file", token_file, "--ca-cert", ca_file]
+    else:
+        argv.append("--insecure")
     with open(log, "ab") as out:
         p = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
                              start_new_session=True)

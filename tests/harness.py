@@ -22,6 +22,9 @@ import unittest
 import urllib.request
 
 BUILD_DIR = os.environ.get("KFLEET_BUILD_DIR", "/work/main/build")
+# The controllers tests start serve mutual TLS, as kfleet does by default; KFLEET_TEST_INSECURE=1
+# runs them in plaintext on loopback instead.
+INSECURE = os.environ.get("KFLEET_TEST_INSECURE", "") not in ("", "0")
 CONTROLLER_BIN = os.path.join(BUILD_DIR, "controller", "kfleet-controller")
 AGENT_BIN = os.path.join(BUILD_DIR, "agent", "kfleet-agent")
 KCTL_BIN = os.path.join(BUILD_DIR, "cli", "kctl")
@@ -192,6 +195,8 @@ class KfleetTestCase(unittest.TestCase):
         self.controller = None
         self.controller_port = None
         self.controller_state = os.path.join(self.tmp, "controller")
+        # The controller listens on this host's address (tests with network namespaces change it).
+        self.controller_host = "127.0.0.1"
         self._adopted = []  # (pid, start time) of processes a command started, see adopt_pid
         self._states_at_end = ""
         self._controller_heartbeat = None
@@ -274,7 +279,7 @@ class KfleetTestCase(unittest.TestCase):
 
     @property
     def address(self):
-        return f"127.0.0.1:{self.controller_port}"
+        return f"{self.controller_host}:{self.controller_port}"
 
     def start_controller(self, heartbeat=None, extra_args=None, wait=True):
         """Starts the controller on this test's port and state dir (a free port the first time).
@@ -290,8 +295,9 @@ class KfleetTestCase(unittest.TestCase):
             self._controller_heartbeat = heartbeat
         if extra_args is not None:
             self._controller_extra_args = list(extra_args)
-        argv = [CONTROLLER_BIN, "--listen", self.address, "--state-dir", self.controller_state,
-                "--insecure"]
+        argv = [CONTROLLER_BIN, "--listen", self.address, "--state-dir", self.controller_state]
+        if INSECURE:
+            argv.append("--insecure")
         if self._controller_heartbeat:
             argv += ["--heartbeat", self._controller_heartbeat]
         argv += self._controller_extra_args
@@ -349,12 +355,43 @@ class KfleetTestCase(unittest.TestCase):
             if not proc.alive():
                 raise AssertionError(f"controller exited with {proc.popen.returncode}")
             try:
-                with socket.create_connection(("127.0.0.1", self.controller_port), timeout=0.5):
+                with socket.create_connection((self.controller_host, self.controller_port),
+                                              timeout=0.5):
                     return True
             except OSError:
                 return False
 
         wait_for(accepting, timeout, f"the controller to listen on {self.address}")
+        if not INSECURE:
+            wait_for(lambda: os.path.isfile(self.kctl_config), timeout,
+                     f"the controller to write {self.kctl_config}")
+
+    @property
+    def kctl_config(self):
+        """The kctl.yaml the controller writes for its first admin (TLS)."""
+        return os.path.join(self.controller_state, "kctl.yaml")
+
+    @property
+    def ca_cert(self):
+        return os.path.join(self.controller_state, "pki", "ca.crt")
+
+    def create_token(self, labels=None, uses=1, ttl="10m"):
+        """A new enrolment token (kctl token create); returns (token, CA fingerprint)."""
+        args = ["token", "create", "--uses", str(uses), "--ttl", ttl]
+        if labels:
+            args += ["--labels", ",".join(f"{k}={v}" for k, v in labels.items())]
+        doc = self.kctl_json(*args)
+        return doc["token"], doc.get("caFingerprint") or doc.get("ca_fingerprint")
+
+    def enrolment_args(self, state_dir, labels=None):
+        """The agent flags to enrol (a token of its own and the CA), unless its state dir already
+        holds a certificate; none in plaintext runs."""
+        if INSECURE:
+            return ["--insecure"]
+        if os.path.isfile(os.path.join(state_dir, "pki", "agent.crt")):
+            return []
+        token, _ = self.create_token(labels)
+        return ["--token", token, "--ca-cert", self.ca_cert]
 
     def start_agent(self, name, labels=None, state_dir=None, reconnect_max=None, kill_grace=None,
                     wait_online=True):
@@ -363,8 +400,8 @@ class KfleetTestCase(unittest.TestCase):
         With wait_online, waits until kctl hosts shows it online.
         """
         state_dir = state_dir or os.path.join(self.tmp, f"agent-{name}")
-        argv = [AGENT_BIN, "--controller", self.address, "--state-dir", state_dir, "--name", name,
-                "--insecure"]
+        argv = [AGENT_BIN, "--controller", self.address, "--state-dir", state_dir, "--name", name]
+        argv += self.enrolment_args(state_dir, labels)
         if labels:
             argv += ["--labels", ",".join(f"{k}={v}" for k, v in labels.items())]
         if reconnect_max:
@@ -386,7 +423,8 @@ class KfleetTestCase(unittest.TestCase):
     # --- kctl ---------------------------------------------------------------------------------
 
     def kctl_argv(self, args, output=None, address=None):
-        argv = [KCTL_BIN, "--controller", address or self.address, "--insecure"]
+        argv = [KCTL_BIN, "--controller", address or self.address]
+        argv += ["--insecure"] if INSECURE else ["--config", self.kctl_config]
         if output:
             argv += ["-o", output]
         return argv + list(args)

@@ -288,6 +288,52 @@ TEST_F(SecurityTest, RevokedUserIsRefused) {
   ExpectStillServing();
 }
 
+// Validates that a revoked user's open watch stream ends at its next update.
+TEST_F(SecurityTest, RevokedUserStreamEnds) {
+  Credentials viewer = User("wanda", "viewer");
+  auto admin = v1::FleetService::NewStub(Channel(admin_));
+  v1::SubmitJobRequest submit;
+  submit.mutable_spec()->set_name("waits");
+  submit.mutable_spec()->mutable_hosts()->mutable_labels()->insert({"pool", "nowhere"});
+  submit.mutable_spec()->mutable_hosts()->set_count(1);
+  submit.mutable_spec()->add_steps()->mutable_exec()->add_argv("true");
+  v1::Job job;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    ASSERT_TRUE(admin->SubmitJob(&ctx, submit, &job).ok());
+  }
+  auto watcher = v1::FleetService::NewStub(Channel(viewer));
+  grpc::ClientContext wctx;
+  wctx.set_deadline(Deadline());
+  v1::GetJobRequest get;
+  get.set_id(job.id());
+  auto stream = watcher->WatchJob(&wctx, get);
+  v1::Job seen;
+  ASSERT_TRUE(stream->Read(&seen));
+  {
+    auto access = v1::AccessService::NewStub(Channel(admin_));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::RevokeRequest req;
+    req.set_name("wanda");
+    v1::RevokeResponse resp;
+    ASSERT_TRUE(access->RevokeUser(&ctx, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::CancelJobRequest cancel;
+    cancel.set_id(job.id());
+    v1::Job cancelled;
+    ASSERT_TRUE(admin->CancelJob(&ctx, cancel, &cancelled).ok());
+  }
+  while (stream->Read(&seen)) {
+  }
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+}
+
 // Validates that an agent's certificate cannot call the admin API.
 TEST_F(SecurityTest, AgentCertificateCannotCallAdminApi) {
   Credentials agent = Agent("h-agent-1");

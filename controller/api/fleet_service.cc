@@ -447,6 +447,22 @@ absl::Status FleetServiceImpl::Refused(const grpc::CallbackServerContext& ctx,
   return deps_.access->Authorize(ctx, Permission::kRead, method).status();
 }
 
+JobStreamDeps FleetServiceImpl::StreamDeps(const grpc::CallbackServerContext& ctx) const {
+  JobStreamDeps deps{deps_.store, deps_.logs, deps_.executor, deps_.feed, nullptr};
+  if (deps_.access != nullptr) {
+    absl::StatusOr<Identity> who = deps_.access->IdentityOf(ctx);
+    if (who.ok() && !who->serial.empty()) {
+      deps.still_allowed = [access = deps_.access, serial = who->serial]() -> absl::Status {
+        if (access->IsRevoked(serial)) {
+          return absl::UnauthenticatedError(absl::StrCat("certificate ", serial, " was revoked"));
+        }
+        return absl::OkStatus();
+      };
+    }
+  }
+  return deps;
+}
+
 std::string FleetServiceImpl::CallerName(const grpc::CallbackServerContext& ctx) const {
   if (deps_.access == nullptr) return ctx.peer();
   absl::StatusOr<Identity> who = deps_.access->IdentityOf(ctx);
@@ -458,7 +474,7 @@ grpc::ServerWriteReactor<v1::Job>* FleetServiceImpl::WatchJob(grpc::CallbackServ
   if (absl::Status s = Refused(*ctx, "FleetService/WatchJob"); !s.ok()) {
     return new RefusedWriter<v1::Job>(s);
   }
-  return StartWatchJob(JobStreamDeps{deps_.store, deps_.logs, deps_.executor, deps_.feed}, *req);
+  return StartWatchJob(StreamDeps(*ctx), *req);
 }
 
 grpc::ServerWriteReactor<v1::LogData>* FleetServiceImpl::TailLogs(grpc::CallbackServerContext* ctx,
@@ -466,7 +482,7 @@ grpc::ServerWriteReactor<v1::LogData>* FleetServiceImpl::TailLogs(grpc::Callback
   if (absl::Status s = Refused(*ctx, "FleetService/TailLogs"); !s.ok()) {
     return new RefusedWriter<v1::LogData>(s);
   }
-  return StartTailLogs(JobStreamDeps{deps_.store, deps_.logs, deps_.executor, deps_.feed}, *req);
+  return StartTailLogs(StreamDeps(*ctx), *req);
 }
 
 }  // namespace kfleet::controller

@@ -6,6 +6,7 @@
 
 #include "common/executor.h"
 #include "common/grpc_status.h"
+#include "controller/api/job_streams.h"
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
 #include "controller/logs/log_store.h"
@@ -97,6 +98,8 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
                                        const char* method, std::string target, Fn fn);
   // OK if the caller may read (the streaming calls); else the refusal.
   absl::Status Refused(const grpc::CallbackServerContext& ctx, const char* method);
+  // What the streams need, with a check that ends them once the caller's certificate is revoked.
+  JobStreamDeps StreamDeps(const grpc::CallbackServerContext& ctx) const;
   // The caller's audit name, for a job's submitter.
   std::string CallerName(const grpc::CallbackServerContext& ctx) const;
 

@@ -59,6 +59,12 @@ class StreamReactor : public grpc::ServerWriteReactor<Msg>,
         absl::MutexLock lock(&self->mu_);
         if (self->ended_) return;
       }
+      if (self->deps_.still_allowed) {
+        if (absl::Status s = self->deps_.still_allowed(); !s.ok()) {
+          self->End(ToGrpcStatus(s));
+          return;
+        }
+      }
       self->Pump();
     });
   }

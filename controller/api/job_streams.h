@@ -6,6 +6,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+
 #include "common/executor.h"
 #include "controller/fleet/change_feed.h"
 #include "controller/logs/log_store.h"
@@ -19,6 +21,9 @@ struct JobStreamDeps {
   LogStore* logs;
   Executor* executor;
   ChangeFeed* feed;
+  // Checked before each update: a non-OK status ends the stream with it (the caller's
+  // certificate was revoked). Unset: always allowed.
+  std::function<absl::Status()> still_allowed;
 };
 
 // Largest piece of log in one LogData message.

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -197,7 +198,9 @@ absl::StatusOr<Issued> CertificateAuthority::IssueClient(absl::string_view publi
   absl::Time now = absl::Now();
   pki::IssueOptions o;
   o.subject = {name, role};
-  o.not_before = now - kClockSkew;
+  // Backdated for clock skew, but by little for short lifetimes, so that renewal at two thirds
+  // of the lifetime still comes after the issue.
+  o.not_before = now - std::min(kClockSkew, ttl / 10);
   o.not_after = now + ttl;
   o.client = true;
   o.server = false;
