@@ -80,6 +80,12 @@ absl::Status ApplyGlobal(const FlagSpec& flag, const std::string& value, Invocat
       return absl::InvalidArgumentError("--controller needs HOST:PORT, e.g. 127.0.0.1:7400");
     }
     inv.globals.controller = value;
+  } else if (flag.name == "config") {
+    if (value.empty()) {
+      return absl::InvalidArgumentError(
+          "--config needs the kctl config file, e.g. --config /var/lib/kfleet/kctl.yaml");
+    }
+    inv.globals.config = value;
   } else if (flag.name == "insecure") {
     inv.globals.insecure = true;
   } else if (flag.name == "output") {

@@ -18,6 +18,7 @@ enum class OutputFormat { kTable, kWide, kJson };
 
 struct GlobalOptions {
   std::optional<std::string> controller;  // --controller, when given
+  std::optional<std::string> config;      // --config, when given: the kctl.yaml to read
   bool insecure = false;                  // --insecure was given
   OutputFormat output = OutputFormat::kTable;
 };

@@ -179,8 +179,50 @@ TEST_F(ArgsTest, PositionalCounts) {
   EXPECT_EQ(Error({"job"}),
             "job: missing the job ID, e.g. kctl job j-3f2a9c01d4e5b677; see kctl job --help");
   EXPECT_EQ(Error({"job", "j-1", "j-2"}), "job: unexpected argument \"j-2\"; see kctl job --help");
-  EXPECT_EQ(Error({"hosts", "extra"}),
+  EXPECT_EQ(Error({"hosts", "revoke", "h", "extra"}),
             "hosts: unexpected argument \"extra\"; see kctl hosts --help");
+  EXPECT_EQ(Error({"user"}),
+            "user: missing the subcommand: kctl user create NAME --role ROLE, or kctl user revoke "
+            "NAME; see kctl user --help");
+}
+
+// Validates --config: a global flag before or after the command, except after `boot`, whose own
+// --config names a kernel configuration.
+TEST_F(ArgsTest, ConfigFlag) {
+  auto inv = Parse({"--config", "/var/lib/kfleet/kctl.yaml", "hosts"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->globals.config, "/var/lib/kfleet/kctl.yaml");
+  inv = Parse({"whoami", "--config=k.yaml"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->globals.config, "k.yaml");
+
+  inv = Parse({"--config", "k.yaml", "boot", "--tree", "/src/linux", "--config", "defconfig", "-l",
+               "pool=local"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->globals.config, "k.yaml");
+  EXPECT_EQ(inv->Get("config"), "defconfig");
+
+  EXPECT_EQ(Error({"--config", "", "hosts"}),
+            "--config needs the kctl config file, e.g. --config /var/lib/kfleet/kctl.yaml");
+}
+
+// Validates the flags of the access commands and where they go.
+TEST_F(ArgsTest, AccessCommands) {
+  auto inv = Parse({"token", "create", "-l", "pool=lab", "--labels", "role=mail", "--uses", "2"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->command->name, "token");
+  EXPECT_THAT(inv->args, ElementsAre("create"));
+  EXPECT_THAT(inv->GetAll("labels"), ElementsAre("pool=lab", "role=mail"));
+  inv = Parse({"user", "create", "alice", "--role", "viewer", "--out", "d"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_THAT(inv->args, ElementsAre("create", "alice"));
+  EXPECT_EQ(inv->Get("role"), "viewer");
+  inv = Parse({"hosts", "revoke", "guest-1", "-o", "json"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_THAT(inv->args, ElementsAre("revoke", "guest-1"));
+  EXPECT_EQ(Error({"audit", "--sinse", "1h"}),
+            "audit: unknown flag \"--sinse\" (did you mean \"--since\"?); see kctl audit --help");
+  EXPECT_EQ(Error({"whoami", "me"}), "whoami: unexpected argument \"me\"; see kctl whoami --help");
 }
 
 // Validates that --help wins over missing arguments, before or after the command.

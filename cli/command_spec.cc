@@ -19,7 +19,13 @@ const std::vector<FlagSpec>& GlobalFlags() {
       {.name = "controller",
        .value_name = "HOST:PORT",
        .help = "The controller to talk to. Default: $KFLEET_CONTROLLER, else `controller:` in "
-               "~/.config/kfleet/kctl.yaml, else 127.0.0.1:7400."},
+               "the config file, else 127.0.0.1:7400."},
+      {.name = "config",
+       .value_name = "FILE",
+       .help = "The config file to read: the controller's address and the TLS files (ca, cert, "
+               "key), such as the STATE_DIR/kctl.yaml the controller writes on first start. "
+               "Default: $KFLEET_CONFIG, else ~/.config/kfleet/kctl.yaml. For kctl boot, whose "
+               "own --config names a kernel configuration, write it before the command name."},
       {.name = "insecure",
        .help = "Plaintext gRPC, for a controller on loopback only. Also KFLEET_INSECURE=1 or "
                "`insecure: true` in the config file."},
@@ -59,6 +65,8 @@ std::string ExitCodeMeaning(int code) {
       return "the job was cancelled (CANCELLED)";
     case kExitNotFound:
       return "not found: unknown host, job or command id";
+    case kExitDenied:
+      return "refused: not authenticated, or the role does not allow it";
     default:
       return "";
   }

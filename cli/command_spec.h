@@ -46,7 +46,8 @@ struct CommandSpec {
   bool needs_controller = true;
 };
 
-// --controller, --insecure, -o/--output, -h/--help: accepted before or after the command name.
+// --controller, --config, --insecure, -o/--output, -h/--help: accepted before or after the command
+// name.
 const std::vector<FlagSpec>& GlobalFlags();
 
 // The flag of `command` (or a global flag when `command` is null or does not know it) named

@@ -47,6 +47,8 @@ int ExitCodeForStatus(const absl::Status& status) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
       return kExitUnreachable;
+    case absl::StatusCode::kUnauthenticated:
+      return kExitDenied;
     default:
       return kExitUsage;
   }

@@ -18,7 +18,11 @@ enum ExitCode : int {
   kExitInfraError = 6,   // agent lost, provider failed, ...
   kExitCancelled = 7,    // the job was cancelled
   kExitNotFound = 8,     // unknown host, job or command
+  kExitDenied = 9,       // refused: not authenticated, or the role does not allow it
 };
+
+// The largest exit code kctl uses.
+inline constexpr int kExitLast = kExitDenied;
 
 // The exit code for a finished job's verdict. VERDICT_UNSPECIFIED (the controller did not say)
 // counts as an infrastructure error, never as a pass.
@@ -28,7 +32,9 @@ int ExitCodeForVerdict(v1::Verdict verdict);
 absl::Status WithExitCode(absl::Status status, int code);
 
 // The exit code for a failed operation: the one attached by WithExitCode, else by status code
-// (NotFound 8; Unavailable and DeadlineExceeded 3; InvalidArgument and other local errors 2).
+// (NotFound 8; Unavailable and DeadlineExceeded 3; Unauthenticated 9; InvalidArgument and other
+// local errors 2). PermissionDenied without an attached code is a local file's (2): RpcError
+// attaches 9 to the controller's.
 int ExitCodeForStatus(const absl::Status& status);
 
 }  // namespace kfleet::cli

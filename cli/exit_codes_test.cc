@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+#include "cli/command_spec.h"
 #include "cli/fleet_client.h"
 
 namespace kfleet::cli {
@@ -55,7 +57,70 @@ TEST(ExitCodesTest, RpcErrors) {
   EXPECT_EQ(s.message(), "SubmitJob: no hosts");
   EXPECT_EQ(ExitCodeForStatus(s), 2);
 
-  s = RpcError("ListJobs", grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not admin"), "h:1");
+  s = RpcError("ListJobs", grpc::Status(grpc::StatusCode::INTERNAL, "disk on fire"), "h:1");
+  EXPECT_EQ(ExitCodeForStatus(s), 3);
+}
+
+// Validates that the controller refusing kctl's identity or role exits 9 and says what to do,
+// while a local file's permission error stays a usage error.
+TEST(ExitCodesTest, Denied) {
+  absl::Status s =
+      RpcError("CreateToken",
+               grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "role viewer may not"), "h:1");
+  EXPECT_EQ(s.message(),
+            "CreateToken: refused by the controller at h:1 (role viewer may not): the role of this "
+            "certificate does not allow it; kctl whoami shows who the controller takes kctl for");
+  EXPECT_EQ(ExitCodeForStatus(s), kExitDenied);
+  EXPECT_EQ(kExitDenied, 9);
+
+  s = RpcError("ListHosts",
+               grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no client certificate"), "h:1");
+  EXPECT_EQ(s.message(),
+            "ListHosts: the controller at h:1 did not accept kctl's identity (no client "
+            "certificate): kctl needs a certificate of the controller's CA, `cert:` and `key:` in "
+            "the config file; an admin makes one with kctl user create");
+  EXPECT_EQ(ExitCodeForStatus(s), 9);
+
+  EXPECT_EQ(ExitCodeForStatus(absl::UnauthenticatedError("x")), 9);
+  EXPECT_EQ(ExitCodeForStatus(absl::PermissionDeniedError("open /root/x: Permission denied")), 2);
+  EXPECT_EQ(ExitCodeMeaning(9), "refused: not authenticated, or the role does not allow it");
+}
+
+// Validates the hint for a failed TLS handshake, in the words gRPC uses for it, and that other
+// unreachable controllers do not get it.
+TEST(ExitCodesTest, TlsHandshakeHint) {
+  constexpr char kHint[] =
+      "the TLS handshake failed: the controller refused this certificate (revoked, expired, or "
+      "from another CA), or its certificate is not signed by the CA in the config; check "
+      "`ca:`/`cert:`/`key:` in the config file, or ask an admin for a new one (kctl user create)";
+  for (const char* message :
+       {"failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7400: Ssl "
+        "handshake failed: SSL_ERROR_SSL: error:0A000086:SSL routines::certificate verify failed",
+        "Handshake failed", "tlsv13 alert certificate revoked",
+        "error:0A000418:SSL routines::tlsv1 alert unknown ca"}) {
+    absl::Status s =
+        RpcError("ListHosts", grpc::Status(grpc::StatusCode::UNAVAILABLE, message), "h:1");
+    EXPECT_EQ(s.message(),
+              absl::StrCat("cannot reach the controller at h:1 (", message, "): ", kHint))
+        << message;
+    EXPECT_EQ(ExitCodeForStatus(s), 3);
+  }
+  absl::Status s = RpcError(
+      "ListHosts", grpc::Status(grpc::StatusCode::UNAVAILABLE, "Connection refused"), "h:1");
+  EXPECT_THAT(std::string(s.message()), ::testing::Not(::testing::HasSubstr("TLS")));
+
+  // What gRPC says when the controller refused the certificate after the handshake, or kctl
+  // spoke plaintext to a TLS controller.
+  s = RpcError("ListHosts",
+               grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "failed to connect to all addresses; last error: UNAVAILABLE: "
+                            "ipv4:127.0.0.1:7400: Socket closed"),
+               "h:1");
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::EndsWith("Socket closed): the controller closed the connection: it may "
+                                  "have refused this certificate (revoked or expired; an admin "
+                                  "makes a new one with kctl user create), or it speaks TLS and "
+                                  "kctl plaintext (--insecure), or it was stopping"));
   EXPECT_EQ(ExitCodeForStatus(s), 3);
 }
 

@@ -1,5 +1,7 @@
 #include "cli/fleet_client.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/exit_codes.h"
 #include "common/artifact_client.h"
@@ -26,6 +28,22 @@ absl::Status Drain(absl::string_view method, grpc::ClientContext& context,
   return absl::OkStatus();
 }
 
+// gRPC reports a failed TLS handshake as UNAVAILABLE, with OpenSSL's words in the message: "Ssl
+// handshake failed: SSL_ERROR_SSL: ... certificate verify failed", "tlsv1 alert unknown ca", ...
+bool IsTlsFailure(absl::string_view message) {
+  std::string m = absl::AsciiStrToLower(message);
+  for (absl::string_view word : {"handshake", "ssl", "certificate", "tlsv1"}) {
+    if (absl::StrContains(m, word)) return true;
+  }
+  return false;
+}
+
+// A controller that refuses a client certificate once the TLS 1.3 handshake is done (revoked,
+// expired), or that speaks TLS to a plaintext kctl, closes the connection without a word.
+bool IsClosedByPeer(absl::string_view message) {
+  return absl::StrContains(absl::AsciiStrToLower(message), "socket closed");
+}
+
 }  // namespace
 
 absl::Status RpcError(absl::string_view method, const grpc::Status& status,
@@ -35,12 +53,46 @@ absl::Status RpcError(absl::string_view method, const grpc::Status& status,
       return absl::OkStatus();
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
+      if (IsTlsFailure(status.error_message())) {
+        return WithExitCode(
+            absl::UnavailableError(absl::StrCat(
+                "cannot reach the controller at ", address, " (", status.error_message(),
+                "): the TLS handshake failed: the controller refused this certificate (revoked, "
+                "expired, or from another CA), or its certificate is not signed by the CA in the "
+                "config; check `ca:`/`cert:`/`key:` in the config file, or ask an admin for a "
+                "new one (kctl user create)")),
+            kExitUnreachable);
+      }
+      if (IsClosedByPeer(status.error_message())) {
+        return WithExitCode(
+            absl::UnavailableError(absl::StrCat(
+                "cannot reach the controller at ", address, " (", status.error_message(),
+                "): the controller closed the connection: it may have refused this certificate "
+                "(revoked or expired; an admin makes a new one with kctl user create), or it "
+                "speaks TLS and kctl plaintext (--insecure), or it was stopping")),
+            kExitUnreachable);
+      }
       return WithExitCode(
           absl::UnavailableError(
               absl::StrCat("cannot reach the controller at ", address, " (", status.error_message(),
                            "): start it, or point kctl elsewhere with --controller HOST:PORT or "
                            "KFLEET_CONTROLLER")),
           kExitUnreachable);
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return WithExitCode(
+          absl::UnauthenticatedError(absl::StrCat(
+              method, ": the controller at ", address, " did not accept kctl's identity (",
+              status.error_message(),
+              "): kctl needs a certificate of the controller's CA, `cert:` and `key:` in the "
+              "config file; an admin makes one with kctl user create")),
+          kExitDenied);
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return WithExitCode(
+          absl::PermissionDeniedError(absl::StrCat(
+              method, ": refused by the controller at ", address, " (", status.error_message(),
+              "): the role of this certificate does not allow it; kctl whoami shows who the "
+              "controller takes kctl for")),
+          kExitDenied);
     case grpc::StatusCode::NOT_FOUND:
       return WithExitCode(absl::NotFoundError(absl::StrCat(method, ": ", status.error_message())),
                           kExitNotFound);
@@ -59,10 +111,12 @@ absl::Status RpcError(absl::string_view method, const grpc::Status& status,
 }
 
 FleetClient::FleetClient(std::shared_ptr<grpc::Channel> channel, std::string address,
-                         absl::Duration rpc_timeout)
+                         absl::Duration rpc_timeout, std::string server_name)
     : stub_(v1::FleetService::NewStub(channel)),
       artifacts_(v1::ArtifactService::NewStub(channel)),
+      access_(channel, address, rpc_timeout),
       address_(std::move(address)),
+      server_name_(std::move(server_name)),
       rpc_timeout_(rpc_timeout) {}
 
 void FleetClient::SetDeadline(grpc::ClientContext& context) const {
@@ -244,6 +298,8 @@ absl::Status FleetClient::DownloadArtifact(
     case absl::StatusCode::kFailedPrecondition:
       // The controller, or the transfer from it, failed (after the client's own retries).
       return WithExitCode(s, kExitUnreachable);
+    case absl::StatusCode::kUnauthenticated:
+      return WithExitCode(s, kExitDenied);
     default:
       return s;  // OK; NOT_FOUND exits 8; local file errors 2
   }

@@ -1,6 +1,6 @@
-// kctl's side of FleetService (and of ArtifactService, on the same channel): every unary call with
-// a deadline, streams without one, and gRPC errors turned into the messages and exit codes kctl
-// reports.
+// kctl's side of FleetService (and of ArtifactService and AccessService, on the same channel):
+// every unary call with a deadline, streams without one, and gRPC errors turned into the messages
+// and exit codes kctl reports.
 #ifndef KFLEET_CLI_FLEET_CLIENT_H_
 #define KFLEET_CLI_FLEET_CLIENT_H_
 
@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "cli/access_client.h"
 #include "kfleet/v1/artifacts.grpc.pb.h"
 #include "kfleet/v1/fleet.grpc.pb.h"
 
@@ -23,18 +24,24 @@ namespace kfleet::cli {
 
 inline constexpr absl::Duration kDefaultRpcTimeout = absl::Seconds(10);
 
-// The error kctl reports for a failed call of `method` to the controller at `address`:
-// UNAVAILABLE and DEADLINE_EXCEEDED say the controller cannot be reached and how to point kctl
-// elsewhere (exit 3); NOT_FOUND exits 8, INVALID_ARGUMENT 2, anything else 3.
+// The error kctl reports for a failed call of `method` to the controller at `address`, the one
+// place that maps the controller's statuses to messages and exit codes: UNAVAILABLE and
+// DEADLINE_EXCEEDED say the controller cannot be reached and how to point kctl elsewhere, or, when
+// gRPC's message tells of a failed TLS handshake or of a connection the controller closed, what
+// to check in the config file (exit 3);
+// UNAUTHENTICATED and PERMISSION_DENIED say the controller refused kctl's identity or its role
+// (exit 9); NOT_FOUND exits 8; INVALID_ARGUMENT, FAILED_PRECONDITION and RESOURCE_EXHAUSTED 2;
+// anything else 3.
 absl::Status RpcError(absl::string_view method, const grpc::Status& status,
                       absl::string_view address);
 
 // Not thread-safe: kctl makes one call at a time.
 class FleetClient {
  public:
-  // `address` is only used in error messages.
+  // `address` is only used in error messages and kept for commands that write it out (as does
+  // `server_name`, the TLS name the connection checked, "" for the address's host).
   FleetClient(std::shared_ptr<grpc::Channel> channel, std::string address,
-              absl::Duration rpc_timeout = kDefaultRpcTimeout);
+              absl::Duration rpc_timeout = kDefaultRpcTimeout, std::string server_name = "");
 
   absl::StatusOr<v1::ListHostsResponse> ListHosts();
   absl::StatusOr<v1::Job> SubmitJob(const v1::JobSpec& spec);
@@ -70,14 +77,20 @@ class FleetClient {
   absl::Status DownloadArtifact(const std::string& sha256, const std::string& path,
                                 std::function<void(uint64_t done, uint64_t total)> progress);
 
+  // AccessService on the same channel.
+  AccessClient& access() { return access_; }
+
   const std::string& address() const { return address_; }
+  const std::string& server_name() const { return server_name_; }
 
  private:
   void SetDeadline(grpc::ClientContext& context) const;
 
   std::unique_ptr<v1::FleetService::Stub> stub_;
   std::unique_ptr<v1::ArtifactService::Stub> artifacts_;
+  AccessClient access_;
   std::string address_;
+  std::string server_name_;
   absl::Duration rpc_timeout_;
 };
 

@@ -34,17 +34,24 @@ std::string Section(absl::string_view title, absl::string_view body) {
 }
 
 constexpr char kEnvironment[] =
+    "KFLEET_CONFIG\n"
+    "    The config file to read, when --config is not given.\n"
     "KFLEET_CONTROLLER\n"
     "    The controller's HOST:PORT, when --controller is not given.\n"
     "KFLEET_INSECURE\n"
     "    1 or true: as --insecure; 0 or false: not, even if the config file says so.\n"
     "XDG_CONFIG_HOME, HOME\n"
-    "    Where the config file is looked for.\n";
+    "    Where the default config file is looked for.\n";
 
 constexpr char kFiles[] =
     "~/.config/kfleet/kctl.yaml ($XDG_CONFIG_HOME/kfleet/kctl.yaml when set)\n"
-    "    `key: value` lines: `controller: HOST:PORT` and `insecure: true|false`.\n"
-    "    Flags win over the environment, the environment over this file.\n";
+    "    The default config file; --config FILE or KFLEET_CONFIG names another, such as the\n"
+    "    STATE_DIR/kctl.yaml the controller writes on first start. `key: value` lines:\n"
+    "    `controller: HOST:PORT`, `insecure: true|false`, `ca: FILE` (the controller's CA),\n"
+    "    `cert: FILE` and `key: FILE` (kctl's certificate and key), `server_name: NAME` (the\n"
+    "    name on the controller's certificate, when not the address's host). Relative paths\n"
+    "    are relative to the config file's directory. Flags win over the environment, the\n"
+    "    environment over this file.\n";
 
 std::string Indented(absl::string_view text) {
   std::string out;
@@ -92,13 +99,15 @@ std::string Wrap(absl::string_view text, size_t indent, size_t width) {
 std::string RenderOverview(const std::vector<CommandSpec>& commands) {
   std::string out = Section(
       "NAME", Wrap("kctl - run commands, jobs and kernel tests on a kfleet fleet", kIndent));
-  absl::StrAppend(&out, Section("SYNOPSIS", Wrap("kctl [--controller HOST:PORT] [--insecure] "
-                                                 "[-o table|wide|json] COMMAND [ARGS...]",
+  absl::StrAppend(&out, Section("SYNOPSIS", Wrap("kctl [--controller HOST:PORT] [--config FILE] "
+                                                 "[--insecure] [-o table|wide|json] COMMAND "
+                                                 "[ARGS...]",
                                                  kIndent)));
   absl::StrAppend(
       &out,
       Section("DESCRIPTION",
-              Wrap("kctl talks to the kfleet controller's admin API. Global flags may come before "
+              Wrap("kctl talks to the kfleet controller's admin API, over mutual TLS with the "
+                   "CA, certificate and key its config file names. Global flags may come before "
                    "or after the command name. Run `kctl COMMAND --help` for a command's page; "
                    "docs/kctl.md has all of them.",
                    kIndent)));
@@ -114,14 +123,16 @@ std::string RenderOverview(const std::vector<CommandSpec>& commands) {
   absl::StrAppend(&out, Section("ENVIRONMENT", Indented(kEnvironment)));
   absl::StrAppend(&out, Section("FILES", Indented(kFiles)));
   std::string codes;
-  for (int code = kExitOk; code <= kExitNotFound; ++code) {
+  for (int code = kExitOk; code <= kExitLast; ++code) {
     absl::StrAppend(&codes, std::string(kIndent, ' '), code, "   ", ExitCodeMeaning(code), "\n");
   }
   absl::StrAppend(&out, Section("EXIT STATUS", codes));
-  absl::StrAppend(&out, Section("EXAMPLES", Indented("kctl hosts\n"
-                                                     "kctl exec -l pool=local -- uname -r\n"
-                                                     "kctl jobs\n"
-                                                     "kctl job j-3f2a9c01d4e5b677 --watch\n")));
+  absl::StrAppend(&out,
+                  Section("EXAMPLES", Indented("kctl --config /var/lib/kfleet/kctl.yaml hosts\n"
+                                               "kctl hosts\n"
+                                               "kctl exec -l pool=local -- uname -r\n"
+                                               "kctl jobs\n"
+                                               "kctl job j-3f2a9c01d4e5b677 --watch\n")));
   out.pop_back();  // no blank line at the very end
   return out;
 }

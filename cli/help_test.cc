@@ -36,11 +36,15 @@ TEST(HelpTest, EveryCommandHasAPage) {
 TEST(HelpTest, Overview) {
   std::string page = RenderOverview(AllCommands());
   for (const CommandSpec& c : AllCommands()) EXPECT_THAT(page, HasSubstr("\n    " + c.name + " "));
-  for (int code = 0; code <= 8; ++code) {
+  for (int code = 0; code <= 9; ++code) {
     EXPECT_THAT(page, HasSubstr("\n    " + std::to_string(code) + "   "));
   }
   EXPECT_THAT(page, HasSubstr("KFLEET_CONTROLLER"));
   EXPECT_THAT(page, HasSubstr("kctl.yaml"));
+  EXPECT_THAT(page, HasSubstr("KFLEET_CONFIG"));
+  EXPECT_THAT(page, HasSubstr("--config FILE"));
+  EXPECT_THAT(page,
+              HasSubstr("\n    9   refused: not authenticated, or the role does not allow it"));
 }
 
 // Validates word wrapping, paragraphs and preformatted lines.

@@ -4,11 +4,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cli/access_commands.h"
 #include "cli/args.h"
 #include "cli/context.h"
 #include "cli/exit_codes.h"
 #include "cli/format.h"
 #include "cli/json.h"
+#include "cli/suggest.h"
 #include "cli/table.h"
 #include "common/status_macros.h"
 
@@ -16,6 +18,19 @@ namespace kfleet::cli {
 namespace {
 
 absl::StatusOr<int> RunHosts(const Invocation& inv, Context& ctx) {
+  if (!inv.args.empty()) {
+    const std::string& sub = inv.args[0];
+    if (sub != "revoke") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "hosts: unexpected argument \"", sub, "\"", DidYouMean(sub, {"revoke"}),
+          ": kctl hosts lists the hosts; kctl hosts revoke NAME revokes one's certificates"));
+    }
+    if (inv.args.size() != 2) {
+      return absl::InvalidArgumentError(
+          "hosts revoke: missing NAME, the host's name or id; kctl hosts lists them");
+    }
+    return RunRevoke(RevokeKind::kHost, inv.args[1], inv.globals.output, ctx);
+  }
   ASSIGN_OR_RETURN(FleetClient * fleet, ctx.fleet());
   absl::StatusOr<v1::ListHostsResponse> hosts = fleet->ListHosts();
   if (!hosts.ok()) return hosts.status();
@@ -64,8 +79,8 @@ std::string RenderHostsTable(const v1::ListHostsResponse& hosts, bool wide, absl
 CommandSpec HostsCommand() {
   return CommandSpec{
       .name = "hosts",
-      .synopsis = "hosts [-o table|wide|json]",
-      .summary = "list hosts: name, state, labels, kernel, last seen",
+      .synopsis = "hosts [-o table|wide|json] | hosts revoke NAME [-o table|json]",
+      .summary = "list hosts: name, state, labels, kernel, last seen; or revoke one",
       .description =
           "Lists every host that has registered with the controller, sorted by name.\n\n"
           "STATE is online, offline (three heartbeats missed), rebooting or draining. KERNEL is "
@@ -74,15 +89,25 @@ CommandSpec HostsCommand() {
           "With -o wide, the table adds the host's id, CPU count, memory, agent version and "
           "operating system (last, as it contains blanks). With -o json, kctl prints one document, "
           "{\"hosts\": [...]}, with the fields of the Host message (proto field names; fields with "
-          "default values left out).",
-      .exit_codes = {{kExitOk, "the hosts were listed (also when there are none)"},
+          "default values left out).\n\n"
+          "kctl hosts revoke NAME (role admin) revokes the certificates of the host with that "
+          "name or id and ends its agent's sessions at once: the agent can no longer connect "
+          "and must enrol again with a new token (kctl token create). kctl prints the revoked "
+          "certificates' serials and how many sessions ended; with -o json, the RevokeResponse.",
+      .max_args = 2,
+      .args_hint = "revoke NAME",
+      .exit_codes = {{kExitOk, "the hosts were listed (also when there are none), or revoked"},
                      {kExitUsage, ""},
-                     {kExitUnreachable, ""}},
+                     {kExitUnreachable, ""},
+                     {kExitNotFound, "hosts revoke: no such host"},
+                     {kExitDenied, "not authenticated, or the role does not allow it"}},
       .examples =
           "kctl hosts\n"
           "kctl hosts -o wide\n"
           "# names of the online hosts\n"
-          "kctl hosts -o json | jq -r '.hosts[] | select(.state == \"ONLINE\") | .name'\n",
+          "kctl hosts -o json | jq -r '.hosts[] | select(.state == \"ONLINE\") | .name'\n"
+          "# a host that must not connect again\n"
+          "kctl hosts revoke mail\n",
       .run = &RunHosts,
   };
 }

@@ -1,4 +1,5 @@
-// `kctl hosts`: the fleet's hosts as a table or JSON.
+// `kctl hosts`: the fleet's hosts as a table or JSON; `kctl hosts revoke NAME`: revokes a host's
+// certificates.
 #ifndef KFLEET_CLI_HOSTS_COMMAND_H_
 #define KFLEET_CLI_HOSTS_COMMAND_H_
 

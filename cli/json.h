@@ -4,6 +4,8 @@
 #define KFLEET_CLI_JSON_H_
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
@@ -17,6 +19,12 @@ enum class JsonStyle {
 
 // The JSON text of `message` followed by a newline.
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message, JsonStyle style);
+
+// As ToJson with kPretty, with `extra` string fields added to the top-level object (a field of
+// the message with the same name is replaced).
+absl::StatusOr<std::string> ToJsonWith(
+    const google::protobuf::Message& message,
+    const std::vector<std::pair<std::string, std::string>>& extra);
 
 }  // namespace kfleet::cli
 

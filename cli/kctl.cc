@@ -1,6 +1,7 @@
 #include "cli/kctl.h"
 
 #include "absl/strings/str_cat.h"
+#include "cli/access_commands.h"
 #include "cli/args.h"
 #include "cli/artifacts_command.h"
 #include "cli/boot_command.h"
@@ -17,6 +18,7 @@
 #include "cli/run_command.h"
 #include "cli/suggest.h"
 #include "cli/top_command.h"
+#include "cli/user_command.h"
 #include "common/credentials.h"
 
 #ifndef KFLEET_VERSION
@@ -86,8 +88,10 @@ absl::StatusOr<std::unique_ptr<FleetClient>> Connect(const GlobalOptions& flags,
                                                      absl::Duration rpc_timeout) {
   absl::StatusOr<Connection> connection = ResolveConnection(flags, env);
   if (!connection.ok()) return connection.status();
+  absl::StatusOr<TransportSecurity> security = TransportFor(*connection);
+  if (!security.ok()) return security.status();
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      MakeChannel(TransportSecurity{.insecure = connection->insecure}, connection->controller);
+      MakeChannel(*security, connection->controller);
   if (!channel.ok()) {
     return WithExitCode(
         absl::Status(channel.status().code(),
@@ -95,7 +99,8 @@ absl::StatusOr<std::unique_ptr<FleetClient>> Connect(const GlobalOptions& flags,
                                   connection->source, "): ", channel.status().message())),
         kExitUsage);
   }
-  return std::make_unique<FleetClient>(*std::move(channel), connection->controller, rpc_timeout);
+  return std::make_unique<FleetClient>(*std::move(channel), connection->controller, rpc_timeout,
+                                       connection->server_name);
 }
 
 }  // namespace
@@ -105,7 +110,8 @@ std::vector<CommandSpec> AllCommands() {
           JobsCommand(),     JobCommand(),       LogsCommand(),   ResultsCommand(),
           ExpungesCommand(), ArtifactsCommand(), CancelCommand(), RebootCommand(),
           EventsCommand(),   TopCommand(),       PoolsCommand(),  BringupCommand(),
-          DestroyCommand(),  HelpCommand(),      VersionCommand()};
+          DestroyCommand(),  TokenCommand(),     UserCommand(),   AuditCommand(),
+          WhoAmICommand(),   HelpCommand(),      VersionCommand()};
 }
 
 int RunKctl(const std::vector<std::string>& args, Io& io, const EnvLookup& env,

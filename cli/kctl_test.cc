@@ -307,6 +307,29 @@ TEST_F(KctlTest, HostsAndJobs) {
             "j-1   -      running   -         2       2024-05-01 12:01:04   2m\n");
 }
 
+// Validates that kctl without --insecure and without TLS settings says where they come from, exit
+// 2, and that a config file named by KFLEET_CONFIG must exist; neither reaches the controller.
+TEST_F(KctlTest, NoTlsSettings) {
+  Io io{.out = out_, .err = err_, .tz = absl::UTCTimeZone()};
+  EnvLookup no_env = [](absl::string_view) { return std::nullopt; };
+  EXPECT_EQ(RunKctl({"hosts", "--controller", server_.address()}, io, no_env), 2);
+  EXPECT_EQ(err_.str(),
+            "kctl: no TLS settings: use kctl --config STATE_DIR/kctl.yaml (the controller writes "
+            "it on first start) or set KFLEET_CONFIG; --insecure only for a plaintext controller "
+            "on loopback\n");
+
+  err_.str("");
+  EnvLookup env = [](absl::string_view name) -> std::optional<std::string> {
+    if (name == "KFLEET_CONFIG") return "/nonexistent/kctl.yaml";
+    return std::nullopt;
+  };
+  EXPECT_EQ(RunKctl({"whoami"}, io, env), 2);
+  EXPECT_EQ(err_.str(),
+            "kctl: the config file /nonexistent/kctl.yaml (from KFLEET_CONFIG) does not exist; "
+            "the controller writes STATE_DIR/kctl.yaml on first start\n");
+  EXPECT_THAT(service_.calls(), IsEmpty());
+}
+
 // Validates what cancel prints and that it exits 0.
 TEST_F(KctlTest, Cancel) {
   service_.job.mutable_commands(0)->set_cancel_requested(true);

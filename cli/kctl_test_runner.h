@@ -1,5 +1,6 @@
-// For tests: runs kctl in-process against a FakeFleetService, with captured output, a fixed clock
-// that only kctl's sleeps advance, and UTC; and a fixture with a runner and a temporary directory.
+// For tests: runs kctl in-process against a FakeFleetService and a FakeAccessService, with captured
+// output, a fixed clock that only kctl's sleeps advance, and UTC; and a fixture with a runner and a
+// temporary directory.
 #ifndef KFLEET_CLI_KCTL_TEST_RUNNER_H_
 #define KFLEET_CLI_KCTL_TEST_RUNNER_H_
 
@@ -15,6 +16,7 @@
 #include "absl/time/time.h"
 #include "cli/config.h"
 #include "cli/context.h"
+#include "cli/fake_access_service.h"
 #include "cli/fake_fleet_service.h"
 #include "cli/kctl.h"
 #include "gtest/gtest.h"
@@ -48,15 +50,18 @@ class KctlTestRunner {
 
   std::string out() const { return out_.str(); }
   std::string err() const { return err_.str(); }
+  // The fake controller's "127.0.0.1:PORT", as kctl is pointed at it.
+  std::string address() const { return server_.address(); }
 
   FakeFleetService service;
+  FakeAccessService access;
   absl::Time now = Start();        // advanced by kctl's sleeps
   bool tty = false;                // Io::out_is_tty
   size_t columns = 0;              // Io::columns
   std::function<void()> on_sleep;  // called after each sleep, with `now` advanced
 
  private:
-  FakeFleetServer server_{service};
+  FakeFleetServer server_{service, &access};
   std::ostringstream out_;
   std::ostringstream err_;
 };

@@ -149,7 +149,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
         grpc::experimental::ExternalCertificateVerifier::Create<ClientCertificateVerifier>(
             security.check_client));
   }
-  std::shared_ptr<grpc::ServerCredentials> creds = grpc::experimental::TlsServerCredentials(options);
+  std::shared_ptr<grpc::ServerCredentials> creds =
+      grpc::experimental::TlsServerCredentials(options);
   if (creds == nullptr) return absl::InternalError("gRPC refused the TLS server settings");
   return creds;
 }
@@ -162,8 +163,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const TransportSecuri
     return grpc::CreateCustomChannel(std::string(address), grpc::InsecureChannelCredentials(),
                                      args);
   }
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
-      TlsChannelCredentials(security);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds = TlsChannelCredentials(security);
   if (!creds.ok()) return creds.status();
   if (!security.server_name.empty()) {
     args.SetSslTargetNameOverride(security.server_name);

@@ -238,11 +238,11 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   session_deps.access = impl->access.get();
   session_deps.access_store = impl->access_store.get();
   impl->agent_service = std::make_unique<AgentServiceImpl>(session_deps);
-  impl->artifact_service = std::make_unique<ArtifactServiceImpl>(ArtifactServiceImpl::Deps{
-      impl->blobs.get(), impl->artifact_index.get(), impl->executor.get(), impl->access.get(),
-      impl->store.get()});
+  impl->artifact_service = std::make_unique<ArtifactServiceImpl>(
+      ArtifactServiceImpl::Deps{impl->blobs.get(), impl->artifact_index.get(), impl->executor.get(),
+                                impl->access.get(), impl->store.get()});
   AccessDeps access_deps{impl->access_store.get(), impl->access.get(), impl->ca.get(),
-                         impl->executor.get(), impl->store.get(), impl->fleet.get()};
+                         impl->executor.get(),     impl->store.get(),  impl->fleet.get()};
   impl->enrol_service = std::make_unique<EnrolServiceImpl>(access_deps);
   impl->access_service = std::make_unique<AccessServiceImpl>(access_deps);
 
@@ -321,8 +321,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
     AccessStore* access_store = impl->access_store.get();
     AccessControl* access = impl->access.get();
     std::string ca_pem = impl->ca->ca_pem();
-    pool_deps.enrol = [access_store, ca_pem](const v1::Guest& guest, const Labels& labels)
-        -> absl::StatusOr<provision::GuestEnrolment> {
+    pool_deps.enrol = [access_store, ca_pem](
+                          const v1::Guest& guest,
+                          const Labels& labels) -> absl::StatusOr<provision::GuestEnrolment> {
       ASSIGN_OR_RETURN(NewToken t, MakeToken(access_store, labels, guest.name(), guest.host_id(),
                                              /*uses=*/-1, absl::Hours(24 * 30), "pool"));
       return provision::GuestEnrolment{t.token, ca_pem};
@@ -371,8 +372,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
       ":", impl->port);
   if (impl->ca != nullptr) {
     RETURN_IF_ERROR(impl->ca->WriteKctlConfig(local_address));
-    LogInfo(absl::StrCat("TLS: CA fingerprint ", impl->ca->fingerprint(), "; use kctl with: kctl --config ",
-                         impl->ca->kctl_config_path(), " hosts"));
+    LogInfo(absl::StrCat("TLS: CA fingerprint ", impl->ca->fingerprint(),
+                         "; use kctl with: kctl --config ", impl->ca->kctl_config_path(),
+                         " hosts"));
   }
   if (options.local_builder) {
     LocalBuilderOptions b;
@@ -384,9 +386,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
       // The builder enrols like any agent, with a token bound to its name and host id.
       RETURN_IF_ERROR(MakeDirs(b.state_dir));
       ASSIGN_OR_RETURN(std::string host_id, BuilderHostId(b.state_dir));
-      ASSIGN_OR_RETURN(NewToken t, MakeToken(impl->access_store.get(), {{"role", "builder"}},
-                                             b.name, host_id, /*uses=*/-1, absl::Hours(1),
-                                             "controller"));
+      ASSIGN_OR_RETURN(NewToken t,
+                       MakeToken(impl->access_store.get(), {{"role", "builder"}}, b.name, host_id,
+                                 /*uses=*/-1, absl::Hours(1), "controller"));
       b.token_file = b.state_dir + "/enrol.token";
       RETURN_IF_ERROR(WriteFileAtomic(b.token_file, t.token + "\n"));
       b.ca_cert_file = options.state_dir + "/pki/ca.crt";
@@ -415,9 +417,7 @@ std::string Controller::kctl_config() const {
   return impl_->ca ? impl_->ca->kctl_config_path() : "";
 }
 
-std::string Controller::ca_fingerprint() const {
-  return impl_->ca ? impl_->ca->fingerprint() : "";
-}
+std::string Controller::ca_fingerprint() const { return impl_->ca ? impl_->ca->fingerprint() : ""; }
 
 void Controller::Wait() { impl_->server->Wait(); }
 

@@ -45,7 +45,8 @@ ABSL_FLAG(std::string, builder_kernel_dir, "",
 ABSL_FLAG(bool, insecure, false,
           "plaintext gRPC, every caller an admin; accepted only on loopback addresses (without it: "
           "mutual TLS with the controller's own CA in STATE_DIR/pki)");
-ABSL_FLAG(std::string, tls_cert, "", "server certificate chain (PEM) of your own PKI, instead of STATE_DIR/pki");
+ABSL_FLAG(std::string, tls_cert, "",
+          "server certificate chain (PEM) of your own PKI, instead of STATE_DIR/pki");
 ABSL_FLAG(std::string, tls_key, "", "the server certificate's key (PEM)");
 ABSL_FLAG(std::string, tls_ca, "", "the CA (PEM) that signs client certificates");
 ABSL_FLAG(std::string, tls_ca_key, "",
@@ -61,7 +62,8 @@ ABSL_FLAG(std::string, heartbeat, "10s", "agent heartbeat interval; 3 missed mak
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "kfleet-controller: the kfleet fleet controller.\n\n"
-      "Usage: kfleet-controller --listen HOST:PORT --state-dir DIR [--tls-san NAME] [--insecure]\n\n"
+      "Usage: kfleet-controller --listen HOST:PORT --state-dir DIR [--tls-san NAME] "
+      "[--insecure]\n\n"
       "Agents (kfleet-agent) connect to --listen and are given commands; kctl talks to the same\n"
       "address. State lives in DIR/kfleet.db (SQLite, WAL) and logs under DIR/logs.\n"
       "TLS by default: on first start the controller makes its CA, server and admin certificates\n"
@@ -80,8 +82,9 @@ int main(int argc, char** argv) {
   absl::StatusOr<absl::Duration> agent_ttl =
       kfleet::ParseDuration(absl::GetFlag(FLAGS_agent_cert_ttl));
   if (!agent_ttl.ok() || *agent_ttl < absl::Seconds(10)) {
-    std::fprintf(stderr, "kfleet-controller: --agent-cert-ttl: %s\n",
-                 agent_ttl.ok() ? "at least 10s" : std::string(agent_ttl.status().message()).c_str());
+    std::fprintf(
+        stderr, "kfleet-controller: --agent-cert-ttl: %s\n",
+        agent_ttl.ok() ? "at least 10s" : std::string(agent_ttl.status().message()).c_str());
     return 2;
   }
   options.agent_cert_ttl = *agent_ttl;

@@ -109,8 +109,8 @@ class SecurityTest : public ::testing::Test {
     ctx.set_deadline(Deadline());
     v1::CreateTokenResponse resp;
     grpc::Status s = stub->CreateToken(&ctx, req, &resp);
-    if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                                     s.error_message());
+    if (!s.ok())
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     return resp;
   }
 
@@ -206,8 +206,8 @@ TEST_F(SecurityTest, FirstStartMakesPrivatePki) {
   for (const char* f : {"pki/ca.key", "pki/ca.crt", "pki/server.key", "pki/server.crt",
                         "pki/admin.key", "pki/admin.crt", "kctl.yaml"}) {
     auto perms = std::filesystem::status(state_dir_ + "/" + f).permissions();
-    EXPECT_EQ(perms & std::filesystem::perms::all, std::filesystem::perms::owner_read |
-                                                       std::filesystem::perms::owner_write)
+    EXPECT_EQ(perms & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write)
         << f;
   }
   std::string yaml = Read("kctl.yaml");
@@ -233,11 +233,11 @@ TEST_F(SecurityTest, NoClientCertificateIsRefused) {
 TEST_F(SecurityTest, CertificateFromAnotherCaIsRefused) {
   std::string other_key = pki::GenerateKeyPem().value();
   absl::Time now = absl::Now();
-  std::string other_ca =
-      pki::MakeCaCertificate(other_key, {"other CA", "ca"}, now - absl::Hours(1), now + absl::Hours(1))
-          .value();
-  Credentials forged = Issue(other_ca, other_key, "admin", "admin", now - absl::Hours(1),
-                             now + absl::Hours(1));
+  std::string other_ca = pki::MakeCaCertificate(other_key, {"other CA", "ca"}, now - absl::Hours(1),
+                                                now + absl::Hours(1))
+                             .value();
+  Credentials forged =
+      Issue(other_ca, other_key, "admin", "admin", now - absl::Hours(1), now + absl::Hours(1));
   grpc::Status s = ListHosts(forged);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   ExpectStillServing();
@@ -417,8 +417,8 @@ TEST_F(SecurityTest, HelloWithAnotherHostIdIsRefused) {
 // with, whatever its Hello says.
 TEST_F(SecurityTest, SessionTakesNameAndLabelsFromEnrolment) {
   Credentials agent;
-  ASSERT_TRUE(Enrol(Token(1, "", "", {{"pool", "lab"}}), "h-agent-3", &agent, {{"pool", "lab"}})
-                  .ok());
+  ASSERT_TRUE(
+      Enrol(Token(1, "", "", {{"pool", "lab"}}), "h-agent-3", &agent, {{"pool", "lab"}}).ok());
   auto stub = v1::AgentService::NewStub(Channel(agent));
   grpc::ClientContext ctx;
   ctx.set_deadline(Deadline());

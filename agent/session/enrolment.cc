@@ -1,7 +1,9 @@
 #include "agent/session/enrolment.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -37,8 +39,8 @@ absl::StatusOr<std::string> FindCa(const EnrolmentOptions& o) {
     if (!o.ca_fingerprint.empty()) {
       ASSIGN_OR_RETURN(std::string want, pki::NormalizeFingerprint(o.ca_fingerprint));
       if (info.fingerprint != want) {
-        return absl::InvalidArgumentError(absl::StrCat("--ca-cert ", o.ca_cert_file, " has fingerprint ",
-                                                       info.fingerprint, ", not ", want));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--ca-cert ", o.ca_cert_file, " has fingerprint ", info.fingerprint, ", not ", want));
       }
     }
     return pem;
@@ -53,8 +55,8 @@ absl::StatusOr<std::string> FindCa(const EnrolmentOptions& o) {
   absl::StatusOr<std::string> ca = FindCaByFingerprint(chain, want);
   if (!ca.ok()) {
     return absl::PermissionDeniedError(
-        absl::StrCat("the controller at ", o.controller, " is not the one the token was made for: ",
-                     ca.status().message()));
+        absl::StrCat("the controller at ", o.controller,
+                     " is not the one the token was made for: ", ca.status().message()));
   }
   return ca;
 }
@@ -121,6 +123,9 @@ absl::StatusOr<TransportSecurity> EnsureEnrolled(const EnrolmentOptions& o) {
   }
   ASSIGN_OR_RETURN(std::string token, LoadToken(o));
   RETURN_IF_ERROR(MakeDirs(o.state_dir + "/pki"));
+  if (::chmod((o.state_dir + "/pki").c_str(), 0700) != 0) {
+    return ErrnoStatus(absl::StrCat("chmod ", o.state_dir, "/pki"), errno);
+  }
   std::string key_pem;
   if (Exists(files.key)) {
     ASSIGN_OR_RETURN(key_pem, ReadFile(files.key, pki::kMaxPemBytes));
@@ -136,14 +141,13 @@ absl::StatusOr<TransportSecurity> EnsureEnrolled(const EnrolmentOptions& o) {
       RETURN_IF_ERROR(WriteFileAtomic(files.ca, resp->ca_pem()));
       RETURN_IF_ERROR(WriteFileAtomic(files.cert, resp->certificate_pem()));
       LogInfo(absl::StrCat("enrolled with ", o.controller, " as ", resp->name(), " (",
-                           resp->host_id(), ") in ",
-                           absl::FormatDuration(absl::Now() - began)));
+                           resp->host_id(), ") in ", absl::FormatDuration(absl::Now() - began)));
       return security;
     }
     if (!Retryable(resp.status()) || absl::Now() - began > o.give_up_after) {
-      return absl::Status(resp.status().code(),
-                          absl::StrCat("enrolment with ", o.controller,
-                                       " refused: ", resp.status().message()));
+      return absl::Status(
+          resp.status().code(),
+          absl::StrCat("enrolment with ", o.controller, " refused: ", resp.status().message()));
     }
     LogWarning(absl::StrCat("enrolment with ", o.controller, ": ", resp.status().message(),
                             "; retrying in ", absl::FormatDuration(wait)));
@@ -208,7 +212,8 @@ void CertificateRenewer::Loop() {
     }
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), std::max(due - absl::Now(), absl::ZeroDuration()));
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                           std::max(due - absl::Now(), absl::ZeroDuration()));
       if (stopping_) return;
     }
     if (absl::Now() < due) continue;

@@ -21,11 +21,11 @@ struct EnrolmentOptions {
   std::string host_id;
   std::string name;  // may be empty
   std::map<std::string, std::string> labels;
-  std::string token;            // or:
-  std::string token_file;       // read only when enrolling
-  std::string ca_cert_file;     // the controller's CA, or:
-  std::string ca_fingerprint;   // sha256:HEX of it, checked against what the controller presents
-  std::string server_name;      // TLS name override
+  std::string token;           // or:
+  std::string token_file;      // read only when enrolling
+  std::string ca_cert_file;    // the controller's CA, or:
+  std::string ca_fingerprint;  // sha256:HEX of it, checked against what the controller presents
+  std::string server_name;     // TLS name override
   // How long to keep trying while the controller cannot be reached.
   absl::Duration give_up_after = absl::Hours(24 * 365);
 };

@@ -219,19 +219,19 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ListHosts(grpc::CallbackServerContex
                                                       v1::ListHostsResponse* resp) {
   return OnExecutor(ctx, Permission::kRead, "FleetService/ListHosts", "",
                     [this, resp]() -> absl::Status {
-    ASSIGN_OR_RETURN(std::vector<v1::Host> hosts, deps_.store->ListHosts());
-    for (v1::Host& h : hosts) *resp->add_hosts() = std::move(h);
-    return absl::OkStatus();
-  });
+                      ASSIGN_OR_RETURN(std::vector<v1::Host> hosts, deps_.store->ListHosts());
+                      for (v1::Host& h : hosts) *resp->add_hosts() = std::move(h);
+                      return absl::OkStatus();
+                    });
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetHost(grpc::CallbackServerContext* ctx,
                                                     const v1::GetHostRequest* req, v1::Host* resp) {
   return OnExecutor(ctx, Permission::kRead, "FleetService/GetHost", "",
                     [this, req, resp]() -> absl::Status {
-    ASSIGN_OR_RETURN(*resp, deps_.store->GetHost(req->name_or_id()));
-    return absl::OkStatus();
-  });
+                      ASSIGN_OR_RETURN(*resp, deps_.store->GetHost(req->name_or_id()));
+                      return absl::OkStatus();
+                    });
 }
 
 absl::StatusOr<std::string> FleetServiceImpl::PickBuilder() {
@@ -318,49 +318,51 @@ grpc::ServerUnaryReactor* FleetServiceImpl::SubmitJob(grpc::CallbackServerContex
   std::string submitter = CallerName(*ctx);
   return OnExecutor(ctx, Permission::kOperate, "FleetService/SubmitJob", req->spec().name(),
                     [this, req, resp, submitter]() -> absl::Status {
-    ASSIGN_OR_RETURN(*resp, Submit(req->spec(), submitter));
-    return absl::OkStatus();
-  });
+                      ASSIGN_OR_RETURN(*resp, Submit(req->spec(), submitter));
+                      return absl::OkStatus();
+                    });
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::ListJobs(grpc::CallbackServerContext* ctx,
                                                      const v1::ListJobsRequest* req,
                                                      v1::ListJobsResponse* resp) {
-  return OnExecutor(ctx, Permission::kRead, "FleetService/ListJobs", "",
-                    [this, req, resp]() -> absl::Status {
-    int limit = req->limit() == 0 ? 50 : static_cast<int>(std::min<uint32_t>(req->limit(), 1000));
-    ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, deps_.store->ListJobs(limit));
-    for (v1::Job& j : jobs) *resp->add_jobs() = std::move(j);
-    return absl::OkStatus();
-  });
+  return OnExecutor(
+      ctx, Permission::kRead, "FleetService/ListJobs", "", [this, req, resp]() -> absl::Status {
+        int limit =
+            req->limit() == 0 ? 50 : static_cast<int>(std::min<uint32_t>(req->limit(), 1000));
+        ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, deps_.store->ListJobs(limit));
+        for (v1::Job& j : jobs) *resp->add_jobs() = std::move(j);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetJob(grpc::CallbackServerContext* ctx,
                                                    const v1::GetJobRequest* req, v1::Job* resp) {
   return OnExecutor(ctx, Permission::kRead, "FleetService/GetJob", "",
                     [this, req, resp]() -> absl::Status {
-    ASSIGN_OR_RETURN(*resp, deps_.store->GetJob(req->id()));
-    return absl::OkStatus();
-  });
+                      ASSIGN_OR_RETURN(*resp, deps_.store->GetJob(req->id()));
+                      return absl::OkStatus();
+                    });
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::CancelJob(grpc::CallbackServerContext* ctx,
                                                       const v1::CancelJobRequest* req,
                                                       v1::Job* resp) {
-  return OnExecutor(ctx, Permission::kOperate, "FleetService/CancelJob", req->id(),
-                    [this, req, resp]() -> absl::Status {
-    ASSIGN_OR_RETURN(CancelOutcome outcome,
-                     deps_.store->CancelJob(req->id(), absl::ToUnixMillis(absl::Now())));
-    for (const CancelOrder& c : outcome.cancels) {
-      v1::ControllerMessage m;
-      m.mutable_cancel()->set_command_id(c.command_id);
-      m.mutable_cancel()->set_reason(c.reason);
-      deps_.fleet->Send(c.host_id, std::move(m));  // offline: sent again on its next Hello
-    }
-    deps_.feed->Publish();
-    *resp = std::move(outcome.job);
-    return absl::OkStatus();
-  });
+  return OnExecutor(
+      ctx, Permission::kOperate, "FleetService/CancelJob", req->id(),
+      [this, req, resp]() -> absl::Status {
+        ASSIGN_OR_RETURN(CancelOutcome outcome,
+                         deps_.store->CancelJob(req->id(), absl::ToUnixMillis(absl::Now())));
+        for (const CancelOrder& c : outcome.cancels) {
+          v1::ControllerMessage m;
+          m.mutable_cancel()->set_command_id(c.command_id);
+          m.mutable_cancel()->set_reason(c.reason);
+          deps_.fleet->Send(c.host_id, std::move(m));  // offline: sent again on its next Hello
+        }
+        deps_.feed->Publish();
+        *resp = std::move(outcome.job);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::ListPools(grpc::CallbackServerContext* ctx,
@@ -368,22 +370,24 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ListPools(grpc::CallbackServerContex
                                                       v1::ListPoolsResponse* resp) {
   return OnExecutor(ctx, Permission::kRead, "FleetService/ListPools", "",
                     [this, resp]() -> absl::Status {
-    ASSIGN_OR_RETURN(std::vector<v1::Pool> pools, deps_.pools->ListPools());
-    for (v1::Pool& p : pools) *resp->add_pools() = std::move(p);
-    return absl::OkStatus();
-  });
+                      ASSIGN_OR_RETURN(std::vector<v1::Pool> pools, deps_.pools->ListPools());
+                      for (v1::Pool& p : pools) *resp->add_pools() = std::move(p);
+                      return absl::OkStatus();
+                    });
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::Bringup(grpc::CallbackServerContext* ctx,
                                                     const v1::BringupRequest* req,
                                                     v1::BringupResponse* resp) {
-  return OnExecutor(ctx, Permission::kAdmin, "FleetService/Bringup", absl::StrCat(req->pool(), " count=", req->count()),
-                    [this, req, resp]() -> absl::Status {
-    int count = req->count() == 0 ? 1 : static_cast<int>(std::min<uint32_t>(req->count(), 1000));
-    ASSIGN_OR_RETURN(std::vector<v1::Guest> guests, deps_.pools->Bringup(req->pool(), count));
-    for (v1::Guest& g : guests) *resp->add_guests() = std::move(g);
-    return absl::OkStatus();
-  });
+  return OnExecutor(
+      ctx, Permission::kAdmin, "FleetService/Bringup",
+      absl::StrCat(req->pool(), " count=", req->count()), [this, req, resp]() -> absl::Status {
+        int count =
+            req->count() == 0 ? 1 : static_cast<int>(std::min<uint32_t>(req->count(), 1000));
+        ASSIGN_OR_RETURN(std::vector<v1::Guest> guests, deps_.pools->Bringup(req->pool(), count));
+        for (v1::Guest& g : guests) *resp->add_guests() = std::move(g);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::Destroy(grpc::CallbackServerContext* ctx,
@@ -391,58 +395,60 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Destroy(grpc::CallbackServerContext*
                                                     v1::DestroyResponse* resp) {
   return OnExecutor(ctx, Permission::kAdmin, "FleetService/Destroy", req->name(),
                     [this, req, resp]() -> absl::Status {
-    ASSIGN_OR_RETURN(std::vector<std::string> names, deps_.pools->Destroy(req->name()));
-    for (std::string& n : names) resp->add_destroyed(std::move(n));
-    return absl::OkStatus();
-  });
+                      ASSIGN_OR_RETURN(std::vector<std::string> names,
+                                       deps_.pools->Destroy(req->name()));
+                      for (std::string& n : names) resp->add_destroyed(std::move(n));
+                      return absl::OkStatus();
+                    });
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::ListEvents(grpc::CallbackServerContext* ctx,
                                                        const v1::ListEventsRequest* req,
                                                        v1::ListEventsResponse* resp) {
-  return OnExecutor(ctx, Permission::kRead, "FleetService/ListEvents", "",
-                    [this, req, resp]() -> absl::Status {
-    std::string host_id;
-    if (!req->host().empty()) {
-      ASSIGN_OR_RETURN(v1::Host h, deps_.store->GetHost(req->host()));
-      host_id = h.id();
-    }
-    int limit = req->limit() == 0 ? 100 : static_cast<int>(std::min<uint32_t>(req->limit(), 10000));
-    ASSIGN_OR_RETURN(std::vector<v1::Event> events,
-                     deps_.store->ListEvents(host_id, req->kind(), limit, req->after_id()));
-    for (v1::Event& e : events) *resp->add_events() = std::move(e);
-    return absl::OkStatus();
-  });
+  return OnExecutor(
+      ctx, Permission::kRead, "FleetService/ListEvents", "", [this, req, resp]() -> absl::Status {
+        std::string host_id;
+        if (!req->host().empty()) {
+          ASSIGN_OR_RETURN(v1::Host h, deps_.store->GetHost(req->host()));
+          host_id = h.id();
+        }
+        int limit =
+            req->limit() == 0 ? 100 : static_cast<int>(std::min<uint32_t>(req->limit(), 10000));
+        ASSIGN_OR_RETURN(std::vector<v1::Event> events,
+                         deps_.store->ListEvents(host_id, req->kind(), limit, req->after_id()));
+        for (v1::Event& e : events) *resp->add_events() = std::move(e);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetHostMetrics(grpc::CallbackServerContext* ctx,
                                                            const v1::GetHostMetricsRequest* req,
                                                            v1::GetHostMetricsResponse* resp) {
-  return OnExecutor(ctx, Permission::kRead, "FleetService/GetHostMetrics", "",
-                    [this, req, resp]() -> absl::Status {
-    if (deps_.host_samples == nullptr) {
-      return absl::FailedPreconditionError("this controller keeps no host metrics");
-    }
-    if (req->names_size() > 1000) {
-      return absl::InvalidArgumentError("at most 1000 metric names per request");
-    }
-    std::vector<std::string> names(req->names().begin(), req->names().end());
-    if (req->host().empty()) {
-      for (v1::HostMetrics& h : deps_.host_samples->Snapshot(names)) {
-        *resp->add_hosts() = std::move(h);
-      }
-      return absl::OkStatus();
-    }
-    // By name or id; a known host without samples (offline, or none sent yet) has none.
-    ASSIGN_OR_RETURN(v1::Host host, deps_.store->GetHost(req->host()));
-    absl::StatusOr<v1::HostMetrics> m = deps_.host_samples->Get(host.id(), names);
-    if (m.ok()) *resp->add_hosts() = *std::move(m);
-    return absl::OkStatus();
-  });
+  return OnExecutor(
+      ctx, Permission::kRead, "FleetService/GetHostMetrics", "",
+      [this, req, resp]() -> absl::Status {
+        if (deps_.host_samples == nullptr) {
+          return absl::FailedPreconditionError("this controller keeps no host metrics");
+        }
+        if (req->names_size() > 1000) {
+          return absl::InvalidArgumentError("at most 1000 metric names per request");
+        }
+        std::vector<std::string> names(req->names().begin(), req->names().end());
+        if (req->host().empty()) {
+          for (v1::HostMetrics& h : deps_.host_samples->Snapshot(names)) {
+            *resp->add_hosts() = std::move(h);
+          }
+          return absl::OkStatus();
+        }
+        // By name or id; a known host without samples (offline, or none sent yet) has none.
+        ASSIGN_OR_RETURN(v1::Host host, deps_.store->GetHost(req->host()));
+        absl::StatusOr<v1::HostMetrics> m = deps_.host_samples->Get(host.id(), names);
+        if (m.ok()) *resp->add_hosts() = *std::move(m);
+        return absl::OkStatus();
+      });
 }
 
-absl::Status FleetServiceImpl::Refused(const grpc::CallbackServerContext& ctx,
-                                       const char* method) {
+absl::Status FleetServiceImpl::Refused(const grpc::CallbackServerContext& ctx, const char* method) {
   if (deps_.access == nullptr) return absl::OkStatus();
   return deps_.access->Authorize(ctx, Permission::kRead, method).status();
 }

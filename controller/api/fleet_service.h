@@ -125,9 +125,9 @@ grpc::ServerUnaryReactor* FleetServiceImpl::OnExecutor(grpc::CallbackServerConte
     }
     who = *std::move(w);
   }
-  AccessControl* audit =
-      permission == Permission::kOperate || permission == Permission::kAdmin ? deps_.access
-                                                                            : nullptr;
+  AccessControl* audit = permission == Permission::kOperate || permission == Permission::kAdmin
+                             ? deps_.access
+                             : nullptr;
   deps_.executor->Post([reactor, audit, method, target = std::move(target), who = std::move(who),
                         fn = std::move(fn)]() mutable {
     absl::Status s = fn();

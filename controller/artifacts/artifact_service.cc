@@ -2,8 +2,8 @@
 
 #include <utility>
 
-#include "common/grpc_status.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
 #include "common/status_macros.h"
 
 namespace kfleet::controller {
@@ -27,7 +27,8 @@ class RefusedDownload final : public grpc::ServerWriteReactor<v1::DownloadChunk>
 
 absl::StatusOr<Identity> ArtifactServiceImpl::Caller(grpc::CallbackServerContext* ctx,
                                                      const char* method, Permission permission) {
-  if (deps_.access == nullptr) return Identity{"insecure", "", "admin", "", absl::InfiniteFuture(), ""};
+  if (deps_.access == nullptr)
+    return Identity{"insecure", "", "admin", "", absl::InfiniteFuture(), ""};
   return deps_.access->Authorize(*ctx, permission, method);
 }
 
@@ -53,9 +54,9 @@ grpc::ServerReadReactor<v1::UploadRequest>* ArtifactServiceImpl::Upload(
     deps.may_upload = [store = deps_.store, host_id = who->name](const std::string& command_id) {
       absl::StatusOr<v1::CommandInfo> c = store->GetCommand(command_id);
       if (!c.ok() || c->host_id() != host_id) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            "host ", host_id, " may upload artifacts only for its own commands, and ",
-            command_id.substr(0, 64), " is not one"));
+        return absl::PermissionDeniedError(
+            absl::StrCat("host ", host_id, " may upload artifacts only for its own commands, and ",
+                         command_id.substr(0, 64), " is not one"));
       }
       return absl::OkStatus();
     };
@@ -84,9 +85,8 @@ grpc::ServerWriteReactor<v1::DownloadChunk>* ArtifactServiceImpl::Download(
     deps.may_download = [store = deps_.store,
                          host_id = who->name](const v1::DownloadRequest& r) -> absl::Status {
       auto refused = [&](absl::string_view why) {
-        return absl::PermissionDeniedError(
-            absl::StrCat("host ", host_id, " may fetch only artifacts its own commands name: ",
-                         why));
+        return absl::PermissionDeniedError(absl::StrCat(
+            "host ", host_id, " may fetch only artifacts its own commands name: ", why));
       };
       if (r.command_id().empty()) return refused("the request names no command");
       absl::StatusOr<v1::CommandInfo> c = store->GetCommand(r.command_id());
@@ -94,8 +94,8 @@ grpc::ServerWriteReactor<v1::DownloadChunk>* ArtifactServiceImpl::Download(
         return refused(absl::StrCat(r.command_id().substr(0, 64), " is not its command"));
       }
       if (c->step().SerializeAsString().find(r.sha256()) == std::string::npos) {
-        return refused(absl::StrCat("command ", r.command_id(), " does not name ",
-                                    r.sha256().substr(0, 12)));
+        return refused(
+            absl::StrCat("command ", r.command_id(), " does not name ", r.sha256().substr(0, 12)));
       }
       return absl::OkStatus();
     };

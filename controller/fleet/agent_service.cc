@@ -206,7 +206,8 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
           absl::StrCat("Hello claims host id ", claimed.host_id().substr(0, 64),
                        " but this agent's certificate is for host id ", identity_.name));
       LogWarning(absl::StrCat("session from ", peer_, ": ", refused.message()));
-      if (deps_.access != nullptr) deps_.access->Audit(identity_, "AgentService/Session", claimed.host_id(), refused);
+      if (deps_.access != nullptr)
+        deps_.access->Audit(identity_, "AgentService/Session", claimed.host_id(), refused);
       return refused;
     }
     v1::Hello hello = claimed;

@@ -8,6 +8,8 @@
 namespace kfleet::controller {
 namespace {
 
+constexpr size_t kMaxParsedCertificates = 4096;
+
 bool Allows(const Identity& who, Permission permission) {
   if (who.kind == "insecure") return true;
   switch (permission) {
@@ -108,8 +110,17 @@ absl::StatusOr<Identity> AccessControl::IdentityOf(const grpc::ServerContextBase
   if (auth == nullptr) return who;
   std::vector<grpc::string_ref> pems = auth->FindPropertyValues("x509_pem_cert");
   if (pems.empty()) return who;
-  absl::StatusOr<pki::CertInfo> cert =
-      pki::ParseCertificate(absl::string_view(pems[0].data(), pems[0].size()));
+  std::string pem(pems[0].data(), pems[0].size());
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = parsed_.find(pem);
+    if (it != parsed_.end()) {
+      Identity known = it->second;
+      known.peer = who.peer;
+      return known;
+    }
+  }
+  absl::StatusOr<pki::CertInfo> cert = pki::ParseCertificate(pem);
   if (!cert.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("unreadable client certificate: ", cert.status().message()));
@@ -119,6 +130,9 @@ absl::StatusOr<Identity> AccessControl::IdentityOf(const grpc::ServerContextBase
   who.role = cert->subject.organizational_unit;
   who.not_after = cert->not_after;
   who.kind = who.role == kRoleAgent ? "agent" : "user";
+  absl::MutexLock lock(&mu_);
+  if (parsed_.size() >= kMaxParsedCertificates) parsed_.clear();
+  parsed_.emplace(std::move(pem), who);
   return who;
 }
 

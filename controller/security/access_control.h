@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -22,12 +23,12 @@ namespace kfleet::controller {
 
 // What a call needs. Roles: viewer < operator < admin; agents are apart.
 enum class Permission {
-  kAnyone,   // no certificate needed (enrolment)
-  kAgent,    // an agent certificate
+  kAnyone,       // no certificate needed (enrolment)
+  kAgent,        // an agent certificate
   kAgentOrRead,  // an agent, or a user of any role (artifacts)
-  kRead,     // viewer, operator or admin
-  kOperate,  // operator or admin: jobs, exec, reboot, cancel, schedules
-  kAdmin,    // admin: pools, tokens, users, revocation, audit
+  kRead,         // viewer, operator or admin
+  kOperate,      // operator or admin: jobs, exec, reboot, cancel, schedules
+  kAdmin,        // admin: pools, tokens, users, revocation, audit
 };
 
 inline constexpr char kRoleAdmin[] = "admin";
@@ -86,6 +87,10 @@ class AccessControl {
   const bool insecure_;
   mutable absl::Mutex mu_;
   absl::flat_hash_set<std::string> revoked_ ABSL_GUARDED_BY(mu_);
+  // Parsed certificates by their PEM: a caller's certificate is the same on every call of a
+  // connection, and parsing it costs more than the rest of the check. Cleared when it grows past
+  // a bound.
+  mutable absl::flat_hash_map<std::string, Identity> parsed_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kfleet::controller

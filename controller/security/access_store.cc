@@ -79,9 +79,10 @@ absl::StatusOr<std::unique_ptr<AccessStore>> AccessStore::Open(const std::string
 
 absl::Status AccessStore::CreateToken(const TokenRecord& t) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(),
-                                         "INSERT INTO tokens(hash, labels, name, host_id, "
-                                         "uses_left, expires_ms, created_by) VALUES(?,?,?,?,?,?,?)"));
+  ASSIGN_OR_RETURN(Stmt s,
+                   Stmt::Prepare(db_.get(),
+                                 "INSERT INTO tokens(hash, labels, name, host_id, "
+                                 "uses_left, expires_ms, created_by) VALUES(?,?,?,?,?,?,?)"));
   return s.Bind(1, t.hash)
       .Bind(2, FormatLabels(t.labels))
       .Bind(3, t.name)
@@ -113,8 +114,8 @@ absl::StatusOr<TokenRecord> AccessStore::GetToken(const std::string& hash) {
 
 absl::Status AccessStore::RedeemToken(const std::string& hash, int64_t now_ms) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt q, Stmt::Prepare(db_.get(),
-                                         "SELECT uses_left, expires_ms FROM tokens WHERE hash = ?"));
+  ASSIGN_OR_RETURN(
+      Stmt q, Stmt::Prepare(db_.get(), "SELECT uses_left, expires_ms FROM tokens WHERE hash = ?"));
   q.Bind(1, hash);
   ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) {
@@ -125,9 +126,9 @@ absl::Status AccessStore::RedeemToken(const std::string& hash, int64_t now_ms) {
   int64_t uses_left = q.Int(0);
   int64_t expires_ms = q.Int(1);
   if (expires_ms <= now_ms) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("the enrolment token expired at ", FormatTime(expires_ms),
-                     ": make a new one with `kctl token create`"));
+    return absl::UnauthenticatedError(absl::StrCat("the enrolment token expired at ",
+                                                   FormatTime(expires_ms),
+                                                   ": make a new one with `kctl token create`"));
   }
   if (uses_left == 0) {
     return absl::UnauthenticatedError(
@@ -181,15 +182,17 @@ absl::StatusOr<std::vector<CertRecord>> AccessStore::Revoke(const std::string& k
   }
   RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE"));
   for (const CertRecord& c : revoked) {
-    ASSIGN_OR_RETURN(Stmt u, Stmt::Prepare(db_.get(),
-                                           "UPDATE certificates SET revoked_ms = ? WHERE serial = ?"));
+    ASSIGN_OR_RETURN(
+        Stmt u,
+        Stmt::Prepare(db_.get(), "UPDATE certificates SET revoked_ms = ? WHERE serial = ?"));
     if (absl::Status s = u.Bind(1, now_ms).Bind(2, c.serial).Run(); !s.ok()) {
       Exec(db_.get(), "ROLLBACK").IgnoreError();
       return s;
     }
     if (!c.host_id.empty()) {
-      ASSIGN_OR_RETURN(Stmt h, Stmt::Prepare(db_.get(),
-                                             "UPDATE enrolled_hosts SET revoked = 1 WHERE host_id = ?"));
+      ASSIGN_OR_RETURN(
+          Stmt h,
+          Stmt::Prepare(db_.get(), "UPDATE enrolled_hosts SET revoked = 1 WHERE host_id = ?"));
       if (absl::Status s = h.Bind(1, c.host_id).Run(); !s.ok()) {
         Exec(db_.get(), "ROLLBACK").IgnoreError();
         return s;
@@ -202,8 +205,9 @@ absl::StatusOr<std::vector<CertRecord>> AccessStore::Revoke(const std::string& k
 
 absl::StatusOr<std::vector<std::string>> AccessStore::RevokedSerials() {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt q, Stmt::Prepare(db_.get(),
-                                         "SELECT serial FROM certificates WHERE revoked_ms IS NOT NULL"));
+  ASSIGN_OR_RETURN(
+      Stmt q,
+      Stmt::Prepare(db_.get(), "SELECT serial FROM certificates WHERE revoked_ms IS NOT NULL"));
   std::vector<std::string> serials;
   while (true) {
     ASSIGN_OR_RETURN(bool row, q.Step());

@@ -24,8 +24,8 @@ using Labels = std::map<std::string, std::string>;
 struct TokenRecord {
   std::string hash;  // sha256 hex of the token
   Labels labels;
-  std::string name;     // bound host name, or empty
-  std::string host_id;  // bound host id, or empty
+  std::string name;       // bound host name, or empty
+  std::string host_id;    // bound host id, or empty
   int64_t uses_left = 1;  // -1: any number (a guest's token, bound to its host id)
   int64_t expires_ms = 0;
   std::string created_by;

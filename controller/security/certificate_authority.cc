@@ -124,8 +124,7 @@ absl::StatusOr<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load
       return absl::InvalidArgumentError(
           absl::StrCat("--tls-key does not belong to --tls-cert: ", s.message()));
     }
-    if (absl::Status s = pki::VerifyCertificate(ca->server_chain_pem_, ca->ca_pem_, now);
-        !s.ok()) {
+    if (absl::Status s = pki::VerifyCertificate(ca->server_chain_pem_, ca->ca_pem_, now); !s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--tls-cert is not valid under --tls-ca: ", s.message()));
     }
@@ -173,9 +172,9 @@ absl::StatusOr<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load
     ASSIGN_OR_RETURN(Issued admin, ca->IssueClient(pub, kAdminName, kRoleAdmin, kAdminLifetime));
     RETURN_IF_ERROR(WriteFileAtomic(admin_key, key));
     RETURN_IF_ERROR(WriteFileAtomic(admin_crt, admin.pem));
-    RETURN_IF_ERROR(store->RecordCertificate(
-        CertRecord{admin.info.serial, "user", kAdminName, "", kRoleAdmin, absl::ToUnixMillis(now),
-                   absl::ToUnixMillis(admin.info.not_after)}));
+    RETURN_IF_ERROR(store->RecordCertificate(CertRecord{admin.info.serial, "user", kAdminName, "",
+                                                        kRoleAdmin, absl::ToUnixMillis(now),
+                                                        absl::ToUnixMillis(admin.info.not_after)}));
   }
   ca->kctl_config_path_ = options.state_dir + "/kctl.yaml";
   return ca;

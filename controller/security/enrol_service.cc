@@ -63,9 +63,9 @@ absl::Status CheckLabels(const google::protobuf::Map<std::string, std::string>& 
   }
   for (const auto& [k, v] : labels) {
     if (!IsValidId(k) || (!v.empty() && !IsValidId(v))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "label \"", k.substr(0, 64), "=", v.substr(0, 64),
-          "\" is not KEY=VALUE of 1-64 characters of [A-Za-z0-9._-] each"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("label \"", k.substr(0, 64), "=", v.substr(0, 64),
+                       "\" is not KEY=VALUE of 1-64 characters of [A-Za-z0-9._-] each"));
     }
   }
   return absl::OkStatus();
@@ -83,9 +83,9 @@ absl::StatusOr<pki::CsrInfo> CheckAgentCsr(const std::string& pem) {
                      "\" is not a host id (1-64 characters of [A-Za-z0-9._-])"));
   }
   if (!csr.subject.organizational_unit.empty() && csr.subject.organizational_unit != kRoleAgent) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("the CSR asks for role \"", csr.subject.organizational_unit.substr(0, 64),
-                     "\": an enrolment token makes agents only"));
+    return absl::PermissionDeniedError(absl::StrCat("the CSR asks for role \"",
+                                                    csr.subject.organizational_unit.substr(0, 64),
+                                                    "\": an enrolment token makes agents only"));
   }
   if (!csr.other_subject_fields.empty() || csr.has_extensions) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -141,9 +141,8 @@ absl::StatusOr<NewToken> MakeToken(AccessStore* store, const Labels& labels,
     return absl::InternalError("getrandom failed");
   }
   NewToken t;
-  t.token = absl::StrCat(kTokenPrefix,
-                         absl::BytesToHexString(absl::string_view(
-                             reinterpret_cast<const char*>(random), sizeof random)));
+  t.token = absl::StrCat(kTokenPrefix, absl::BytesToHexString(absl::string_view(
+                                           reinterpret_cast<const char*>(random), sizeof random)));
   t.expires_ms = absl::ToUnixMillis(absl::Now() + ttl);
   TokenRecord r;
   r.hash = HashToken(t.token);
@@ -167,8 +166,8 @@ absl::StatusOr<v1::EnrolResponse> Enrol(const AccessDeps& deps, const v1::EnrolR
         "from `kctl token create`");
   }
   if (!req.name().empty() && !IsValidId(req.name())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "host name \"", req.name().substr(0, 64), "\" is not 1-64 characters of [A-Za-z0-9._-]"));
+    return absl::InvalidArgumentError(absl::StrCat("host name \"", req.name().substr(0, 64),
+                                                   "\" is not 1-64 characters of [A-Za-z0-9._-]"));
   }
   RETURN_IF_ERROR(CheckLabels(req.labels()));
   ASSIGN_OR_RETURN(pki::CsrInfo csr, CheckAgentCsr(req.csr_pem()));
@@ -184,13 +183,12 @@ absl::StatusOr<v1::EnrolResponse> Enrol(const AccessDeps& deps, const v1::EnrolR
   }
   const std::string& host_id = csr.subject.common_name;
   if (!token->host_id.empty() && token->host_id != host_id) {
-    return absl::PermissionDeniedError(absl::StrCat("the CSR names host id ", host_id,
-                                                    " but the token is for host id ",
-                                                    token->host_id));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the CSR names host id ", host_id, " but the token is for host id ", token->host_id));
   }
   if (!token->name.empty() && !req.name().empty() && req.name() != token->name) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "the agent asks for the name ", req.name(), " but the token is for ", token->name));
+    return absl::PermissionDeniedError(absl::StrCat("the agent asks for the name ", req.name(),
+                                                    " but the token is for ", token->name));
   }
   for (const auto& [k, v] : req.labels()) {
     auto it = token->labels.find(k);
@@ -232,9 +230,8 @@ absl::StatusOr<v1::EnrolResponse> Enrol(const AccessDeps& deps, const v1::EnrolR
 grpc::ServerUnaryReactor* EnrolServiceImpl::Enrol(grpc::CallbackServerContext* ctx,
                                                   const v1::EnrolRequest* req,
                                                   v1::EnrolResponse* resp) {
-  return Run(deps_, ctx, Permission::kAnyone, "EnrolService/Enrol",
-             req->name().substr(0, 64), /*audit=*/true,
-             [this, req, resp](const Identity&) -> absl::Status {
+  return Run(deps_, ctx, Permission::kAnyone, "EnrolService/Enrol", req->name().substr(0, 64),
+             /*audit=*/true, [this, req, resp](const Identity&) -> absl::Status {
                ASSIGN_OR_RETURN(*resp, controller::Enrol(deps_, *req));
                return absl::OkStatus();
              });
@@ -307,12 +304,12 @@ grpc::ServerUnaryReactor* AccessServiceImpl::CreateUser(grpc::CallbackServerCont
       /*audit=*/true, [this, req, resp](const Identity&) -> absl::Status {
         if (deps_.ca == nullptr) return absl::FailedPreconditionError("plaintext controller");
         if (!IsValidId(req->name())) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "user name \"", req->name().substr(0, 64), "\" is not 1-64 of [A-Za-z0-9._-]"));
+          return absl::InvalidArgumentError(absl::StrCat("user name \"", req->name().substr(0, 64),
+                                                         "\" is not 1-64 of [A-Za-z0-9._-]"));
         }
         if (!IsUserRole(req->role())) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "role \"", req->role().substr(0, 32), "\" is not admin, operator or viewer"));
+          return absl::InvalidArgumentError(absl::StrCat("role \"", req->role().substr(0, 32),
+                                                         "\" is not admin, operator or viewer"));
         }
         if (req->csr_pem().size() > kMaxCsrBytes) {
           return absl::InvalidArgumentError("the CSR is too large");
@@ -348,8 +345,8 @@ grpc::ServerUnaryReactor* AccessServiceImpl::RevokeUser(grpc::CallbackServerCont
                ASSIGN_OR_RETURN(std::vector<CertRecord> revoked,
                                 deps_.access_store->Revoke("user", req->name(), NowMs()));
                if (revoked.empty()) {
-                 return absl::NotFoundError(absl::StrCat(
-                     "no user ", req->name().substr(0, 64), " with a certificate to revoke"));
+                 return absl::NotFoundError(absl::StrCat("no user ", req->name().substr(0, 64),
+                                                         " with a certificate to revoke"));
                }
                std::vector<std::string> serials;
                for (const CertRecord& c : revoked) serials.push_back(c.serial);
@@ -386,8 +383,8 @@ absl::StatusOr<v1::RevokeResponse> RevokeHost(const AccessDeps& deps, const std:
                                                    "this host's certificate was revoked"))) {
     resp.set_sessions_ended(1);
   }
-  LogInfo(absl::StrCat("revoked host ", name, " (", host_id, "): ", revoked.size(),
-                       " certificate(s)"));
+  LogInfo(
+      absl::StrCat("revoked host ", name, " (", host_id, "): ", revoked.size(), " certificate(s)"));
   return resp;
 }
 
@@ -406,8 +403,9 @@ grpc::ServerUnaryReactor* AccessServiceImpl::ListAudit(grpc::CallbackServerConte
                                                        v1::ListAuditResponse* resp) {
   return Run(deps_, ctx, Permission::kAdmin, "AccessService/ListAudit", "", /*audit=*/false,
              [this, req, resp](const Identity&) -> absl::Status {
-               int limit = req->limit() == 0 ? 200 : static_cast<int>(std::min<uint32_t>(
-                                                         req->limit(), 10000));
+               int limit = req->limit() == 0
+                               ? 200
+                               : static_cast<int>(std::min<uint32_t>(req->limit(), 10000));
                ASSIGN_OR_RETURN(std::vector<v1::AuditEntry> entries,
                                 deps_.access_store->ListAudit(req->since_unix_ms(), limit));
                for (v1::AuditEntry& e : entries) *resp->add_entries() = std::move(e);
