@@ -28,23 +28,16 @@
 #include "absl/strings/strip.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "common/openssl_handles.h"
 #include "common/status_macros.h"
 
 namespace kfleet::pki {
 namespace {
 
-// Every OpenSSL handle of this file is owned through one of these.
-template <auto kFree>
-struct Free {
-  template <typename T>
-  void operator()(T* p) const {
-    kFree(p);
-  }
-};
+// Every OpenSSL handle of this file is owned through one of these (Free: openssl_handles.h).
 using Asn1OctetStringPtr = std::unique_ptr<ASN1_OCTET_STRING, Free<ASN1_OCTET_STRING_free>>;
 using BasicConstraintsPtr = std::unique_ptr<BASIC_CONSTRAINTS, Free<BASIC_CONSTRAINTS_free>>;
 using BignumPtr = std::unique_ptr<BIGNUM, Free<BN_free>>;
-using BioPtr = std::unique_ptr<BIO, Free<BIO_free_all>>;
 using ExtensionPtr = std::unique_ptr<X509_EXTENSION, Free<X509_EXTENSION_free>>;
 using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, Free<GENERAL_NAME_free>>;
 using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Free<GENERAL_NAMES_free>>;

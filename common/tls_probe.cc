@@ -27,20 +27,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/pki.h"
+#include "common/openssl_handles.h"
 #include "common/status_macros.h"
 
 namespace kfleet {
 namespace {
 
-template <auto kFree>
-struct Free {
-  template <typename T>
-  void operator()(T* p) const {
-    kFree(p);
-  }
-};
+// Every OpenSSL handle of this file is owned through one of these (Free: openssl_handles.h).
 using AddrInfoPtr = std::unique_ptr<addrinfo, Free<freeaddrinfo>>;
-using BioPtr = std::unique_ptr<BIO, Free<BIO_free_all>>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, Free<SSL_CTX_free>>;
 using SslPtr = std::unique_ptr<SSL, Free<SSL_free>>;
 

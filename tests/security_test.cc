@@ -42,6 +42,15 @@ struct Credentials {
   std::string cert;
 };
 
+v1::AgentMessage Hello(const std::string& host_id) {
+  v1::AgentMessage m;
+  m.mutable_hello()->set_host_id(host_id);
+  m.mutable_hello()->set_boot_id("boot-1");
+  m.mutable_hello()->mutable_protocol()->set_major(kProtocolMajor);
+  m.mutable_hello()->mutable_protocol()->set_minor(kProtocolMinor);
+  return m;
+}
+
 class SecurityTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -397,11 +406,7 @@ TEST_F(SecurityTest, HelloWithAnotherHostIdIsRefused) {
   grpc::ClientContext ctx;
   ctx.set_deadline(Deadline());
   auto stream = stub->Session(&ctx);
-  v1::AgentMessage hello;
-  hello.mutable_hello()->set_host_id("h-someone-else");
-  hello.mutable_hello()->set_boot_id("b");
-  hello.mutable_hello()->mutable_protocol()->set_major(kProtocolMajor);
-  hello.mutable_hello()->mutable_protocol()->set_minor(kProtocolMinor);
+  v1::AgentMessage hello = Hello("h-someone-else");
   ASSERT_TRUE(stream->Write(hello));
   v1::ControllerMessage m;
   while (stream->Read(&m)) {
@@ -423,14 +428,9 @@ TEST_F(SecurityTest, SessionTakesNameAndLabelsFromEnrolment) {
   grpc::ClientContext ctx;
   ctx.set_deadline(Deadline());
   auto stream = stub->Session(&ctx);
-  v1::AgentMessage hello;
-  v1::Hello* h = hello.mutable_hello();
-  h->set_host_id("h-agent-3");
-  h->set_boot_id("b");
-  h->set_name("pretender");
-  (*h->mutable_labels())["role"] = "builder";
-  h->mutable_protocol()->set_major(kProtocolMajor);
-  h->mutable_protocol()->set_minor(kProtocolMinor);
+  v1::AgentMessage hello = Hello("h-agent-3");
+  hello.mutable_hello()->set_name("pretender");
+  (*hello.mutable_hello()->mutable_labels())["role"] = "builder";
   ASSERT_TRUE(stream->Write(hello));
   v1::ControllerMessage m;
   ASSERT_TRUE(stream->Read(&m));
@@ -455,11 +455,7 @@ TEST_F(SecurityTest, RevokedHostSessionEnds) {
   grpc::ClientContext ctx;
   ctx.set_deadline(Deadline());
   auto stream = stub->Session(&ctx);
-  v1::AgentMessage hello;
-  hello.mutable_hello()->set_host_id("h-agent-4");
-  hello.mutable_hello()->set_boot_id("b");
-  hello.mutable_hello()->mutable_protocol()->set_major(kProtocolMajor);
-  hello.mutable_hello()->mutable_protocol()->set_minor(kProtocolMinor);
+  v1::AgentMessage hello = Hello("h-agent-4");
   ASSERT_TRUE(stream->Write(hello));
   v1::ControllerMessage m;
   ASSERT_TRUE(stream->Read(&m));
