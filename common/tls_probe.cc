@@ -26,8 +26,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/pki.h"
 #include "common/openssl_handles.h"
+#include "common/pki.h"
 #include "common/status_macros.h"
 
 namespace kfleet {

@@ -242,7 +242,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
       ArtifactServiceImpl::Deps{impl->blobs.get(), impl->artifact_index.get(), impl->executor.get(),
                                 impl->access.get(), impl->store.get()});
   AccessDeps access_deps{impl->access_store.get(), impl->access.get(), impl->ca.get(),
-                         impl->executor.get(),     impl->store.get(),  impl->fleet.get()};
+                         impl->executor.get(),     impl->store.get(),  impl->fleet.get(),
+                         impl->feed.get()};
   impl->enrol_service = std::make_unique<EnrolServiceImpl>(access_deps);
   impl->access_service = std::make_unique<AccessServiceImpl>(access_deps);
 

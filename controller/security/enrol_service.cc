@@ -352,6 +352,8 @@ grpc::ServerUnaryReactor* AccessServiceImpl::RevokeUser(grpc::CallbackServerCont
                for (const CertRecord& c : revoked) serials.push_back(c.serial);
                deps_.access->MarkRevoked(serials);
                for (std::string& s : serials) resp->add_serials(std::move(s));
+               // Open streams of the user re-check their caller on a change: end them now.
+               if (deps_.feed != nullptr) deps_.feed->Publish();
                return absl::OkStatus();
              });
 }

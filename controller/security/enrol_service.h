@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/executor.h"
+#include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
 #include "controller/security/access_control.h"
 #include "controller/security/access_store.h"
@@ -25,6 +26,8 @@ struct AccessDeps {
   Executor* executor;
   Store* store;
   Fleet* fleet;
+  // Woken after a revocation, so that open watch streams re-check their caller at once.
+  ChangeFeed* feed = nullptr;
 };
 
 // Makes a token (shown once; the store keeps its sha256) bound to `labels` and, if set, to one
