@@ -1,7 +1,13 @@
 #include "controller/provision/accel.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <regex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -20,6 +26,46 @@ bool KvmOpens() {
   if (fd < 0) return false;
   ::close(fd);
   return true;
+}
+
+// The user libvirt runs qemu as: `user = "..."` in qemu.conf, else Debian's default.
+std::string QemuUser(const std::string& qemu_conf) {
+  absl::StatusOr<std::string> conf = ReadFile(qemu_conf, 1 << 20);
+  if (conf.ok()) {
+    static const std::regex kUser(R"re((^|\n)\s*user\s*=\s*"([^"]+)")re");
+    std::smatch m;
+    if (std::regex_search(*conf, m, kUser)) return m[2].str();
+  }
+  return "libvirt-qemu";
+}
+
+// True if the user libvirt runs qemu as may open /dev/kvm read-write. A /dev/kvm that only root
+// may open (no udev to hand it to the kvm group) passes root's probe, yet every guest libvirt
+// starts fails with "Could not access KVM kernel module: Permission denied".
+bool QemuUserMayOpenKvm(const std::string& qemu_conf) {
+  struct stat st;
+  if (::stat("/dev/kvm", &st) != 0) return false;
+  const std::string user = QemuUser(qemu_conf);
+  if (user == "root" || user == "+0") return true;
+  passwd pw;
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    return true;  // no such user: qemu runs as whoever starts it
+  }
+  auto rw = [&](mode_t r, mode_t w) { return (st.st_mode & r) != 0 && (st.st_mode & w) != 0; };
+  if (st.st_uid == pw.pw_uid) return rw(S_IRUSR, S_IWUSR);
+  int n = 64;
+  std::vector<gid_t> groups(n);
+  if (getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) {
+    groups.resize(n);
+    if (getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) n = 0;
+  }
+  groups.resize(n);
+  for (gid_t g : groups) {
+    if (g == st.st_gid) return rw(S_IRGRP, S_IWGRP);
+  }
+  return rw(S_IROTH, S_IWOTH);
 }
 
 // True if a guest under KVM gets far enough to print its banner.
@@ -62,8 +108,16 @@ bool KvmBootsGuest(const std::string& kernel) {
 
 }  // namespace
 
-std::string DetectAccel(const std::string& kernel, const std::string& cache_dir) {
+std::string DetectAccel(const std::string& kernel, const std::string& cache_dir,
+                        const std::string& qemu_conf) {
   if (!KvmOpens()) return kAccelTcg;
+  if (!QemuUserMayOpenKvm(qemu_conf)) {
+    LogWarning(absl::StrCat("/dev/kvm is not open to ", QemuUser(qemu_conf),
+                            ", the user libvirt runs qemu as: guests run under TCG. To use KVM: "
+                            "chgrp kvm /dev/kvm && chmod 0660 /dev/kvm (what Debian's udev "
+                            "rules do)"));
+    return kAccelTcg;
+  }
   const std::string cache = cache_dir.empty() ? "" : absl::StrCat(cache_dir, "/accel");
   if (!cache.empty()) {
     absl::StatusOr<std::string> cached = ReadFile(cache, 64);

@@ -10,8 +10,9 @@ inline constexpr char kAccelKvm[] = "kvm";
 inline constexpr char kAccelTcg[] = "tcg";
 
 // Returns "kvm" or "tcg", deciding by trying, on the local host:
-//  - /dev/kvm cannot be opened read-write: "tcg" at once, nothing cached (so loading kvm later
-//    is noticed);
+//  - /dev/kvm cannot be opened read-write, by this process or by the user libvirt runs qemu as
+//    (`user` in `qemu_conf`, default libvirt-qemu): "tcg" at once, nothing cached (so loading kvm
+//    or fixing its permissions later is noticed);
 //  - else a probe: qemu-system-x86_64 -accel kvm boots `kernel` (or, if `kernel` is empty, just
 //    the firmware) for at most 15 s; "kvm" if the guest prints its banner ("Linux version" on the
 //    serial console, or SeaBIOS's on its debug port), else "tcg" (a /dev/kvm that opens but hangs
@@ -20,7 +21,8 @@ inline constexpr char kAccelTcg[] = "tcg";
 //    disables the cache.
 // Blocks for up to ~15 s on a first probe. Not for concurrent calls with the same `cache_dir`
 // (the caller serializes them).
-std::string DetectAccel(const std::string& kernel, const std::string& cache_dir);
+std::string DetectAccel(const std::string& kernel, const std::string& cache_dir,
+                        const std::string& qemu_conf = "/etc/libvirt/qemu.conf");
 
 }  // namespace kfleet::controller::provision
 
