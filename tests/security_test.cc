@@ -572,6 +572,69 @@ TEST_F(SecurityTest, PlaintextAndGarbageAreRefused) {
   ExpectStillServing();
 }
 
+// Validates that a controller started with its own PKI (--tls-cert/--tls-key/--tls-ca, no CA key)
+// serves users of that CA and refuses to make tokens it could not honour.
+TEST(BroughtOwnPkiTest, ServesTheGivenCaAndCannotEnrol) {
+  char dir[] = "/tmp/kfleet-own-pki-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string d = dir;
+  absl::Time now = absl::Now();
+  std::string ca_key = pki::GenerateKeyPem().value();
+  std::string ca =
+      pki::MakeCaCertificate(ca_key, {"lab CA", "ca"}, now - absl::Hours(1), now + absl::Hours(24))
+          .value();
+  auto issue = [&](const std::string& cn, const std::string& ou, bool server, Credentials* out) {
+    out->key = pki::GenerateKeyPem().value();
+    pki::IssueOptions o;
+    o.subject = {cn, ou};
+    o.not_before = now - absl::Hours(1);
+    o.not_after = now + absl::Hours(24);
+    o.server = server;
+    o.client = !server;
+    if (server) o.ip_addresses = {"127.0.0.1"};
+    out->cert = pki::IssueCertificate(ca, ca_key, pki::PublicKeyPem(out->key).value(), o).value();
+  };
+  Credentials server, admin;
+  issue("ctl", "controller", true, &server);
+  issue("root", "admin", false, &admin);
+  ASSERT_TRUE(WriteFileAtomic(d + "/server.crt", server.cert).ok());
+  ASSERT_TRUE(WriteFileAtomic(d + "/server.key", server.key).ok());
+  ASSERT_TRUE(WriteFileAtomic(d + "/ca.crt", ca).ok());
+  ControllerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.state_dir = d + "/state";
+  options.tls_cert = d + "/server.crt";
+  options.tls_key = d + "/server.key";
+  options.tls_ca = d + "/ca.crt";
+  absl::StatusOr<std::unique_ptr<Controller>> c = Controller::Start(options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  TransportSecurity s;
+  s.ca_pem = ca;
+  s.cert_pem = admin.cert;
+  s.key_pem = admin.key;
+  std::shared_ptr<grpc::Channel> ch =
+      MakeChannel(s, "127.0.0.1:" + std::to_string((*c)->port())).value();
+  {
+    auto fleet = v1::FleetService::NewStub(ch);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::ListHostsResponse resp;
+    grpc::Status st = fleet->ListHosts(&ctx, v1::ListHostsRequest(), &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+  }
+  {
+    auto access = v1::AccessService::NewStub(ch);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::CreateTokenResponse resp;
+    grpc::Status st = access->CreateToken(&ctx, v1::CreateTokenRequest(), &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+    EXPECT_TRUE(absl::StrContains(st.error_message(), "--tls-ca-key")) << st.error_message();
+  }
+  c->reset();
+  std::filesystem::remove_all(d);
+}
+
 // Validates that refusing plaintext off loopback names the fix.
 TEST(SecurityFlagsTest, PlaintextOffLoopbackIsRefused) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> ch =
