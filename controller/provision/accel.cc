@@ -39,12 +39,11 @@ std::string QemuUser(const std::string& qemu_conf) {
   return "libvirt-qemu";
 }
 
-// True if the user libvirt runs qemu as may open /dev/kvm read-write. A /dev/kvm that only root
-// may open (no udev to hand it to the kvm group) passes root's probe, yet every guest libvirt
-// starts fails with "Could not access KVM kernel module: Permission denied".
-bool QemuUserMayOpenKvm(const std::string& qemu_conf) {
+}  // namespace
+
+bool QemuUserMayOpenKvm(const std::string& qemu_conf, const std::string& kvm_path) {
   struct stat st;
-  if (::stat("/dev/kvm", &st) != 0) return false;
+  if (::stat(kvm_path.c_str(), &st) != 0) return false;
   const std::string user = QemuUser(qemu_conf);
   if (user == "root" || user == "+0") return true;
   passwd pw;
@@ -67,6 +66,8 @@ bool QemuUserMayOpenKvm(const std::string& qemu_conf) {
   }
   return rw(S_IROTH, S_IWOTH);
 }
+
+namespace {
 
 // True if a guest under KVM gets far enough to print its banner.
 bool KvmBootsGuest(const std::string& kernel) {
@@ -111,7 +112,7 @@ bool KvmBootsGuest(const std::string& kernel) {
 std::string DetectAccel(const std::string& kernel, const std::string& cache_dir,
                         const std::string& qemu_conf) {
   if (!KvmOpens()) return kAccelTcg;
-  if (!QemuUserMayOpenKvm(qemu_conf)) {
+  if (!QemuUserMayOpenKvm(qemu_conf, "/dev/kvm")) {
     LogWarning(absl::StrCat("/dev/kvm is not open to ", QemuUser(qemu_conf),
                             ", the user libvirt runs qemu as: guests run under TCG. To use KVM: "
                             "chgrp kvm /dev/kvm && chmod 0660 /dev/kvm (what Debian's udev "

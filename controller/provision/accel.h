@@ -21,6 +21,13 @@ inline constexpr char kAccelTcg[] = "tcg";
 //    disables the cache.
 // Blocks for up to ~15 s on a first probe. Not for concurrent calls with the same `cache_dir`
 // (the caller serializes them).
+// True if the user libvirt runs qemu as (`user = "..."` in `qemu_conf`, default libvirt-qemu)
+// may open `kvm_path` read-write by its owner, group (its groups included) and mode. A /dev/kvm
+// only root may open (no udev to hand it to the kvm group) passes root's probe, yet every guest
+// libvirt starts would fail with "Could not access KVM kernel module: Permission denied". True
+// when that user does not exist (qemu then runs as whoever starts it).
+bool QemuUserMayOpenKvm(const std::string& qemu_conf, const std::string& kvm_path);
+
 std::string DetectAccel(const std::string& kernel, const std::string& cache_dir,
                         const std::string& qemu_conf = "/etc/libvirt/qemu.conf");
 
