@@ -30,6 +30,7 @@
 #include "controller/provision/pool_config.h"
 #include "controller/provision/pool_manager.h"
 #include "controller/security/access_control.h"
+#include "controller/security/access_service.h"
 #include "controller/security/access_store.h"
 #include "controller/security/certificate_authority.h"
 #include "controller/security/enrol_service.h"
