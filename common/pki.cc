@@ -60,23 +60,12 @@ struct ExtensionsFree {
 };
 using ExtensionsPtr = std::unique_ptr<STACK_OF(X509_EXTENSION), ExtensionsFree>;
 
-// The errors OpenSSL queued on this thread, oldest first; the queue is empty afterwards.
-std::string TakeErrors() {
-  std::vector<std::string> parts;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    parts.push_back(buf);
-  }
-  return parts.empty() ? "no detail from OpenSSL" : absl::StrJoin(parts, "; ");
-}
-
 absl::Status Invalid(absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(what, ": ", TakeErrors()));
+  return absl::InvalidArgumentError(absl::StrCat(what, ": ", TakeOpenSslErrors()));
 }
 
 absl::Status Internal(absl::string_view what) {
-  return absl::InternalError(absl::StrCat("OpenSSL: ", what, ": ", TakeErrors()));
+  return absl::InternalError(absl::StrCat("OpenSSL: ", what, ": ", TakeOpenSslErrors()));
 }
 
 // Also clears errors left by earlier calls on this thread, so that messages name only ours.

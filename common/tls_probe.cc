@@ -58,16 +58,6 @@ std::string ErrnoText(int err) {
   return strerror_r(err, buf, sizeof(buf));  // the GNU variant: returns the text
 }
 
-std::string TakeSslErrors() {
-  std::vector<std::string> parts;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    parts.push_back(buf);
-  }
-  return parts.empty() ? "no detail from OpenSSL" : absl::StrJoin(parts, "; ");
-}
-
 struct HostPort {
   std::string host;
   std::string port;
@@ -210,7 +200,7 @@ absl::Status Handshake(SSL* ssl, int fd, BIO* in, BIO* out, absl::Time deadline)
     int rc = SSL_connect(ssl);
     int error = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, rc);
     if (error != SSL_ERROR_NONE && error != SSL_ERROR_WANT_READ) {
-      std::string why = TakeSslErrors();
+      std::string why = TakeOpenSslErrors();
       (void)Flush(fd, out, deadline);  // the alert, if any, is a courtesy to the server
       return absl::UnavailableError(absl::StrCat("TLS handshake failed: ", why));
     }
@@ -229,7 +219,8 @@ absl::StatusOr<std::vector<std::string>> PeerChain(SSL* ssl) {
   for (int i = 0; i < sk_X509_num(chain); ++i) {
     BioPtr bio(BIO_new(BIO_s_mem()));
     if (bio == nullptr || PEM_write_bio_X509(bio.get(), sk_X509_value(chain, i)) != 1) {
-      return absl::InternalError(absl::StrCat("OpenSSL: writing a certificate: ", TakeSslErrors()));
+      return absl::InternalError(
+          absl::StrCat("OpenSSL: writing a certificate: ", TakeOpenSslErrors()));
     }
     char* data = nullptr;
     long size = BIO_get_mem_data(bio.get(), &data);
@@ -242,7 +233,8 @@ absl::StatusOr<std::vector<std::string>> Fetch(const HostPort& target, absl::Tim
   ASSIGN_OR_RETURN(Socket socket, Connect(target, deadline));
   ERR_clear_error();
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  if (ctx == nullptr) return absl::InternalError(absl::StrCat("SSL_CTX_new: ", TakeSslErrors()));
+  if (ctx == nullptr)
+    return absl::InternalError(absl::StrCat("SSL_CTX_new: ", TakeOpenSslErrors()));
   // Nothing is verified here: the caller trusts a certificate by its fingerprint.
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
@@ -250,7 +242,7 @@ absl::StatusOr<std::vector<std::string>> Fetch(const HostPort& target, absl::Tim
   BioPtr owned_in(BIO_new(BIO_s_mem()));
   BioPtr owned_out(BIO_new(BIO_s_mem()));
   if (ssl == nullptr || owned_in == nullptr || owned_out == nullptr) {
-    return absl::InternalError(absl::StrCat("OpenSSL: SSL_new: ", TakeSslErrors()));
+    return absl::InternalError(absl::StrCat("OpenSSL: SSL_new: ", TakeOpenSslErrors()));
   }
   BIO* in = owned_in.get();
   BIO* out = owned_out.get();
@@ -260,7 +252,7 @@ absl::StatusOr<std::vector<std::string>> Fetch(const HostPort& target, absl::Tim
   if (SSL_set_alpn_protos(ssl.get(), kAlpnH2, sizeof(kAlpnH2)) != 0 ||  // 0 is success
       (!IsIpLiteral(target.host) &&
        SSL_set_tlsext_host_name(ssl.get(), target.host.c_str()) != 1)) {
-    return absl::InternalError(absl::StrCat("OpenSSL: ALPN or SNI: ", TakeSslErrors()));
+    return absl::InternalError(absl::StrCat("OpenSSL: ALPN or SNI: ", TakeOpenSslErrors()));
   }
   SSL_set_connect_state(ssl.get());
   RETURN_IF_ERROR(Handshake(ssl.get(), socket.get(), in, out, deadline));
