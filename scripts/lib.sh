@@ -19,6 +19,8 @@ KFLEET_PACKAGES=(
   linux-source-6.1 flex bison bc libelf-dev kmod xz-utils
   # kselftests built with a kernel: their install step copies with rsync
   rsync
+  # the off-loopback tests: network namespaces and veth pairs
+  iproute2
 )
 
 # A clean kernel tree from Debian's linux-source-6.1, unpacked once per machine; the tests use the
