@@ -50,7 +50,8 @@ absl::StatusOr<pid_t> LocalBuilder::Spawn() {
                                    "2s"};
   if (options_.insecure) args.push_back("--insecure");
   if (!options_.token_file.empty()) {
-    args.insert(args.end(), {"--token-file", options_.token_file, "--ca-cert", options_.ca_cert_file});
+    args.insert(args.end(),
+                {"--token-file", options_.token_file, "--ca-cert", options_.ca_cert_file});
   }
   if (!options_.kernel_dir.empty()) {
     args.push_back("--kernel-dir");

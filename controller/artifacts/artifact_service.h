@@ -55,8 +55,7 @@ class ArtifactServiceImpl : public kfleet::v1::ArtifactService::CallbackService 
 
  private:
   template <typename Fn>
-  grpc::ServerUnaryReactor* OnExecutor(grpc::CallbackServerContext* ctx, const char* method,
-                                       Fn fn);
+  grpc::ServerUnaryReactor* OnExecutor(grpc::CallbackServerContext* ctx, const char* method, Fn fn);
   // The caller's identity if it may use the artifact store at all.
   absl::StatusOr<Identity> Caller(grpc::CallbackServerContext* ctx, const char* method,
                                   Permission permission);
