@@ -217,16 +217,6 @@ absl::StatusOr<std::vector<std::string>> AccessStore::RevokedSerials() {
   return serials;
 }
 
-absl::StatusOr<int> AccessStore::LiveCertificates(const std::string& host_id, int64_t now_ms) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt q, Stmt::Prepare(db_.get(),
-                                         "SELECT COUNT(*) FROM certificates WHERE host_id = ? AND "
-                                         "revoked_ms IS NULL AND not_after_ms > ?"));
-  q.Bind(1, host_id).Bind(2, now_ms);
-  ASSIGN_OR_RETURN(bool row, q.Step());
-  return row ? static_cast<int>(q.Int(0)) : 0;
-}
-
 absl::Status AccessStore::PutEnrolledHost(const EnrolledHost& h) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(),

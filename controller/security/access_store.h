@@ -66,8 +66,6 @@ class AccessStore {
   absl::StatusOr<std::vector<CertRecord>> Revoke(const std::string& kind, const std::string& name,
                                                  int64_t now_ms);
   absl::StatusOr<std::vector<std::string>> RevokedSerials();
-  // Unrevoked, unexpired certificates of this host id.
-  absl::StatusOr<int> LiveCertificates(const std::string& host_id, int64_t now_ms);
 
   absl::Status PutEnrolledHost(const EnrolledHost& host);
   // By host id. nullopt if it never enrolled.

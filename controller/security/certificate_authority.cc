@@ -100,7 +100,6 @@ absl::StatusOr<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load
     const CertificateAuthorityOptions& options, AccessStore* store) {
   auto ca = std::unique_ptr<CertificateAuthority>(new CertificateAuthority());
   ca->agent_ttl_ = options.agent_ttl;
-  ca->state_dir_ = options.state_dir;
   const std::string dir = options.state_dir + "/pki";
   RETURN_IF_ERROR(MakeDirs(dir));
   ::chmod(dir.c_str(), 0700);

@@ -67,7 +67,6 @@ class CertificateAuthority {
   std::string server_chain_pem_;
   std::string server_key_pem_;
   std::string kctl_config_path_;
-  std::string state_dir_;
   absl::Duration agent_ttl_;
 };
 
