@@ -4,25 +4,28 @@
 # kfleet agent as a systemd unit. The controller boots it through copy-on-write overlays
 # (qemu-img create -f qcow2 -F qcow2 -b BASE overlay). See README.md beside this file.
 #
-# Usage: build.sh --agent PATH --out CACHE_DIR [--size SIZE]
+# Usage: build.sh --agent PATH --out CACHE_DIR [--size SIZE] [--mirror URL]
+#                 [--security-mirror URL|none]
 #
 # Prints, as the last line of stdout, CACHE_DIR/debian-<hash>: a directory holding disk.qcow2,
 # kernel-release and inputs. <hash> covers the agent binary, this script, the guest files beside
 # it (unit files, kfleet-guest), the package list and the disk size, so an existing directory is
-# reused as is (delete it to pick up newer Debian packages). Everything else goes to stderr.
+# reused as is (delete it to pick up newer Debian packages). The package mirrors are not in the
+# hash: like the mirror's state, they do not name the image. Everything else goes to stderr.
 #
 # Runs as root on Debian 12, without systemd running and without loop devices or mounts of the
 # image: mmdebstrap makes the root tree, mke2fs -d writes it into the partition of a raw file,
 # the guest's own grub-mkimage makes the core image, dd puts boot.img and core.img before the
-# partition, qemu-img converts to qcow2. Debian packages only, from the mirror apt uses.
+# partition, qemu-img converts to qcow2. Debian packages only, from the mirrors the host's apt
+# uses (../host-mirrors.sh: its sources, signed-by keyrings and proxy settings), or --mirror and
+# --security-mirror (KFLEET_MIRROR, KFLEET_SECURITY_MIRROR).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 GUEST_FILES=(kfleet-guest kfleet-agent.service kfleet-network.service)
+HOST_MIRRORS="$HERE/../host-mirrors.sh"
 SUITE=bookworm
-MIRROR=http://deb.debian.org/debian
-SECURITY_MIRROR=http://deb.debian.org/debian-security
 # Host tools: command -> Debian package.
 HOST_TOOLS=(mmdebstrap:mmdebstrap qemu-img:qemu-utils sfdisk:fdisk mke2fs:e2fsprogs)
 # In the guest besides the agent's libraries (minbase: essential packages and apt).
@@ -31,12 +34,18 @@ GUEST_PACKAGES=(systemd systemd-sysv udev dbus kmod iproute2 procps linux-image-
 
 usage() {
   cat >&2 <<'EOF'
-Usage: build.sh --agent PATH --out CACHE_DIR [--size SIZE]
+Usage: build.sh --agent PATH --out CACHE_DIR [--size SIZE] [--mirror URL]
+                [--security-mirror URL|none]
 
   --agent PATH      the kfleet-agent binary to install (its Debian library packages come along)
   --out CACHE_DIR   cache directory; the image goes to CACHE_DIR/debian-<hash>/disk.qcow2
   --size SIZE       virtual disk size (qemu-img units, default 4G; the qcow2 file holds only
                     what is used)
+  --mirror URL      the Debian archive to install from (bookworm and bookworm-updates); default:
+                    $KFLEET_MIRROR, else the one this machine's apt uses for bookworm main
+  --security-mirror URL|none
+                    the security archive (bookworm-security), or none to leave it out;
+                    default: $KFLEET_SECURITY_MIRROR, else the one apt uses
 
 Prints the image directory (disk.qcow2, kernel-release, inputs) as the last line of stdout.
 EOF
@@ -46,12 +55,14 @@ EOF
 die() { echo "build.sh: $*" >&2; exit 1; }
 say() { echo "build.sh: $*" >&2; }
 
-agent= out= size=4G
+agent= out= size=4G mirror= security_mirror=
 while [ $# -gt 0 ]; do
   case "$1" in
     --agent) agent=${2:?--agent needs a path}; shift 2 ;;
     --out) out=${2:?--out needs a directory}; shift 2 ;;
     --size) size=${2:?--size needs a size}; shift 2 ;;
+    --mirror) mirror=${2:?--mirror needs a URL}; shift 2 ;;
+    --security-mirror) security_mirror=${2:?--security-mirror needs a URL or none}; shift 2 ;;
     -h | --help) usage ;;
     *) echo "build.sh: unknown argument: $1" >&2; usage ;;
   esac
@@ -132,6 +143,34 @@ fi
 
 [ "$(id -u)" = 0 ] || die "building the image needs root (mmdebstrap, chroot)"
 
+# ---- Package mirrors: the host's apt sources and proxies unless given (host-mirrors.sh says
+# which file to fix when apt has none for the suite).
+mirror_args=(--suite "$SUITE")
+[ -z "$mirror" ] || mirror_args+=(--mirror "$mirror")
+[ -z "$security_mirror" ] || mirror_args+=(--security-mirror "$security_mirror")
+mirrors=$("$HOST_MIRRORS" "${mirror_args[@]}") || die "no package mirror to build from (see above)"
+MIRROR='' MIRROR_FROM='' SECURITY_MIRROR='' SECURITY_MIRROR_FROM='' mirror_key='' security_key=
+aptopts=()
+while IFS='=' read -r key value; do
+  case "$key" in
+    MIRROR) MIRROR=$value ;;
+    MIRROR_FROM) MIRROR_FROM=$value ;;
+    MIRROR_SIGNED_BY) mirror_key=$value ;;
+    SECURITY_MIRROR) SECURITY_MIRROR=$value ;;
+    SECURITY_MIRROR_FROM) SECURITY_MIRROR_FROM=$value ;;
+    SECURITY_MIRROR_SIGNED_BY) security_key=$value ;;
+    APTOPT) aptopts+=(--aptopt="$value") ;;
+  esac
+done <<<"$mirrors"
+if [ -z "$MIRROR" ] || [ -z "$SECURITY_MIRROR" ]; then die "$HOST_MIRRORS printed no mirrors"; fi
+# signed-by keyrings are host files to apt under mmdebstrap; the guest gets a copy (below).
+for k in "$mirror_key" "$security_key"; do
+  [ -z "$k" ] || [ -f "$k" ] || die "signed-by $k of the apt source for $SUITE: no such file"
+  case "$k" in *[!A-Za-z0-9._/+-]*) die "signed-by $k: unexpected characters in the path" ;; esac
+done
+say "mirror $MIRROR (from $MIRROR_FROM), security mirror $SECURITY_MIRROR" \
+  "${SECURITY_MIRROR_FROM:+"(from $SECURITY_MIRROR_FROM)"}${aptopts[*]:+", apt proxy settings"}"
+
 # ---- Host tools.
 need=()
 for t in "${HOST_TOOLS[@]}"; do
@@ -193,12 +232,27 @@ done
 EOF
 chmod 0755 "$work/initramfs-tools/hooks/kfleet"
 say "mmdebstrap $SUITE (${#packages[@]} packages besides minbase) into $root"
-sources="deb $MIRROR $SUITE main
-deb $MIRROR $SUITE-updates main
-deb $SECURITY_MIRROR $SUITE-security main"
+signed() { [ -z "$1" ] || echo "[signed-by=$1] "; }
+sources="deb $(signed "$mirror_key")$MIRROR $SUITE main
+deb $(signed "$mirror_key")$MIRROR $SUITE-updates main"
+if [ "$SECURITY_MIRROR" != none ]; then
+  sources+=$'\n'"deb $(signed "$security_key")$SECURITY_MIRROR $SUITE-security main"
+fi
+# The guest's apt keeps the sources; it needs their keyrings, and not the build host's proxies
+# (--aptopt also goes to the guest's apt.conf.d/99mmdebstrap).
+hooks=()
+for k in $(printf '%s\n' "$mirror_key" "$security_key" | sort -u); do
+  hooks+=(--customize-hook="[ -e \"\$1$k\" ] || install -D -m 0644 '$k' \"\$1$k\"")
+done
+if [ ${#aptopts[@]} -gt 0 ]; then
+  # shellcheck disable=SC2016 # $1 is the hook's: the root tree
+  hooks+=(--customize-hook='f="$1/etc/apt/apt.conf.d/99mmdebstrap"
+    [ ! -f "$f" ] || sed -i "/::Proxy/d" "$f"')
+fi
 mmdebstrap --mode=root --variant=minbase --format=directory \
   --aptopt='Acquire::Check-Valid-Until "false"' \
   --aptopt='Acquire::Retries "3"' \
+  "${aptopts[@]}" \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-include=/usr/share/locale/locale.alias' \
@@ -212,7 +266,9 @@ mmdebstrap --mode=root --variant=minbase --format=directory \
   --essential-hook='echo "grub-pc grub-pc/install_devices_empty boolean true" | chroot "$1" debconf-set-selections' \
   --customize-hook="(cd \"\$1/var/cache/apt/archives\" && ls | grep '\\.deb\$' >'$work/debs.list' || true)" \
   --customize-hook="find \"\$1/var/cache/apt/archives\" -maxdepth 1 -name '*.deb' -exec cp -n -t '$debs' {} +" \
-  "$SUITE" "$root" - <<<"$sources" >&2 || die "mmdebstrap failed"
+  "${hooks[@]}" \
+  "$SUITE" "$root" - <<<"$sources" >&2 ||
+  die "mmdebstrap failed (is the mirror $MIRROR reachable? see --mirror in --help)"
 # Only the .debs the last build used are kept.
 if [ -s "$work/debs.list" ]; then
   (cd "$debs" && ls | grep '\.deb$' | grep -vxF -f "$work/debs.list" | xargs -r rm -f) || true
