@@ -177,7 +177,11 @@ CommandSpec ExecCommand() {
           "under \"job\".",
       .flags =
           {
-              {.name = "all", .help = "Run on every host online when the job is submitted."},
+              {.name = "all",
+               .help = "Run on every host online when the job is submitted, except builders "
+                       "(hosts labelled role=builder, such as the controller's local-builder; "
+                       "kctl hosts shows them as KIND builder): name one with --host or select "
+                       "them with -l role=builder."},
               {.name = "host",
                .value_name = "NAME",
                .help = "Run on this host (NAME or N1,N2), waiting for it if it is offline.",
@@ -222,7 +226,7 @@ CommandSpec ExecCommand() {
       .examples =
           "kctl exec -l pool=local -- uname -r\n"
           "kctl exec --host host-a --host host-b --timeout 5m -- make -C /src/linux -j8\n"
-          "# a shell pipeline on every online host\n"
+          "# a shell pipeline on every online test host (builders left out)\n"
           "kctl exec --all -- sh -c 'dmesg | tail -n 5'\n"
           "# does it fit in 64 MiB?\n"
           "kctl exec -l pool=local --memory-max 64M -- stress-ng --vm 1 --vm-bytes 128M -t 10s\n",

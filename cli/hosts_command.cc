@@ -1,6 +1,8 @@
 #include "cli/hosts_command.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +18,27 @@
 
 namespace kfleet::cli {
 namespace {
+
+// As the controller decides (controller/api/fleet_service.h, IsBuilder): builders run kernel
+// builds, and `kctl exec --all` leaves them out.
+bool IsBuilder(const v1::Host& host) {
+  auto role = host.labels().find("role");
+  return role != host.labels().end() && role->second == "builder";
+}
+
+// {"hosts": [...]} with the Host fields in their order, plus "builder": true last on builders.
+absl::StatusOr<std::string> HostsJson(const v1::ListHostsResponse& hosts) {
+  ASSIGN_OR_RETURN(std::string text, ToJson(hosts, JsonStyle::kLine));
+  nlohmann::ordered_json doc =
+      nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return absl::InternalError("cannot print the hosts as JSON");
+  auto list = doc.find("hosts");
+  for (int i = 0; list != doc.end() && i < hosts.hosts_size(); ++i) {
+    if (IsBuilder(hosts.hosts(i)) && list->at(i).is_object()) list->at(i)["builder"] = true;
+  }
+  return absl::StrCat(doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+                      "\n");
+}
 
 absl::StatusOr<int> RunHosts(const Invocation& inv, Context& ctx) {
   if (!inv.args.empty()) {
@@ -37,7 +60,7 @@ absl::StatusOr<int> RunHosts(const Invocation& inv, Context& ctx) {
   std::sort(hosts->mutable_hosts()->begin(), hosts->mutable_hosts()->end(),
             [](const v1::Host& a, const v1::Host& b) { return a.name() < b.name(); });
   if (inv.globals.output == OutputFormat::kJson) {
-    absl::StatusOr<std::string> json = ToJson(*hosts, JsonStyle::kPretty);
+    absl::StatusOr<std::string> json = HostsJson(*hosts);
     if (!json.ok()) return json.status();
     ctx.io.out << *json;
     return kExitOk;
@@ -54,7 +77,7 @@ absl::StatusOr<int> RunHosts(const Invocation& inv, Context& ctx) {
 }  // namespace
 
 std::string RenderHostsTable(const v1::ListHostsResponse& hosts, bool wide, absl::Time now) {
-  std::vector<std::string> headers = {"NAME", "STATE", "LABELS", "KERNEL", "LAST-SEEN"};
+  std::vector<std::string> headers = {"NAME", "STATE", "KIND", "LABELS", "KERNEL", "LAST-SEEN"};
   if (wide) headers.insert(headers.end(), {"ID", "CPUS", "MEMORY", "AGENT", "OS"});
   Table table(headers);
   std::vector<const v1::Host*> sorted;
@@ -62,7 +85,10 @@ std::string RenderHostsTable(const v1::ListHostsResponse& hosts, bool wide, absl
   std::stable_sort(sorted.begin(), sorted.end(),
                    [](const v1::Host* a, const v1::Host* b) { return a->name() < b->name(); });
   for (const v1::Host* h : sorted) {
-    std::vector<std::string> row = {h->name(), HostStateName(h->state()), FormatLabels(h->labels()),
+    std::vector<std::string> row = {h->name(),
+                                    HostStateName(h->state()),
+                                    IsBuilder(*h) ? "builder" : "test",
+                                    FormatLabels(h->labels()),
                                     h->facts().kernel_release(),
                                     FormatAgo(h->last_seen_unix_ms(), now)};
     if (wide) {
@@ -80,16 +106,18 @@ CommandSpec HostsCommand() {
   return CommandSpec{
       .name = "hosts",
       .synopsis = "hosts [-o table|wide|json] | hosts revoke NAME [-o table|json]",
-      .summary = "list hosts: name, state, labels, kernel, last seen; or revoke one",
+      .summary = "list hosts: name, state, kind, labels, kernel, last seen; or revoke one",
       .description =
           "Lists every host that has registered with the controller, sorted by name.\n\n"
-          "STATE is online, offline (three heartbeats missed), rebooting or draining. KERNEL is "
-          "the running kernel's release as the agent last reported it. LAST-SEEN is the time since "
-          "the controller last heard from the host's agent.\n\n"
+          "STATE is online, offline (three heartbeats missed), rebooting or draining. KIND is "
+          "builder for a host labelled role=builder (the controller's own local-builder among "
+          "them), where kernel builds run and which kctl exec --all leaves out, else test. KERNEL "
+          "is the running kernel's release as the agent last reported it. LAST-SEEN is the time "
+          "since the controller last heard from the host's agent.\n\n"
           "With -o wide, the table adds the host's id, CPU count, memory, agent version and "
           "operating system (last, as it contains blanks). With -o json, kctl prints one document, "
           "{\"hosts\": [...]}, with the fields of the Host message (proto field names; fields with "
-          "default values left out).\n\n"
+          "default values left out) and \"builder\": true on builders.\n\n"
           "kctl hosts revoke NAME (role admin) revokes the certificates of the host with that "
           "name or id and ends its agent's sessions at once: the agent can no longer connect "
           "and must enrol again with a new token (kctl token create). kctl prints the revoked "

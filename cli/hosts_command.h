@@ -13,7 +13,8 @@ namespace kfleet::cli {
 
 CommandSpec HostsCommand();
 
-// NAME STATE LABELS KERNEL LAST-SEEN, sorted by name; `wide` adds ID OS CPUS MEMORY AGENT.
+// NAME STATE KIND LABELS KERNEL LAST-SEEN, sorted by name (KIND: builder or test); `wide` adds
+// ID CPUS MEMORY AGENT OS.
 std::string RenderHostsTable(const v1::ListHostsResponse& hosts, bool wide, absl::Time now);
 
 }  // namespace kfleet::cli

@@ -15,7 +15,7 @@ namespace kfleet::cli {
 namespace {
 
 std::string DescribeSelector(const v1::HostSelector& s) {
-  if (s.all()) return "all online hosts";
+  if (s.all()) return "all online hosts except builders";
   if (!s.names().empty()) return absl::StrCat("names ", absl::StrJoin(s.names(), ","));
   if (!s.labels().empty()) return absl::StrCat("labels ", FormatLabels(s.labels()));
   return "";

@@ -58,17 +58,18 @@ v1::ListHostsResponse TwoHosts() {
 TEST(TableTest, Hosts) {
   std::string table = RenderHostsTable(TwoHosts(), false, kNow);
   EXPECT_EQ(table,
-            "NAME      STATE     LABELS                  KERNEL     LAST-SEEN\n"
-            "guest-1   online    pool=local,role=guest   6.1.0-kf   3s ago\n"
-            "mail      offline   -                       -          7m ago\n");
+            "NAME      STATE     KIND   LABELS                  KERNEL     LAST-SEEN\n"
+            "guest-1   online    test   pool=local,role=guest   6.1.0-kf   3s ago\n"
+            "mail      offline   test   -                       -          7m ago\n");
   std::string wide = RenderHostsTable(TwoHosts(), true, kNow);
-  EXPECT_EQ(wide,
-            "NAME      STATE     LABELS                  KERNEL     LAST-SEEN   ID    CPUS   MEMORY"
-            "    AGENT   OS\n"
-            "guest-1   online    pool=local,role=guest   6.1.0-kf   3s ago      h-1   2      512 "
-            "MiB   0.1.0   Debian GNU/Linux 12 (bookworm)\n"
-            "mail      offline   -                       -          7m ago      h-2   -      -    "
-            "     -       -\n");
+  EXPECT_EQ(
+      wide,
+      "NAME      STATE     KIND   LABELS                  KERNEL     LAST-SEEN   ID    "
+      "CPUS   MEMORY    AGENT   OS\n"
+      "guest-1   online    test   pool=local,role=guest   6.1.0-kf   3s ago      h-1   2      "
+      "512 MiB   0.1.0   Debian GNU/Linux 12 (bookworm)\n"
+      "mail      offline   test   -                       -          7m ago      h-2   -      "
+      "-         -       -\n");
 }
 
 // Validates the job page: header, steps and one row per command.
@@ -105,7 +106,7 @@ TEST(TableTest, JobDetail) {
             "Name:      smoke\n"
             "State:     done\n"
             "Verdict:   FAIL\n"
-            "Hosts:     all online hosts\n"
+            "Hosts:     all online hosts except builders\n"
             "Created:   2024-05-01 12:02:59\n"
             "Finished:  2024-05-01 12:03:01\n"
             "Duration:  2.0s\n"

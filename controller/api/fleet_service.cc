@@ -160,6 +160,40 @@ std::string DescribeLabels(const google::protobuf::Map<std::string, std::string>
 
 }  // namespace
 
+bool IsBuilder(const v1::Host& host) {
+  auto role = host.labels().find("role");
+  return role != host.labels().end() && role->second == "builder";
+}
+
+absl::StatusOr<std::vector<std::string>> SelectOnlineHosts(const std::vector<v1::Host>& hosts,
+                                                           const v1::HostSelector& sel) {
+  std::vector<std::string> ids;
+  std::vector<std::string> builders;  // online ones, for the error
+  for (const v1::Host& h : hosts) {
+    if (h.state() != v1::ONLINE) continue;
+    // A builder is the controller's own machine in the default setup: `all` means test hosts.
+    if (sel.all() && IsBuilder(h)) {
+      builders.push_back(h.name());
+      continue;
+    }
+    if (LabelsMatch(h, sel.labels())) ids.push_back(h.id());
+  }
+  if (!ids.empty()) return ids;
+  if (!sel.all()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no online host carries labels ", DescribeLabels(sel.labels()),
+                     ": `kctl hosts` shows hosts and their labels"));
+  }
+  std::sort(builders.begin(), builders.end());
+  std::string online =
+      builders.empty() ? "" : absl::StrCat("; online: ", absl::StrJoin(builders, ", "));
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no test host is online (`all` leaves out builders, the hosts labelled role=builder", online,
+      "): start an agent (kfleet-agent --controller HOST:PORT) and check `kctl hosts`, or target "
+      "a builder by name or label (kctl: --host ",
+      builders.empty() ? "NAME" : builders.front(), " or -l role=builder)"));
+}
+
 absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   if (spec.name().size() > 128) {
     return absl::InvalidArgumentError("name is longer than 128 characters");
@@ -239,8 +273,7 @@ absl::StatusOr<std::string> FleetServiceImpl::PickBuilder() {
   ASSIGN_OR_RETURN(std::set<std::string> busy, deps_.store->BusyHosts());
   std::string pick;
   for (const v1::Host& h : hosts) {
-    auto role = h.labels().find("role");
-    if (h.state() != v1::ONLINE || role == h.labels().end() || role->second != "builder") continue;
+    if (h.state() != v1::ONLINE || !IsBuilder(h)) continue;
     if (pick.empty() || !busy.count(h.id())) pick = h.id();
     if (!busy.count(h.id())) break;
   }
@@ -278,16 +311,7 @@ absl::StatusOr<v1::Job> FleetServiceImpl::Submit(const v1::JobSpec& submitted,
     }
   } else {
     ASSIGN_OR_RETURN(std::vector<v1::Host> hosts, deps_.store->ListHosts());
-    for (const v1::Host& h : hosts) {
-      if (h.state() == v1::ONLINE && LabelsMatch(h, sel.labels())) host_ids.push_back(h.id());
-    }
-    if (host_ids.empty()) {
-      return absl::FailedPreconditionError(
-          sel.all() ? std::string("no host is online: start an agent (kfleet-agent --controller "
-                                  "HOST:PORT), then check `kctl hosts`")
-                    : absl::StrCat("no online host carries labels ", DescribeLabels(sel.labels()),
-                                   ": `kctl hosts` shows hosts and their labels"));
-    }
+    ASSIGN_OR_RETURN(host_ids, SelectOnlineHosts(hosts, sel));
   }
   std::string builder;
   if (BuildsOnce(spec)) {

@@ -4,6 +4,11 @@
 #ifndef KFLEET_CONTROLLER_API_FLEET_SERVICE_H_
 #define KFLEET_CONTROLLER_API_FLEET_SERVICE_H_
 
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/executor.h"
 #include "common/grpc_status.h"
 #include "controller/api/job_streams.h"
@@ -21,6 +26,16 @@ namespace kfleet::controller {
 // Checks a job spec: steps present and well formed, durations parse, one host selector. The error
 // names the field and what was expected.
 absl::Status ValidateJobSpec(const kfleet::v1::JobSpec& spec);
+
+// Whether the host is a builder, i.e. labelled role=builder (the controller's local-builder is
+// one). Kernel builds run on builders; selection `all` leaves them out.
+bool IsBuilder(const kfleet::v1::Host& host);
+
+// The ids of the hosts a selector without names or count takes at submit time: the online hosts
+// carrying its labels, or, with `all`, every online host that is not a builder. None is a
+// FailedPrecondition that says how to start a host or, for `all`, how to target a builder.
+absl::StatusOr<std::vector<std::string>> SelectOnlineHosts(
+    const std::vector<kfleet::v1::Host>& hosts, const kfleet::v1::HostSelector& sel);
 
 class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
  public:

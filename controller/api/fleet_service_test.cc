@@ -1,6 +1,12 @@
 #include "controller/api/fleet_service.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace kfleet::controller {
 namespace {
@@ -44,6 +50,72 @@ TEST(ValidateJobSpecTest, NamesTheField) {
   v1::JobSpec no_kind = Good();
   no_kind.mutable_steps(0)->clear_exec();
   EXPECT_NE(ValidateJobSpec(no_kind).message().find("no step kind"), std::string::npos);
+}
+
+v1::Host MakeHost(const std::string& name, v1::HostState state, const std::string& role = "") {
+  v1::Host h;
+  h.set_id(absl::StrCat("h-", name));
+  h.set_name(name);
+  h.set_state(state);
+  if (!role.empty()) (*h.mutable_labels())["role"] = role;
+  (*h.mutable_labels())["pool"] = "local";
+  return h;
+}
+
+// Validates that `all` takes the online test hosts and leaves out builders and offline hosts.
+TEST(SelectOnlineHostsTest, AllLeavesOutBuilders) {
+  std::vector<v1::Host> hosts = {MakeHost("local-builder", v1::ONLINE, "builder"),
+                                 MakeHost("guest-1", v1::ONLINE, "guest"),
+                                 MakeHost("guest-2", v1::OFFLINE), MakeHost("mail", v1::ONLINE)};
+  v1::HostSelector all;
+  all.set_all(true);
+  absl::StatusOr<std::vector<std::string>> ids = SelectOnlineHosts(hosts, all);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_THAT(*ids, testing::ElementsAre("h-guest-1", "h-mail"));
+  EXPECT_TRUE(IsBuilder(hosts[0]));
+  EXPECT_FALSE(IsBuilder(hosts[1]));
+}
+
+// Validates that a builder is still taken when selected by its role=builder label.
+TEST(SelectOnlineHostsTest, LabelSelectsBuilders) {
+  std::vector<v1::Host> hosts = {MakeHost("local-builder", v1::ONLINE, "builder"),
+                                 MakeHost("guest-1", v1::ONLINE)};
+  v1::HostSelector by_role;
+  (*by_role.mutable_labels())["role"] = "builder";
+  absl::StatusOr<std::vector<std::string>> ids = SelectOnlineHosts(hosts, by_role);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_THAT(*ids, testing::ElementsAre("h-local-builder"));
+
+  v1::HostSelector by_pool;
+  (*by_pool.mutable_labels())["pool"] = "local";
+  ids = SelectOnlineHosts(hosts, by_pool);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_THAT(*ids, testing::ElementsAre("h-local-builder", "h-guest-1"));
+}
+
+// Validates that `all` with only a builder online fails, naming the builder and how to target it.
+TEST(SelectOnlineHostsTest, AllWithOnlyBuildersSaysHowToTargetThem) {
+  std::vector<v1::Host> hosts = {MakeHost("local-builder", v1::ONLINE, "builder"),
+                                 MakeHost("guest-1", v1::OFFLINE)};
+  v1::HostSelector all;
+  all.set_all(true);
+  absl::StatusOr<std::vector<std::string>> ids = SelectOnlineHosts(hosts, all);
+  ASSERT_EQ(ids.status().code(), absl::StatusCode::kFailedPrecondition) << ids.status();
+  EXPECT_THAT(ids.status().message(), testing::HasSubstr("no test host is online"));
+  EXPECT_THAT(ids.status().message(), testing::HasSubstr("leaves out builders"));
+  EXPECT_THAT(ids.status().message(), testing::HasSubstr("online: local-builder"));
+  EXPECT_THAT(ids.status().message(),
+              testing::HasSubstr("--host local-builder or -l role=builder"));
+
+  ids = SelectOnlineHosts({}, all);
+  ASSERT_EQ(ids.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(ids.status().message(), testing::HasSubstr("start an agent"));
+  EXPECT_THAT(ids.status().message(), testing::Not(testing::HasSubstr("online:")));
+
+  v1::HostSelector by_pool;
+  (*by_pool.mutable_labels())["pool"] = "far";
+  ids = SelectOnlineHosts(hosts, by_pool);
+  EXPECT_THAT(ids.status().message(), testing::HasSubstr("no online host carries labels pool=far"));
 }
 
 }  // namespace
