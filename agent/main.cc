@@ -6,11 +6,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
 #include "agent/host/facts.h"
+#include "common/daemon_flags.h"
 #include "common/duration.h"
 #include "common/files.h"
 #include "common/flag_names.h"
@@ -20,6 +19,9 @@ ABSL_FLAG(std::string, controller, "",
           "controller address HOST:PORT; default: kfleet.controller= on the kernel command line");
 ABSL_FLAG(std::string, state_dir, "/var/lib/kfleet-agent",
           "directory for the host id, the outbox and command records");
+ABSL_FLAG(std::string, config, "",
+          "config file (YAML) of flags as keys (controller: HOST:PORT), read before the command "
+          "line");
 ABSL_FLAG(std::string, host_id, "",
           "use this host id (from a provider) instead of the one made in the state dir");
 ABSL_FLAG(std::string, name, "", "host name to register under (default: the system host name)");
@@ -50,7 +52,68 @@ ABSL_FLAG(std::string, tls_server_name, "",
 ABSL_FLAG(std::string, reconnect_max, "30s", "longest wait between reconnect attempts");
 ABSL_FLAG(std::string, kill_grace, "10s", "time between SIGTERM and SIGKILL on cancel or timeout");
 
+#ifndef KFLEET_VERSION
+#define KFLEET_VERSION "unknown"
+#endif
+
 namespace {
+
+// --help, the man page and the example config file (deploy/etc/agent.yaml) are rendered from
+// this and the flags' help strings above.
+kfleet::DaemonSpec AgentSpec() {
+  return kfleet::DaemonSpec{
+      .name = "kfleet-agent",
+      .version = KFLEET_VERSION,
+      .summary = "runs kfleet commands on a host and reports back",
+      .synopsis =
+          "[--config FILE] --controller HOST:PORT [--state-dir DIR] [--name NAME] "
+          "[--labels k=v,...] [--token TOKEN (--ca-fingerprint sha256:HEX | --ca-cert "
+          "FILE)] [--insecure] [OPTION...]",
+      .description =
+          "The agent registers with the controller and keeps one gRPC stream open to it. It runs "
+          "the commands it is given, each in its own process group and memory cgroup, streams "
+          "their output and reports their results; it also runs kernel builds and installs and "
+          "test suites. It keeps its host id, its certificate and an outbox of unacknowledged "
+          "output in the state dir, so that nothing is lost or run twice across reconnects and "
+          "restarts.\n\n"
+          "SIGINT and SIGTERM cancel running commands, give their results up to 2 s to reach the "
+          "controller, and stop it.",
+      .groups =
+          {
+              {"Connection", {"controller HOST:PORT", "reconnect-max DURATION"}},
+              {"Identity", {"name NAME", "host-id ID", "labels k=v,..."}},
+              {"State", {"state-dir DIR", "config FILE"}},
+              {"Commands and kernels",
+               {"allow-reboot", "kernel-dir DIR", "kill-grace DURATION", "cgroups", "kmsg PATH"}},
+              {"Metrics", {"metrics-listen HOST:PORT"}},
+              {"Security",
+               {"insecure", "token TOKEN", "token-file FILE", "ca-cert FILE",
+                "ca-fingerprint sha256:HEX", "tls-server-name NAME"}},
+          },
+      .config_path = "/etc/kfleet/agent.yaml",
+      .files =
+          {
+              {"/etc/kfleet/agent.yaml", "The config file, read when named with --config."},
+              {"/var/lib/kfleet-agent/",
+               "The state dir (--state-dir): host_id, pki/ (the agent's key and certificate), "
+               "commands/ (one record per accepted command), outbox/ (output not yet "
+               "acknowledged), work/, tests/ and kernel/ (--kernel-dir)."},
+              {"/proc/cmdline",
+               "kfleet.controller=HOST:PORT there is the controller when --controller is not "
+               "given."},
+              {"/dev/kmsg", "The kernel log followed for kernel events (--kmsg)."},
+          },
+      .exit_codes =
+          {
+              {0, "Stopped by SIGINT or SIGTERM, or a help option answered."},
+              {2,
+               "It cannot start: a bad flag, a bad key or value in the config file, an "
+               "unusable state dir, no controller address."},
+          },
+      .see_also = {"kfleet-controller(8)", "kctl(1)"},
+      .main_file = __FILE__,
+  };
+}
 
 int Fail(const std::string& what) {
   std::fprintf(stderr, "kfleet-agent: %s\n", what.c_str());
@@ -60,14 +123,7 @@ int Fail(const std::string& what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "kfleet-agent: runs kfleet commands on this host.\n\n"
-      "Usage: kfleet-agent --controller HOST:PORT --state-dir DIR [--name NAME] [--labels k=v,...]"
-      " [--token TOKEN (--ca-fingerprint sha256:HEX | --ca-cert FILE)] [--insecure]\n\n"
-      "Registers with the controller, runs the commands it is given (each in its own process\n"
-      "group), streams their output and reports their results. Keeps its host id and an outbox\n"
-      "of unacknowledged output in DIR, so nothing is lost across reconnects and restarts.");
-  sigset_t set = kfleet::ParseFlagsAndBlockSignals(argc, argv);
+  sigset_t set = kfleet::ParseFlagsAndBlockSignals(AgentSpec(), argc, argv);
 
   kfleet::agent::AgentOptions options;
   options.controller = absl::GetFlag(FLAGS_controller);

@@ -149,7 +149,7 @@ const std::vector<std::string>& EventKinds() {
       "oom", "oops", "bug", "panic", "warn", "hung_task", "soft_lockup", "kasan",
       // From the agent and the controller.
       "agent_killed", "agent_lost", "boot", "reboot", "power_cycle", "boot_failed", "guest_created",
-      "guest_registered"};
+      "guest_registered", "guest_failed"};
   return *kKinds;
 }
 
@@ -199,7 +199,8 @@ CommandSpec EventsCommand() {
           "(BUG:), panic, warn (WARNING:), hung_task, soft_lockup, kasan; agent_killed (the "
           "agent died and came back). From the agent and the controller: agent_lost, boot (a "
           "host registered with a new boot id), reboot, power_cycle, boot_failed, "
-          "guest_created, guest_registered.\n\n"
+          "guest_created, guest_registered, guest_failed (a pool could not bring a guest up, or "
+          "a provider call failed: the pool, the guest and the controller's error).\n\n"
           "The TEXT of an OOM kill names its victim, its memory and what ran out:\n\n"
           "    killed 4242 (stress-ng) anon-rss 64 MiB, memcg limit /kfleet/c-1 [command c-1]\n\n"
           "\"memcg limit CGROUP\" says a cgroup's memory limit was hit (kctl exec --memory-max), "
@@ -218,7 +219,8 @@ CommandSpec EventsCommand() {
                .value_name = "KIND",
                .help = "Only events of this kind: oom, oops, bug, panic, warn, hung_task, "
                        "soft_lockup, kasan, agent_killed, agent_lost, boot, reboot, "
-                       "power_cycle, boot_failed, guest_created, guest_registered."},
+                       "power_cycle, boot_failed, guest_created, guest_registered, "
+                       "guest_failed."},
               {.name = "limit",
                .value_name = "N",
                .help = "Print the newest N events (default 100, at most 10000)."},

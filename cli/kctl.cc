@@ -13,6 +13,7 @@
 #include "cli/hosts_command.h"
 #include "cli/jobs_command.h"
 #include "cli/logs_command.h"
+#include "cli/man_page.h"
 #include "cli/pools_command.h"
 #include "cli/results_command.h"
 #include "cli/run_command.h"
@@ -117,6 +118,10 @@ std::vector<CommandSpec> AllCommands() {
 int RunKctl(const std::vector<std::string>& args, Io& io, const EnvLookup& env,
             absl::Duration rpc_timeout) {
   const std::vector<CommandSpec> commands = AllCommands();
+  if (args.size() == 1 && args[0] == "--man") {  // kctl(1), as cmake/man.cmake installs it
+    io.out << RenderKctlManPage(commands, KFLEET_VERSION);
+    return kExitOk;
+  }
   absl::StatusOr<Invocation> inv = ParseArgs(args, commands);
   if (!inv.ok()) return Fail(io, inv.status());
   if (inv->help || (inv->command != nullptr && inv->command->name == "help")) {

@@ -9,6 +9,7 @@
 
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/fake_fleet_service.h"
@@ -292,19 +293,53 @@ TEST_F(KctlTest, HostsAndJobs) {
   h->set_last_seen_unix_ms(absl::ToUnixMillis(kNow - absl::Seconds(3)));
   EXPECT_EQ(Run({"hosts"}), 0);
   EXPECT_EQ(out_.str(),
-            "NAME      STATE    LABELS   KERNEL   LAST-SEEN\n"
-            "guest-1   online   -        -        3s ago\n");
+            "NAME      STATE    KIND   LABELS   KERNEL   LAST-SEEN\n"
+            "guest-1   online   test   -        -        3s ago\n");
   EXPECT_EQ(Run({"hosts", "-o", "json"}), 0);
   v1::ListHostsResponse parsed;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out_.str(), &parsed).ok());
   EXPECT_EQ(parsed.hosts(0).name(), "guest-1");
   EXPECT_THAT(out_.str(), HasSubstr("\"last_seen_unix_ms\""));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("\"builder\"")));
 
   service_.job.set_created_unix_ms(absl::ToUnixMillis(kNow - absl::Minutes(2)));
   EXPECT_EQ(Run({"jobs"}), 0);
   EXPECT_EQ(out_.str(),
             "ID    NAME   STATE     VERDICT   HOSTS   CREATED               AGE\n"
             "j-1   -      running   -         2       2024-05-01 12:01:04   2m\n");
+}
+
+// Validates that builders (role=builder) are marked in the table and in JSON.
+TEST_F(KctlTest, HostsMarkBuilders) {
+  v1::Host* b = service_.hosts.add_hosts();
+  b->set_name("local-builder");
+  b->set_state(v1::ONLINE);
+  (*b->mutable_labels())["role"] = "builder";
+  b->set_last_seen_unix_ms(absl::ToUnixMillis(kNow - absl::Seconds(1)));
+  v1::Host* g = service_.hosts.add_hosts();
+  g->set_name("guest-1");
+  g->set_state(v1::ONLINE);
+  (*g->mutable_labels())["role"] = "guest";
+  g->set_last_seen_unix_ms(absl::ToUnixMillis(kNow - absl::Seconds(3)));
+  EXPECT_EQ(Run({"hosts"}), 0);
+  EXPECT_EQ(out_.str(),
+            "NAME            STATE    KIND      LABELS         KERNEL   LAST-SEEN\n"
+            "guest-1         online   test      role=guest     -        3s ago\n"
+            "local-builder   online   builder   role=builder   -        1s ago\n");
+  EXPECT_EQ(Run({"hosts", "-o", "json"}), 0);
+  v1::ListHostsResponse parsed;
+  google::protobuf::util::JsonParseOptions lenient;
+  lenient.ignore_unknown_fields = true;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out_.str(), &parsed, lenient).ok());
+  ASSERT_EQ(parsed.hosts_size(), 2);
+  EXPECT_EQ(parsed.hosts(1).name(), "local-builder");
+  // One "builder": true, last in the builder's object (the second, by name).
+  std::string text = out_.str();
+  size_t mark = text.find("\"builder\": true");
+  ASSERT_NE(mark, std::string::npos) << text;
+  EXPECT_EQ(text.find("\"builder\": true", mark + 1), std::string::npos) << text;
+  EXPECT_GT(mark, text.find("\"local-builder\"")) << text;
+  EXPECT_TRUE(absl::EndsWith(text, "\"builder\": true\n    }\n  ]\n}\n")) << text;
 }
 
 // Validates that kctl without --insecure and without TLS settings says where they come from, exit

@@ -10,6 +10,8 @@
 
 namespace kfleet {
 
+struct DaemonSpec;
+
 // Returns argv with dashes inside flag names replaced by underscores. Values, positional
 // arguments and everything after "--" are left alone.
 std::vector<std::string> DashFlagsToUnderscores(int argc, char** argv);
@@ -18,6 +20,13 @@ std::vector<std::string> DashFlagsToUnderscores(int argc, char** argv);
 // DashFlagsToUnderscores, SIGINT and SIGTERM blocked in every thread (to be taken with sigwait),
 // SIGPIPE ignored. Returns the blocked set.
 sigset_t ParseFlagsAndBlockSignals(int argc, char** argv);
+
+// The same for a daemon described by `spec` (common/daemon_flags.h): --help, -h, --helpfull,
+// --version, --man and --print-config print to stdout and exit 0; otherwise the config file, then
+// the command line are read (ParseDaemonArgs in common/daemon_config.h) before
+// absl::ParseCommandLine, and an error is printed as "NAME: ..." on stderr with exit status 2. A
+// spec whose groups miss one of the daemon's flags is a bug: it aborts.
+sigset_t ParseFlagsAndBlockSignals(const DaemonSpec& spec, int argc, char** argv);
 
 }  // namespace kfleet
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/daemon_config.h"
 #include "common/executor.h"
 #include "common/files.h"
 #include "common/ids.h"
@@ -97,8 +98,9 @@ std::string Dirname(const std::string& path) {
 
 bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
-// Next to this executable: the build tree (build/controller/ -> build/agent/, ../deploy/image) or
-// an install prefix (bin/ -> bin/, share/kfleet/image).
+// Next to this executable: the build tree (build/controller/ -> build/agent/, build/share/kfleet,
+// whose folders link to deploy/) or an install prefix (bin/ -> bin/, share/kfleet). Both keep
+// share/kfleet at ../share/kfleet (cmake/install.cmake).
 std::string FindBeside(const std::vector<std::string>& relative) {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -122,7 +124,8 @@ absl::StatusOr<provision::BootImage> BuildImage(const std::string& name, const s
   if (recipes.empty() || !Exists(script)) {
     return absl::FailedPreconditionError(
         absl::StrCat("the image recipe deploy/image/", name,
-                     "/build.sh was not found: pass --image-recipes DIR"));
+                     "/build.sh was not found beside this executable (../share/kfleet/image): pass "
+                     "--image-recipes DIR"));
   }
   if (agent.empty() || !Exists(agent)) {
     return absl::FailedPreconditionError(
@@ -251,14 +254,15 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   std::vector<provision::PoolConfig> pools = provision::DefaultPools();
   if (!options.config_file.empty()) {
     ASSIGN_OR_RETURN(std::string text, ReadFile(options.config_file, 1 << 20));
-    ASSIGN_OR_RETURN(pools, provision::ParsePoolConfig(text, options.config_file));
+    ASSIGN_OR_RETURN(pools, provision::ParsePoolConfig(text, options.config_file,
+                                                       RegisteredFlagKeys()));
   }
   std::string agent = !options.agent_binary.empty()
                           ? options.agent_binary
                           : FindBeside({"../agent/kfleet-agent", "kfleet-agent"});
   std::string recipes = !options.image_recipes.empty()
                             ? options.image_recipes
-                            : FindBeside({"../../deploy/image", "../share/kfleet/image"});
+                            : FindBeside({"../share/kfleet/image"});
   std::string state_dir = options.state_dir;
   std::string image_cache =
       options.image_cache.empty() ? options.state_dir + "/images" : options.image_cache;

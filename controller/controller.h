@@ -30,7 +30,8 @@ struct ControllerOptions {
   absl::Duration heartbeat = absl::Seconds(10);
   int offline_after_missed = 3;
   int executor_threads = 4;
-  // Pools from this YAML file; empty: the default pool `local` (DESIGN.md, "Provisioning").
+  // The controller's config file: its `pools:` (other keys are flags, read by main.cc). Empty, or
+  // no `pools:` key: the default pool `local` (DESIGN.md, "Provisioning").
   std::string config_file;
   // The agent binary baked into guest images, and the image recipes (deploy/image). Empty: found
   // next to this executable (build tree or install prefix).

@@ -8,9 +8,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/marshalling.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/daemon_flags.h"
 #include "common/duration.h"
 #include "common/flag_names.h"
 #include "common/log.h"
@@ -25,8 +24,8 @@ ABSL_FLAG(std::string, metrics_interval, "15s",
 ABSL_FLAG(std::string, state_dir, "/var/lib/kfleet",
           "directory for the SQLite database (kfleet.db) and the stored logs");
 ABSL_FLAG(std::string, config, "",
-          "controller config file (YAML) declaring pools; default: one pool, local (libvirt, tiny "
-          "image)");
+          "config file (YAML): flags as keys (state-dir: DIR) and the pools of guests (pools:); "
+          "without pools, one pool, local (libvirt, tiny image)");
 ABSL_FLAG(std::string, agent_binary, "",
           "kfleet-agent binary baked into guest images (default: next to this executable)");
 ABSL_FLAG(std::string, image_cache, "",
@@ -59,16 +58,112 @@ ABSL_FLAG(std::string, agent_cert_ttl, "168h",
           "lifetime of agent certificates; agents renew at two thirds of it");
 ABSL_FLAG(std::string, heartbeat, "10s", "agent heartbeat interval; 3 missed make a host offline");
 
+#ifndef KFLEET_VERSION
+#define KFLEET_VERSION "unknown"
+#endif
+
+namespace {
+
+// --help, the man page and the example config file (deploy/etc/controller.yaml) are rendered
+// from this and the flags' help strings above.
+kfleet::DaemonSpec ControllerSpec() {
+  return kfleet::DaemonSpec{
+      .name = "kfleet-controller",
+      .version = KFLEET_VERSION,
+      .summary = "the kfleet fleet controller",
+      .synopsis =
+          "[--config FILE] [--listen HOST:PORT] [--state-dir DIR] [--tls-san NAME,...] "
+          "[--insecure] [OPTION...]",
+      .description =
+          "The controller is the one place agents (kfleet-agent) register with and kctl talks "
+          "to. It serves one gRPC port (--listen): agents connect to it and are given commands, "
+          "kctl submits jobs and reads hosts, logs and results there, and artifacts (kernel "
+          "builds) are uploaded and downloaded there. It brings guests up in pools (libvirt or "
+          "an exec provider), starts a local builder agent for kernel builds, and serves "
+          "Prometheus metrics.\n\n"
+          "State lives in the state dir: the SQLite database kfleet.db, command logs under logs/, "
+          "the artifact store, and the PKI. Mutual TLS by default: on first start the controller "
+          "makes its CA, server and admin certificates in STATE_DIR/pki and writes "
+          "STATE_DIR/kctl.yaml; use kctl --config STATE_DIR/kctl.yaml.\n\n"
+          "SIGINT and SIGTERM stop it: open streams end, and agents reconnect to the next "
+          "controller that serves the same state dir.",
+      .groups =
+          {
+              {"Network", {"listen HOST:PORT", "metrics-listen HOST:PORT", "heartbeat DURATION"}},
+              {"State", {"state-dir DIR", "config FILE"}},
+              {"Guests and builders",
+               {"agent-binary PATH", "image-cache DIR", "image-recipes DIR", "domain-prefix PREFIX",
+                "local-builder", "builder-kernel-dir DIR"}},
+              {"Metrics", {"metrics-interval DURATION"}},
+              {"Security",
+               {"insecure", "tls-cert FILE", "tls-key FILE", "tls-ca FILE", "tls-ca-key FILE",
+                "tls-san NAME,...", "agent-cert-ttl DURATION"}},
+          },
+      .config_path = "/etc/kfleet/controller.yaml",
+      .config_text =
+          "The same file declares the pools of guests under the key `pools` (see "
+          "docs/guests.md). Without a `pools` key (an empty file, or flags only) there is one "
+          "pool, local: libvirt qemu:///system, tiny image, 1 vCPU, 512 MiB, 0 to 2 guests; "
+          "`pools: {}` declares none.",
+      .reserved_keys = {"pools"},
+      .config_example_tail =
+          "## Pools of guests (docs/guests.md). Without a pools key there is one pool, local, "
+          "as below;\n"
+          "## `pools: {}` declares none. Pool fields are written with underscores.\n"
+          "\n"
+          "#pools:\n"
+          "#  local:\n"
+          "#    provider: libvirt           # or exec\n"
+          "#    uri: qemu:///system         # any libvirt URI\n"
+          "#    domain_prefix: ci-          # domains ci-local-1...; default: domain-prefix above\n"
+          "#    image: tiny                 # tiny (direct kernel boot) or debian (disk, grub)\n"
+          "#    cpus: 1\n"
+          "#    memory: 512M\n"
+          "#    disks: [{name: test, size: 4G}, {name: scratch, size: 4G}]   # virtio-NAME\n"
+          "#    min: 0\n"
+          "#    max: 2\n"
+          "#    idle_timeout: 10m\n"
+          "#    boot_timeout: 5m            # a guest whose agent never registers has failed\n"
+          "#    labels: {role: guest}       # pool=NAME is always added\n"
+          "#  cloud:\n"
+          "#    provider: exec\n"
+          "#    exec: {create: CMD, destroy: CMD, power_cycle: CMD}   # deploy/cloud/README.md\n",
+      .files =
+          {
+              {"/etc/kfleet/controller.yaml",
+               "The config file, read when named with --config: flags and pools."},
+              {"/var/lib/kfleet/kfleet.db",
+               "The SQLite database (WAL): hosts, jobs, commands, test results. /var/lib/kfleet "
+               "is the default --state-dir."},
+              {"/var/lib/kfleet/logs/", "Command output, one file per command and stream."},
+              {"/var/lib/kfleet/pki/",
+               "The CA and the server's and the first admin's keys and certificates."},
+              {"/var/lib/kfleet/kctl.yaml",
+               "kctl's configuration for the first admin: kctl --config /var/lib/kfleet/kctl.yaml "
+               "hosts."},
+              {"/var/lib/kfleet/access.db",
+               "Enrolment tokens (hashed), issued certificates and revocations, the audit log."},
+              {"/var/lib/kfleet/artifacts/",
+               "The artifact store: kernel builds and the artifacts of commands."},
+              {"/var/lib/kfleet/images/", "Built guest images (--image-cache)."},
+          },
+      .exit_codes =
+          {
+              {0,
+               "Stopped by SIGINT or SIGTERM after a clean shutdown, or a help option "
+               "answered."},
+              {1, "It cannot start: state dir, database, port in use (the message says which)."},
+              {2, "A bad flag, or a bad key or value in the config file."},
+          },
+      .see_also = {"kfleet-agent(8)", "kctl(1)"},
+      .main_file = __FILE__,
+  };
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "kfleet-controller: the kfleet fleet controller.\n\n"
-      "Usage: kfleet-controller --listen HOST:PORT --state-dir DIR [--tls-san NAME] "
-      "[--insecure]\n\n"
-      "Agents (kfleet-agent) connect to --listen and are given commands; kctl talks to the same\n"
-      "address. State lives in DIR/kfleet.db (SQLite, WAL) and logs under DIR/logs.\n"
-      "TLS by default: on first start the controller makes its CA, server and admin certificates\n"
-      "in DIR/pki and DIR/kctl.yaml; use kctl --config DIR/kctl.yaml.");
-  sigset_t set = kfleet::ParseFlagsAndBlockSignals(argc, argv);
+  sigset_t set = kfleet::ParseFlagsAndBlockSignals(ControllerSpec(), argc, argv);
 
   kfleet::controller::ControllerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -103,8 +198,9 @@ int main(int argc, char** argv) {
   }
   options.heartbeat = *heartbeat;
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  const std::string interval_flag = absl::GetFlag(FLAGS_metrics_interval);
   absl::StatusOr<absl::Duration> metrics_interval =
-      kfleet::ParseDuration(absl::GetFlag(FLAGS_metrics_interval));
+      interval_flag == "0" ? absl::ZeroDuration() : kfleet::ParseDuration(interval_flag);
   if (!metrics_interval.ok()) {
     std::fprintf(stderr, "kfleet-controller: --metrics-interval: %s\n",
                  std::string(metrics_interval.status().message()).c_str());

@@ -38,7 +38,7 @@ class DebianGuestTest(harness.KfleetTestCase):
         grub entry, boots and is verified; and that a kernel that panics is BOOT_FAILED, after
         which the guest comes back on the default (Debian) kernel."""
         started = time.time()
-        self.assertEqual(self.kctl("bringup", "deb").rc, 0)
+        self.assertEqual(self.kctl("bringup", "deb", "--timeout", "25m", timeout=1600).rc, 0)
         self.wait_host_state("deb-1", "ONLINE", timeout=1500)
         print(f"\ndebian guest registered {time.time() - started:.0f}s after bringup "
               f"(image build included)", file=sys.stderr)

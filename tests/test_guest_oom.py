@@ -37,7 +37,7 @@ class GuestOomTest(harness.KfleetTestCase):
         guest naming the victim and the command within 5 s, that the command's result says it was
         OOM-killed, with its peak memory from its cgroup v2, and that node_vmstat_oom_kill of the
         guest rises in /metrics."""
-        self.assertEqual(self.kctl("bringup", "small").rc, 0)
+        self.assertEqual(self.kctl("bringup", "small", "--timeout", "15m", timeout=1000).rc, 0)
         self.wait_host_state("small-1", "ONLINE", timeout=600)
         (before,) = harness.wait_for(lambda: (v := self.oom_counter()) is not None and (v,), 30,
                                      "the guest's samples in /metrics")

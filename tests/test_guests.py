@@ -1,6 +1,11 @@
 """Real guests: the default pool brings up a `tiny` guest under libvirt (KVM if it works, else
 TCG); its agent registers, runs commands, reboots for real, and the guest is destroyed cleanly.
-Needs root and libvirtd (scripts/libvirt.sh: kfleet_start_libvirtd)."""
+Needs root and libvirtd (scripts/libvirt.sh: kfleet_start_libvirtd).
+
+The controller and kctl run from an installed prefix (`cmake --install BUILD --prefix DIR`), with
+no flag naming the image recipes or the agent binary: the install layout (bin/,
+share/kfleet/image) is what the controller looks for beside itself. The other vm tests run from
+the build tree, whose share/kfleet links give the same layout (cmake/install.cmake)."""
 import os
 import subprocess
 import sys
@@ -20,8 +25,24 @@ class GuestsTest(harness.KfleetTestCase):
 
     def setUp(self):
         super().setUp()
+        self.use_installed_prefix()
         self.start_guest_controller()
         self.addCleanup(self.destroy_everything)
+
+    def use_installed_prefix(self):
+        prefix = os.path.join(self.tmp, "prefix")
+        r = subprocess.run(["cmake", "--install", harness.BUILD_DIR, "--prefix", prefix],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for path in ["bin/kfleet-controller", "bin/kfleet-agent", "bin/kctl",
+                     "share/kfleet/image/tiny/build.sh", "share/kfleet/kernel/kfleet-guest.config",
+                     "etc/kfleet/controller.yaml", "lib/systemd/system/kfleet-agent.service",
+                     "share/man/man8/kfleet-controller.8.gz"]:
+            self.assertTrue(os.path.exists(os.path.join(prefix, path)), f"{path} not installed")
+        for name in ("CONTROLLER_BIN", "KCTL_BIN"):
+            self.addCleanup(setattr, harness, name, getattr(harness, name))
+        harness.CONTROLLER_BIN = os.path.join(prefix, "bin", "kfleet-controller")
+        harness.KCTL_BIN = os.path.join(prefix, "bin", "kctl")
 
     def destroy_everything(self):
         if self.controller is not None and self.controller.alive():
@@ -34,7 +55,7 @@ class GuestsTest(harness.KfleetTestCase):
         """Validates that a tiny guest boots and registers, runs a command, really reboots (new boot
         id, same host id, step passes), and that destroy leaves no domain or file behind."""
         started = time.time()
-        r = self.kctl("bringup", "local")
+        r = self.kctl("bringup", "local", "--timeout", "15m", timeout=1000)
         self.assertEqual(r.rc, 0, r)
         self.wait_host_state("local-1", "ONLINE", timeout=600)
         pools = self.kctl_json("pools")["pools"]

@@ -15,7 +15,8 @@ namespace {
 // try block, and errors become statuses that name the line.
 class Parser {
  public:
-  explicit Parser(std::string file) : file_(std::move(file)) {}
+  Parser(std::string file, const std::set<std::string>& flag_keys)
+      : file_(std::move(file)), flag_keys_(flag_keys) {}
 
   absl::Status Error(const YAML::Node& node, const std::string& what) const {
     return absl::InvalidArgumentError(
@@ -24,14 +25,18 @@ class Parser {
 
   absl::StatusOr<std::vector<PoolConfig>> Parse(const std::string& text) {
     YAML::Node root = YAML::Load(text);
-    std::vector<PoolConfig> pools;
-    if (!root || root.IsNull()) return pools;
+    if (!root || root.IsNull()) return DefaultPools();
     if (!root.IsMap()) return Error(root, "expected a mapping with a `pools` key");
+    std::vector<PoolConfig> pools;
+    bool declared = false;
     for (const auto& top : root) {
       std::string key = top.first.as<std::string>();
+      if (flag_keys_.count(key) != 0) continue;  // a flag, read by kfleet-controller's loader
       if (key != "pools") {
-        return Error(top.first, absl::StrCat("unknown key \"", key, "\" (expected pools)"));
+        return Error(top.first, absl::StrCat("unknown key \"", key,
+                                             "\" (expected pools or a kfleet-controller flag)"));
       }
+      declared = true;
       if (!top.second.IsMap()) return Error(top.second, "pools: expected a mapping of pool names");
       for (const auto& p : top.second) {
         PoolConfig pool;
@@ -44,7 +49,7 @@ class Parser {
         pools.push_back(std::move(pool));
       }
     }
-    return pools;
+    return declared ? pools : DefaultPools();
   }
 
  private:
@@ -149,6 +154,7 @@ class Parser {
   }
 
   std::string file_;
+  const std::set<std::string>& flag_keys_;
 };
 
 }  // namespace
@@ -178,8 +184,9 @@ absl::StatusOr<uint64_t> ParseSizeMib(const std::string& text) {
 }
 
 absl::StatusOr<std::vector<PoolConfig>> ParsePoolConfig(const std::string& text,
-                                                        const std::string& file_name) {
-  Parser parser(file_name);
+                                                        const std::string& file_name,
+                                                        const std::set<std::string>& flag_keys) {
+  Parser parser(file_name, flag_keys);
   try {
     return parser.Parse(text);
   } catch (const YAML::Exception& e) {

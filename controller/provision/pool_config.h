@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,10 +56,15 @@ struct PoolConfig {
 // 512 MiB, min 0, max 2, idle timeout 10 minutes.
 std::vector<PoolConfig> DefaultPools();
 
-// Parses a config file's text. Errors name the file, the line and the field, and what was
-// expected. `file_name` is only used in messages.
-absl::StatusOr<std::vector<PoolConfig>> ParsePoolConfig(const std::string& text,
-                                                        const std::string& file_name);
+// Parses a config file's text. Without a `pools` key (an empty file, or one of comments and
+// flags only) the pools are DefaultPools(); `pools: {}` declares none. The same file holds
+// kfleet-controller's flags as top-level keys, which the daemon's flag loader reads and checks
+// (common/daemon_config.h): keys in `flag_keys` are skipped here, any other top-level key is an
+// error. Errors name the file, the line and the field, and what was expected. `file_name` is only
+// used in messages.
+absl::StatusOr<std::vector<PoolConfig>> ParsePoolConfig(
+    const std::string& text, const std::string& file_name,
+    const std::set<std::string>& flag_keys = {});
 
 // "512M", "4G", "1024" (MiB) -> MiB.
 absl::StatusOr<uint64_t> ParseSizeMib(const std::string& text);

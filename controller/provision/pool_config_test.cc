@@ -66,7 +66,42 @@ TEST(PoolConfigTest, ErrorsNameLineAndField) {
 
   auto syntax = ParsePoolConfig("pools: [unclosed\n", "f");
   EXPECT_FALSE(syntax.ok());
-  EXPECT_TRUE(ParsePoolConfig("", "f")->empty());
+}
+
+// Validates that a file without `pools` (empty, comments only, or flags only) keeps the default
+// pool, and that `pools: {}` declares none.
+TEST(PoolConfigTest, NoPoolsKeyMeansDefaultPools) {
+  for (const char* text : {"", "# every key commented out\n#listen: 127.0.0.1:7400\n",
+                           "state-dir: /srv/kfleet\ntls-san: [a, b]\n"}) {
+    auto pools = ParsePoolConfig(text, "f", {"state-dir", "tls-san"});
+    ASSERT_TRUE(pools.ok()) << pools.status();
+    ASSERT_EQ(pools->size(), 1u) << text;
+    EXPECT_EQ((*pools)[0].name, "local");
+  }
+  auto none = ParsePoolConfig("pools: {}\n", "f");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+}
+
+// Validates that top-level flag keys are left to the daemon's flag loader, and that any other
+// top-level key is still refused with its line.
+TEST(PoolConfigTest, SkipsFlagKeysOnly) {
+  const std::string text =
+      "state-dir: /srv/kfleet\n"
+      "pools:\n"
+      "  p: {max: 3}\n"
+      "insecure: true\n";
+  auto pools = ParsePoolConfig(text, "f", {"state-dir", "insecure"});
+  ASSERT_TRUE(pools.ok()) << pools.status();
+  ASSERT_EQ(pools->size(), 1u);
+  EXPECT_EQ((*pools)[0].max, 3u);
+
+  auto unknown = ParsePoolConfig(text, "kfleet.yaml", {"state-dir"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("kfleet.yaml line 4: unknown key \"insecure\""),
+            absl::string_view::npos)
+      << unknown.status();
+  EXPECT_FALSE(ParsePoolConfig(text, "f").ok());  // no flag keys given: every other key refused
 }
 
 TEST(PoolConfigTest, DefaultPoolMatchesDesign) {

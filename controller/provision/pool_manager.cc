@@ -16,6 +16,16 @@ namespace {
 // A guest that stays offline this long is power-cycled (again at most this often).
 constexpr absl::Duration kOfflinePowerCycleAfter = absl::Minutes(2);
 constexpr size_t kConsoleTailBytes = 256 << 10;
+// The backoff of a pool whose bring-up fails: the first retry after a second, doubling to five
+// minutes, each cut by up to a quarter at random so that pools failing together drift apart.
+constexpr absl::Duration kFirstRetry = absl::Seconds(1);
+constexpr absl::Duration kMaxRetry = absl::Minutes(5);
+constexpr double kMaxJitter = 0.25;
+// Operations whose failures are counted. Bringing a guest up (its provider, image, creation,
+// boot) is what a pool's backoff gates; destroy and power_cycle are retried per guest.
+constexpr char kBringupOp[] = "bringup";
+constexpr char kDestroyOp[] = "destroy";
+constexpr char kPowerCycleOp[] = "power_cycle";
 
 int64_t Ms(absl::Time t) { return absl::ToUnixMillis(t); }
 
@@ -26,6 +36,16 @@ bool Covers(const std::map<std::string, std::string>& pool_labels,
     if (it == pool_labels.end() || it->second != v) return false;
   }
   return true;
+}
+
+// The clock of a Tick, `now`, moved on by the real time since `since`: slow work (an image build)
+// may take minutes, and what follows it happens that much later.
+absl::Time Later(absl::Time now, absl::Time since) { return now + (absl::Now() - since); }
+
+// "1s", "2m8s": a delay as people read it.
+std::string Readable(absl::Duration d) {
+  return absl::FormatDuration(
+      absl::Trunc(d, d < absl::Seconds(10) ? absl::Milliseconds(100) : absl::Seconds(1)));
 }
 
 }  // namespace
@@ -65,6 +85,74 @@ void PoolManager::Act(ApplyOutcome& outcome) {
   deps_.feed->Publish();
 }
 
+absl::Duration PoolManager::NextDelay(int failures) {
+  absl::Duration d = kFirstRetry;
+  for (int i = 1; i < failures && d < kMaxRetry; ++i) d *= 2;
+  d = std::min(d, kMaxRetry);
+  return d * (1 - std::uniform_real_distribution<double>(0, kMaxJitter)(jitter_));
+}
+
+absl::Duration PoolManager::Failed(absl::Time now, const std::string& pool, const v1::Guest* guest,
+                                   const std::string& op, const std::string& error) {
+  std::string about =
+      absl::StrCat("pool ", pool, guest ? absl::StrCat(", guest ", guest->name()) : "");
+  absl::Duration delay;
+  std::string note;
+  bool store_event;
+  {
+    absl::MutexLock lock(&trouble_mu_);
+    Trouble& t = trouble_[pool];
+    t.error = error;
+    t.guest = guest ? guest->name() : "";
+    t.error_time = now;
+    Trouble::Op& o = t.ops[op];
+    ++o.failures;
+    if (o.text != error) {
+      o.text = error;
+      o.same = 0;
+      o.since = now;
+    }
+    ++o.same;
+    delay = NextDelay(o.failures);
+    if (op == kBringupOp) t.next_attempt = now + delay;
+    // The first time, on a change, and after 2, 4, 8, ... repeats: a few events a day for an
+    // error that lasts, each saying for how long.
+    store_event = (o.same & (o.same - 1)) == 0;
+    note = absl::StrCat("attempt ", o.failures,
+                        o.same > 1 ? absl::StrCat(", the same error ", o.same,
+                                                  " times in a row for ", Readable(now - o.since))
+                                   : "",
+                        "; next attempt in ", Readable(delay));
+  }
+  LogWarning(absl::StrCat(about, ": ", op, " failed: ", error, " (", note, ")"));
+  if (store_event) {
+    Event(guest ? guest->host_id() : "", "guest_failed",
+          absl::StrCat(about, ": ", error, " (", note, ")"));
+  }
+  return delay;
+}
+
+void PoolManager::CameUp(const std::string& pool) {
+  absl::MutexLock lock(&trouble_mu_);
+  auto it = trouble_.find(pool);
+  if (it == trouble_.end()) return;
+  LogInfo(absl::StrCat("pool ", pool, ": a guest came up, clearing the last error (",
+                       it->second.error, ") and the backoff"));
+  trouble_.erase(it);
+}
+
+void PoolManager::Succeeded(const std::string& pool, const std::string& op) {
+  absl::MutexLock lock(&trouble_mu_);
+  auto it = trouble_.find(pool);
+  if (it != trouble_.end()) it->second.ops.erase(op);
+}
+
+bool PoolManager::BackingOff(const std::string& pool, absl::Time now) {
+  absl::MutexLock lock(&trouble_mu_);
+  auto it = trouble_.find(pool);
+  return it != trouble_.end() && now < it->second.next_attempt;
+}
+
 absl::StatusOr<Provider*> PoolManager::ProviderFor(const PoolConfig& pool) {
   auto it = providers_.find(pool.name);
   if (it != providers_.end()) return it->second.get();
@@ -94,6 +182,18 @@ absl::StatusOr<std::vector<v1::Pool>> PoolManager::ListPools() {
     }
     for (const auto& sel : waiting)
       p.set_waiting_commands(p.waiting_commands() + Covers(c.labels, sel));
+  }
+  absl::MutexLock lock(&trouble_mu_);
+  for (v1::Pool& p : out) {
+    auto it = trouble_.find(p.name());
+    if (it == trouble_.end()) continue;
+    const Trouble& t = it->second;
+    p.set_last_error(t.error);
+    p.set_last_error_guest(t.guest);
+    p.set_last_error_unix_ms(Ms(t.error_time));
+    auto bringup = t.ops.find(kBringupOp);
+    if (bringup != t.ops.end()) p.set_failed_attempts(bringup->second.failures);
+    if (t.next_attempt != absl::InfinitePast()) p.set_next_attempt_unix_ms(Ms(t.next_attempt));
   }
   return out;
 }
@@ -136,25 +236,51 @@ absl::StatusOr<std::vector<v1::Guest>> PoolManager::Bringup(const std::string& p
   }
   std::vector<v1::Guest> created = NewGuests(*pool, count, all);
   for (const v1::Guest& g : created) RETURN_IF_ERROR(deps_.store->PutGuest(g));
+  {
+    // Someone asked (perhaps after fixing what failed): try at once rather than after the
+    // backoff. A new failure continues the backoff where it was.
+    absl::MutexLock lock(&trouble_mu_);
+    auto it = trouble_.find(pool_name);
+    if (it != trouble_.end()) it->second.next_attempt = absl::InfinitePast();
+  }
   deps_.feed->Publish();
   return created;
 }
 
-absl::Status PoolManager::CreateGuest(v1::Guest guest) {
+absl::Status PoolManager::CreateGuest(absl::Time now, v1::Guest guest) {
+  const absl::Time entered = absl::Now();
   const PoolConfig* pool = FindPool(guest.pool());
-  if (pool == nullptr) return absl::NotFoundError(absl::StrCat("no pool ", guest.pool()));
-  ASSIGN_OR_RETURN(Provider * provider, ProviderFor(*pool));
-  ASSIGN_OR_RETURN(BootImage image, deps_.image(pool->image));
+  if (pool == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("its pool ", guest.pool(), " is not in the controller's config any more"));
+  }
+  // Nothing is made for the guest before these two: on failure it stays "creating", the reason
+  // in its detail, and is tried again when its pool's backoff allows.
+  auto again = [&](const std::string& what, const absl::Status& why) -> absl::Status {
+    absl::Status s(why.code(), absl::StrCat(what, ": ", why.message()));
+    guest.set_detail(std::string(s.message()));
+    RETURN_IF_ERROR(deps_.store->PutGuest(guest));
+    return s;
+  };
+  absl::StatusOr<Provider*> provider = ProviderFor(*pool);
+  if (!provider.ok()) {
+    return again(absl::StrCat("opening the ", pool->provider, " provider"), provider.status());
+  }
+  absl::StatusOr<BootImage> image = deps_.image(pool->image);
+  if (!image.ok()) {
+    return again(absl::StrCat("building the ", pool->image, " image"), image.status());
+  }
+  guest.clear_detail();
   GuestSpec spec;
   spec.name = guest.name();
   spec.pool = pool->name;
   spec.cpus = pool->cpus;
   spec.memory_mib = pool->memory_mib;
   spec.disks = pool->disks;
-  spec.kernel = image.kernel;
-  spec.initrd = image.initrd;
-  spec.base_image = image.base_image;
-  spec.cmdline = image.cmdline;
+  spec.kernel = image->kernel;
+  spec.initrd = image->initrd;
+  spec.base_image = image->base_image;
+  spec.cmdline = image->cmdline;
   spec.controller_port = controller_port_;
   std::vector<std::string> labels;
   for (const auto& [k, v] : pool->labels) labels.push_back(absl::StrCat(k, "=", v));
@@ -162,7 +288,7 @@ absl::Status PoolManager::CreateGuest(v1::Guest guest) {
   spec.settings["kfleet.name"] = guest.name();
   spec.settings["kfleet.labels"] = absl::StrJoin(labels, ",");
   // The agent reports it (HostFacts.boot_loader): kernels reach such a guest through the provider.
-  if (!image.kernel.empty()) spec.settings["kfleet.boot"] = "direct";
+  if (!image->kernel.empty()) spec.settings["kfleet.boot"] = "direct";
   spec.settings["kfleet.controller"] =
       pool->provider == "libvirt" ? absl::StrCat(kGuestControllerIp, ":", controller_port_.load())
                                   : absl::StrCat("127.0.0.1:", controller_port_.load());
@@ -189,16 +315,21 @@ absl::Status PoolManager::CreateGuest(v1::Guest guest) {
     if (!enrolment->ca_pem.empty()) spec.fw_cfg[kCaCertFwCfgName] = std::move(enrolment->ca_pem);
   }
   LogInfo(absl::StrCat("pool ", pool->name, ": creating guest ", guest.name()));
-  absl::StatusOr<GuestInfo> info = provider->Create(spec);
+  absl::StatusOr<GuestInfo> info = (*provider)->Create(spec);
   if (!info.ok()) {
     // Its token must not outlive the guest it was made for.
     if (deps_.enrol && deps_.forget) deps_.forget(guest);
-    return fail(info.status());
+    return fail(
+        absl::Status(info.status().code(), absl::StrCat("creating it with the ", pool->provider,
+                                                        " provider: ", info.status().message())));
   }
   guest.set_state("running");
   guest.set_accel(info->accel);
+  // Its boot timeout runs from here, not from the bring-up: the image may have taken a while.
+  now = Later(now, entered);
+  guest.set_created_unix_ms(Ms(now));
   RETURN_IF_ERROR(deps_.store->PutGuest(guest));
-  runtime_[guest.name()] = Runtime{absl::Now()};
+  runtime_[guest.name()] = Runtime{now};
   Event(guest.host_id(), "guest_created",
         absl::StrCat(guest.name(), " created in pool ", pool->name, " (", info->accel, ")"));
   return absl::OkStatus();
@@ -271,6 +402,9 @@ void PoolManager::Autoscale(absl::Time now, const std::vector<v1::Guest>& guests
     int target =
         std::clamp(busy_guests + demand, static_cast<int>(pool.min), static_cast<int>(pool.max));
     int have = static_cast<int>(mine.size());
+    // A pool backing off grows again at its next attempt: each failed guest of a failed
+    // bring-up leaves the count, so growing now would fail guest after guest.
+    if (have < target && BackingOff(pool.name, now)) continue;
     if (have < target) {
       LogInfo(absl::StrCat("pool ", pool.name, ": ", demand, " commands wait, growing from ", have,
                            " to ", target, " guests"));
@@ -286,10 +420,14 @@ void PoolManager::Autoscale(absl::Time now, const std::vector<v1::Guest>& guests
       auto rt = runtime_.find(g->name());
       if (g->state() != "running" || busy->count(g->host_id()) || rt == runtime_.end()) continue;
       if (now - rt->second.last_busy < pool.idle_timeout) continue;
+      if (now < rt->second.provider_retry_at) continue;
       if (absl::Status s = DestroyGuest(*g, "idle timeout"); !s.ok()) {
-        LogWarning(absl::StrCat("pool ", pool.name, ": ", s.ToString()));
+        rt->second.provider_retry_at =
+            now + Failed(now, pool.name, g, kDestroyOp,
+                         absl::StrCat("destroying the idle guest: ", s.message()));
         continue;
       }
+      Succeeded(pool.name, kDestroyOp);
       --have;
     }
   }
@@ -320,6 +458,11 @@ void PoolManager::HandleOverdueReboots(absl::Time now, const std::vector<v1::Gue
       absl::Status cycled =
           provider.ok() ? (*provider)->PowerCycle(guest->name()) : provider.status();
       runtime_[guest->name()].last_power_cycle = now;
+      if (!cycled.ok()) {
+        Failed(now, guest->pool(), guest, kPowerCycleOp,
+               absl::StrCat("power-cycling it after a reboot it did not come back from: ",
+                            cycled.message()));
+      }
       r.set_detail(absl::StrCat(
           c.host_name(), " did not register again before the deadline (",
           c.step().timeout().empty() ? "5m" : c.step().timeout(), "); ",
@@ -460,12 +603,15 @@ void PoolManager::Tick(absl::Time now) {
   absl::StatusOr<std::vector<v1::Guest>> guests = deps_.store->ListGuests();
   if (!guests.ok()) return;
   for (const v1::Guest& g : *guests) {
-    if (g.state() == "creating") {
-      if (absl::Status s = CreateGuest(g); !s.ok()) {
-        LogWarning(absl::StrCat("guest ", g.name(), ": ", s.ToString()));
-      }
-      deps_.feed->Publish();
+    // One failure puts the pool's other creating guests off until its next attempt too.
+    if (g.state() != "creating" || BackingOff(g.pool(), now)) continue;
+    const absl::Time started = absl::Now();
+    if (absl::Status s = CreateGuest(now, g); !s.ok()) {
+      // The backoff runs from the failure: a build that failed after minutes is not retried at
+      // once.
+      Failed(Later(now, started), g.pool(), &g, kBringupOp, std::string(s.message()));
     }
+    deps_.feed->Publish();
   }
   guests = deps_.store->ListGuests();
   if (!guests.ok()) return;
@@ -481,6 +627,7 @@ void PoolManager::Tick(absl::Time now) {
                          absl::FormatDuration(
                              absl::Milliseconds(host->registered_unix_ms() - g.created_unix_ms())),
                          " after it was created"));
+      CameUp(g.pool());
     }
     const PoolConfig* pool = FindPool(g.pool());
     if (!host.ok() && pool &&
@@ -491,19 +638,34 @@ void PoolManager::Tick(absl::Time now) {
       }
       LogWarning(absl::StrCat("guest ", g.name(), " never registered; console tail:\n", console));
       g.set_state("failed");
-      g.set_detail("its agent never registered within the boot timeout");
+      g.set_detail(absl::StrCat("its agent never registered within the boot timeout (",
+                                absl::FormatDuration(pool->boot_timeout),
+                                "); the console's tail is in the controller's log"));
       deps_.store->PutGuest(g).IgnoreError();
+      Failed(now, g.pool(), &g, kBringupOp, g.detail());
+      deps_.feed->Publish();
       continue;
     }
     // Offline for long: power-cycle, at most every kOfflinePowerCycleAfter.
+    Runtime& rt = runtime_[g.name()];
     if (host.ok() && host->state() == v1::OFFLINE && pool != nullptr &&
         now - absl::FromUnixMillis(host->last_seen_unix_ms()) > kOfflinePowerCycleAfter &&
-        now - runtime_[g.name()].last_power_cycle > kOfflinePowerCycleAfter) {
-      if (auto p = ProviderFor(*pool); p.ok() && (*p)->PowerCycle(g.name()).ok()) {
-        runtime_[g.name()].last_power_cycle = now;
+        now - rt.last_power_cycle > kOfflinePowerCycleAfter && now >= rt.provider_retry_at) {
+      absl::StatusOr<Provider*> p = ProviderFor(*pool);
+      absl::Status cycled = p.ok() ? (*p)->PowerCycle(g.name()) : p.status();
+      if (cycled.ok()) {
+        Succeeded(g.pool(), kPowerCycleOp);
+        rt.last_power_cycle = now;
         Event(g.host_id(), "power_cycle",
               absl::StrCat(g.name(), " power-cycled: offline since ",
                            absl::FormatTime(absl::FromUnixMillis(host->last_seen_unix_ms()))));
+      } else {
+        rt.provider_retry_at =
+            now +
+            Failed(now, g.pool(), &g, kPowerCycleOp,
+                   absl::StrCat("power-cycling it, offline since ",
+                                absl::FormatTime(absl::FromUnixMillis(host->last_seen_unix_ms())),
+                                ": ", cycled.message()));
       }
     }
   }

@@ -106,7 +106,9 @@ class PoolManagerTest : public ::testing::Test {
     deps.make_provider = [this](const PoolConfig&) -> absl::StatusOr<std::unique_ptr<Provider>> {
       return std::make_unique<FakeProvider>(&record_);
     };
-    deps.image = [](const std::string&) -> absl::StatusOr<BootImage> {
+    deps.image = [this](const std::string&) -> absl::StatusOr<BootImage> {
+      ++image_calls_;
+      if (!image_result_.ok()) return image_result_;
       return BootImage{"/images/vmlinuz", "/images/initrd.img", "", "quiet"};
     };
     deps.enrol = std::move(enrol);
@@ -139,6 +141,39 @@ class PoolManagerTest : public ::testing::Test {
     return record_.created;
   }
 
+  v1::Pool LocalPool() {
+    absl::StatusOr<std::vector<v1::Pool>> pools = pools_->ListPools();
+    EXPECT_TRUE(pools.ok()) << pools.status();
+    if (!pools.ok() || pools->empty()) return v1::Pool();
+    return pools->front();
+  }
+
+  // When the pool manager makes its next bring-up attempt in the default pool (the ms after the
+  // one ListPools says, which truncates to ms).
+  absl::Time NextAttempt() { return absl::FromUnixMillis(LocalPool().next_attempt_unix_ms() + 1); }
+
+  // Runs Tick at `now`; returns whether it tried to get the pool's image.
+  bool TickTried(absl::Time now) {
+    int before = image_calls_;
+    pools_->Tick(now);
+    return image_calls_ > before;
+  }
+
+  std::vector<v1::Event> FailedEvents() {
+    absl::StatusOr<std::vector<v1::Event>> events = store_->ListEvents("", "guest_failed", 1000, 0);
+    EXPECT_TRUE(events.ok()) << events.status();
+    return events.value_or(std::vector<v1::Event>());
+  }
+
+  // The agent of `guest` says Hello, as it does when its guest has booted.
+  void Registers(const v1::Guest& guest, absl::Time now) {
+    v1::Hello hello;
+    hello.set_host_id(guest.host_id());
+    hello.set_name(guest.name());
+    hello.set_boot_id("b-1");
+    ASSERT_TRUE(store_->RegisterHost(hello, absl::ToUnixMillis(now)).ok());
+  }
+
   // Declared first, destroyed last: the feed posts to it.
   Executor executor_{1};
   std::string dir_;
@@ -147,8 +182,13 @@ class PoolManagerTest : public ::testing::Test {
   std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<Fleet> fleet_;
   ProviderRecord record_;
+  absl::Status image_result_;  // what getting an image answers (OK: an image)
+  int image_calls_ = 0;
   std::unique_ptr<PoolManager> pools_;
 };
+
+constexpr char kNoRecipe[] =
+    "the image recipe deploy/image/tiny/build.sh was not found: pass --image-recipes DIR";
 
 // Validates that a created guest's spec carries the token and CA that enrol made for that guest
 // (its name, host id and the pool's labels), as fw_cfg entries and nowhere else.
@@ -239,6 +279,185 @@ TEST_F(PoolManagerTest, ForgetsGuestWhoseCreationFailed) {
   EXPECT_EQ(guest.state(), "failed");
   EXPECT_THAT(guest.detail(), HasSubstr("no capacity"));
   EXPECT_THAT(forgotten, ElementsAre("local-1"));
+}
+
+// Validates that a guest whose image cannot be built stays "creating" with the reason, and that
+// the pool tries again after 1 s, 2 s, 4 s, 8 s (each up to a quarter shorter), not every tick.
+TEST_F(PoolManagerTest, ImageFailureBacksOffExponentially) {
+  image_result_ = absl::FailedPreconditionError(kNoRecipe);
+  Start(nullptr, nullptr);
+  ASSERT_TRUE(pools_->Bringup("local", 1).ok());
+  absl::Time t0 = absl::Now();
+  std::vector<absl::Duration> tries;
+  for (absl::Duration d; d <= absl::Seconds(20); d += absl::Milliseconds(100)) {
+    if (TickTried(t0 + d)) tries.push_back(d);
+  }
+  ASSERT_EQ(tries.size(), 5u) << "expected tries at about 0, 1, 3, 7 and 15 s";
+  absl::Duration step = absl::Seconds(1);
+  for (size_t i = 1; i < tries.size(); ++i, step *= 2) {
+    EXPECT_GE(tries[i] - tries[i - 1], step * 0.75) << i;
+    EXPECT_LE(tries[i] - tries[i - 1], step + absl::Milliseconds(100)) << i;
+  }
+  v1::Guest guest = StoredGuest("local-1");
+  EXPECT_EQ(guest.state(), "creating");
+  EXPECT_EQ(guest.detail(), absl::StrCat("building the tiny image: ", kNoRecipe));
+  EXPECT_THAT(Created(), IsEmpty());
+}
+
+// Validates that the backoff stops doubling at 5 minutes.
+TEST_F(PoolManagerTest, BackoffIsCappedAtFiveMinutes) {
+  image_result_ = absl::FailedPreconditionError(kNoRecipe);
+  Start(nullptr, nullptr);
+  ASSERT_TRUE(pools_->Bringup("local", 1).ok());
+  absl::Time now = absl::Now();
+  absl::Time last = now;
+  std::vector<absl::Duration> gaps;
+  for (int attempt = 0; attempt < 14; ++attempt) {
+    ASSERT_TRUE(TickTried(now)) << attempt;
+    gaps.push_back(now - last);
+    last = now;
+    absl::Time next = NextAttempt();
+    EXPECT_FALSE(TickTried(next - absl::Milliseconds(2))) << "tried before the backoff ended";
+    now = next;
+  }
+  EXPECT_EQ(LocalPool().failed_attempts(), 14u);
+  // Gaps: 0, 1s, 2s, 4s ... 256s, then 300s (each up to a quarter shorter).
+  EXPECT_GE(gaps[9], absl::Seconds(256) * 0.75);
+  for (size_t i = 10; i < gaps.size(); ++i) {
+    EXPECT_LE(gaps[i], absl::Minutes(5) + absl::Milliseconds(2)) << i;
+    EXPECT_GE(gaps[i], absl::Minutes(5) * 0.75) << i;
+  }
+}
+
+// Validates that a failing bring-up stores a guest_failed event naming the pool, the guest and
+// the error when it first happens, after 2, 4, 8... attempts with the same error (saying so),
+// and again when the error changes.
+TEST_F(PoolManagerTest, FailedEventsWhenErrorFirstHappensChangesAndRepeats) {
+  image_result_ = absl::FailedPreconditionError(kNoRecipe);
+  Start(nullptr, nullptr);
+  ASSERT_TRUE(pools_->Bringup("local", 1).ok());
+  absl::Time now = absl::Now();
+  std::vector<size_t> events_after;  // after attempt 1, 2, ...
+  for (int attempt = 1; attempt <= 9; ++attempt) {
+    ASSERT_TRUE(TickTried(now)) << attempt;
+    events_after.push_back(FailedEvents().size());
+    now = NextAttempt();
+  }
+  EXPECT_THAT(events_after, ElementsAre(1, 2, 2, 3, 3, 3, 3, 4, 4));
+  std::vector<v1::Event> events = FailedEvents();
+  ASSERT_EQ(events.size(), 4u);
+  v1::Guest guest = StoredGuest("local-1");
+  EXPECT_EQ(events[0].kind(), "guest_failed");
+  EXPECT_EQ(events[0].host_id(), guest.host_id());
+  EXPECT_EQ(events[0].host_name(), "local-1");
+  EXPECT_THAT(events[0].message(),
+              HasSubstr(absl::StrCat("pool local, guest local-1: building the tiny image: ",
+                                     kNoRecipe, " (attempt 1; next attempt in ")));
+  EXPECT_THAT(events[1].message(), HasSubstr("(attempt 2, the same error 2 times in a row for "));
+  EXPECT_THAT(events[3].message(), HasSubstr("(attempt 8, the same error 8 times in a row for "));
+
+  image_result_ = absl::InternalError("building the tiny image failed (exit 1)");
+  ASSERT_TRUE(TickTried(now));
+  events = FailedEvents();
+  ASSERT_EQ(events.size(), 5u) << "a changed error is stored at once";
+  EXPECT_THAT(events[4].message(), HasSubstr("failed (exit 1) (attempt 10; next attempt in "));
+}
+
+// Validates that ListPools shows the pool's last error, its guest, when, and the attempts, until
+// a guest of the pool registers; and that the backoff starts again at 1 s after that.
+TEST_F(PoolManagerTest, PoolShowsLastErrorUntilAGuestRegisters) {
+  image_result_ = absl::FailedPreconditionError(kNoRecipe);
+  Start(nullptr, nullptr);
+  ASSERT_TRUE(pools_->Bringup("local", 1).ok());
+  absl::Time now = absl::Now();
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    ASSERT_TRUE(TickTried(now));
+    if (attempt < 4) now = NextAttempt();
+  }
+  v1::Pool pool = LocalPool();
+  EXPECT_EQ(pool.last_error(), absl::StrCat("building the tiny image: ", kNoRecipe));
+  EXPECT_EQ(pool.last_error_guest(), "local-1");
+  EXPECT_EQ(pool.last_error_unix_ms(), absl::ToUnixMillis(now));
+  EXPECT_EQ(pool.failed_attempts(), 5u);
+  EXPECT_GE(pool.next_attempt_unix_ms(), absl::ToUnixMillis(now + absl::Seconds(12)));
+  EXPECT_LE(pool.next_attempt_unix_ms(), absl::ToUnixMillis(now + absl::Seconds(16)));
+
+  // The image is there now: the guest is made, but the pool's trouble lasts until it registers.
+  image_result_ = absl::OkStatus();
+  now = NextAttempt();
+  ASSERT_TRUE(TickTried(now));
+  v1::Guest guest = StoredGuest("local-1");
+  EXPECT_EQ(guest.state(), "running");
+  EXPECT_EQ(guest.detail(), "");
+  EXPECT_EQ(LocalPool().failed_attempts(), 5u);
+
+  Registers(guest, now);
+  pools_->Tick(now + absl::Seconds(1));
+  pool = LocalPool();
+  EXPECT_EQ(pool.last_error(), "");
+  EXPECT_EQ(pool.last_error_guest(), "");
+  EXPECT_EQ(pool.failed_attempts(), 0u);
+  EXPECT_EQ(pool.next_attempt_unix_ms(), 0);
+
+  image_result_ = absl::FailedPreconditionError(kNoRecipe);
+  ASSERT_TRUE(pools_->Bringup("local", 1).ok());
+  now += absl::Seconds(2);
+  ASSERT_TRUE(TickTried(now));
+  EXPECT_EQ(LocalPool().failed_attempts(), 1u);
+  EXPECT_LE(NextAttempt(), now + absl::Seconds(1) + absl::Milliseconds(1)) << "backoff reset";
+}
+
+// Validates that a bring-up asked for while the pool backs off is tried at the next tick.
+TEST_F(PoolManagerTest, BringupTriesAgainAtOnce) {
+  image_result_ = absl::FailedPreconditionError(kNoRecipe);
+  Start(nullptr, nullptr);
+  ASSERT_TRUE(pools_->Bringup("local", 1).ok());
+  absl::Time now = absl::Now();
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    ASSERT_TRUE(TickTried(now));
+    if (attempt < 5) now = NextAttempt();
+  }
+  EXPECT_FALSE(TickTried(now + absl::Seconds(1))) << "backing off for 24..32 s";
+  ASSERT_TRUE(pools_->Bringup("local", 1).ok());
+  EXPECT_TRUE(TickTried(now + absl::Seconds(2)));
+  EXPECT_EQ(LocalPool().failed_attempts(), 7u) << "the backoff goes on from where it was";
+}
+
+// Validates that a guest the provider could not create fails with the provider's error, which
+// also becomes the pool's last error and a guest_failed event.
+TEST_F(PoolManagerTest, ProviderFailureIsStoredAsEvent) {
+  {
+    absl::MutexLock lock(&record_.mu);
+    record_.create_result = absl::UnavailableError("no capacity");
+  }
+  Start(nullptr, nullptr);
+  v1::Guest guest = BringOneUp();
+  EXPECT_EQ(guest.state(), "failed");
+  EXPECT_EQ(guest.detail(), "creating it with the libvirt provider: no capacity");
+  v1::Pool pool = LocalPool();
+  EXPECT_EQ(pool.last_error(), guest.detail());
+  EXPECT_EQ(pool.failed_attempts(), 1u);
+  std::vector<v1::Event> events = FailedEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_THAT(events[0].message(),
+              HasSubstr("pool local, guest local-1: creating it with the libvirt provider: no "
+                        "capacity (attempt 1; next attempt in "));
+}
+
+// Validates that a guest whose agent never registers fails at the boot timeout, as a failed
+// bring-up of its pool with an event.
+TEST_F(PoolManagerTest, BootTimeoutIsAFailedBringup) {
+  Start(nullptr, nullptr);
+  v1::Guest guest = BringOneUp();
+  ASSERT_EQ(guest.state(), "running");
+  pools_->Tick(absl::FromUnixMillis(guest.created_unix_ms()) + absl::Minutes(5) + absl::Seconds(1));
+  guest = StoredGuest("local-1");
+  EXPECT_EQ(guest.state(), "failed");
+  EXPECT_THAT(guest.detail(), HasSubstr("never registered within the boot timeout (5m)"));
+  EXPECT_EQ(LocalPool().failed_attempts(), 1u);
+  std::vector<v1::Event> events = FailedEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_THAT(events[0].message(), HasSubstr("pool local, guest local-1: its agent never"));
 }
 
 }  // namespace
