@@ -31,7 +31,8 @@ ABSL_FLAG(std::string, agent_binary, "",
 ABSL_FLAG(std::string, image_cache, "",
           "where built guest images are kept (default: STATE_DIR/images)");
 ABSL_FLAG(std::string, image_recipes, "",
-          "directory of image recipes, deploy/image (default: found next to this executable)");
+          "directory of image recipes, deploy/image (default: ../share/kfleet/image from this "
+          "executable's directory, in the build tree and in an install prefix)");
 ABSL_FLAG(std::string, domain_prefix, "",
           "prefix of the libvirt domain names of guests of pools that set no domain_prefix (for "
           "controllers sharing one libvirtd)");
