@@ -56,3 +56,8 @@ kfleet_install_system_files(controller
 kfleet_install_system_files(agent
   "${PROJECT_SOURCE_DIR}/deploy/etc/agent.yaml"
   "${PROJECT_SOURCE_DIR}/deploy/systemd/kfleet-agent.service")
+
+# The documentation the man pages point to: share/doc/kfleet/*.md.
+file(GLOB _kfleet_docs ${PROJECT_SOURCE_DIR}/docs/*.md)
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${_kfleet_docs} DESTINATION share/doc/kfleet
+        COMPONENT controller)
