@@ -118,8 +118,23 @@ _kfleet_libvirt_stop() {
   return 1
 }
 
+# Without udev (containers, chroots), /dev/kvm stays root:root 0600: libvirt then sees KVM when it
+# probes qemu's capabilities but not for its qemu user, throws its capability cache away at every
+# look and probes qemu again (a minute per guest start on a busy machine), and guests could not
+# use KVM anyway. Debian's udev rules make it root:kvm 0660 (libvirt-qemu is in group kvm); do the
+# same. Whether KVM then works is for the controller's accelerator probe to find out.
+_kfleet_kvm_permissions() {
+  [ -c /dev/kvm ] && getent group kvm >/dev/null || return 0
+  [ "$(stat -c '%U:%G %a' /dev/kvm)" = "root:root 600" ] || return 0
+  if chgrp kvm /dev/kvm && chmod 0660 /dev/kvm; then
+    _kfleet_libvirt_say "/dev/kvm: root:kvm 0660, as Debian's udev rules make it (no udev runs here)"
+  fi
+  return 0
+}
+
 kfleet_start_libvirtd() {
   _kfleet_libvirt_install || return 1
+  _kfleet_kvm_permissions
   local rc=0
   _kfleet_libvirt_configure || rc=$?
   [ $rc = 1 ] && return 1

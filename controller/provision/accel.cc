@@ -120,11 +120,15 @@ std::string DetectAccel(const std::string& kernel, const std::string& cache_dir,
     return kAccelTcg;
   }
   const std::string cache = cache_dir.empty() ? "" : absl::StrCat(cache_dir, "/accel");
-  if (!cache.empty()) {
-    absl::StatusOr<std::string> cached = ReadFile(cache, 64);
-    if (cached.ok()) {
-      absl::string_view v = absl::StripAsciiWhitespace(*cached);
-      if (v == kAccelKvm || v == kAccelTcg) return std::string(v);
+  const std::string boot_cache = absl::StrCat(kAccelBootCacheDir, "/accel");
+  for (const std::string& path : {cache, boot_cache}) {
+    if (path.empty()) continue;
+    absl::StatusOr<std::string> cached = ReadFile(path, 64);
+    if (!cached.ok()) continue;
+    absl::string_view v = absl::StripAsciiWhitespace(*cached);
+    if (v == kAccelKvm || v == kAccelTcg) {
+      if (path == boot_cache && !cache.empty()) (void)WriteFileAtomic(cache, absl::StrCat(v, "\n"));
+      return std::string(v);
     }
   }
   std::string accel = KvmBootsGuest(kernel) ? kAccelKvm : kAccelTcg;
@@ -134,6 +138,8 @@ std::string DetectAccel(const std::string& kernel, const std::string& cache_dir,
     if (s.ok()) s = WriteFileAtomic(cache, accel + "\n");
     if (!s.ok()) LogWarning(absl::StrCat("cannot cache the accelerator: ", s.ToString()));
   }
+  // Best effort: a controller without the right to write there probes once per state dir.
+  if (MakeDirs(kAccelBootCacheDir).ok()) (void)WriteFileAtomic(boot_cache, accel + "\n");
   return accel;
 }
 

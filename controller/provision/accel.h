@@ -18,7 +18,10 @@ inline constexpr char kAccelTcg[] = "tcg";
 //    serial console, or SeaBIOS's on its debug port), else "tcg" (a /dev/kvm that opens but hangs
 //    guests, as with broken nested virtualization). The answer is cached in `cache_dir`/accel and
 //    returned from there afterwards; delete that file to probe again. An empty `cache_dir`
-//    disables the cache.
+//    disables that cache. The answer is also kept for the machine's current boot in
+//    kAccelBootCacheDir/accel (/run is emptied at boot), so that each new state dir (every
+//    controller of a test run) does not probe for 15 s again; it is read when `cache_dir` has
+//    none.
 // Blocks for up to ~15 s on a first probe. Not for concurrent calls with the same `cache_dir`
 // (the caller serializes them).
 // True if the user libvirt runs qemu as (`user = "..."` in `qemu_conf`, default libvirt-qemu)
@@ -27,6 +30,8 @@ inline constexpr char kAccelTcg[] = "tcg";
 // libvirt starts would fail with "Could not access KVM kernel module: Permission denied". True
 // when that user does not exist (qemu then runs as whoever starts it).
 bool QemuUserMayOpenKvm(const std::string& qemu_conf, const std::string& kvm_path);
+
+inline constexpr char kAccelBootCacheDir[] = "/run/kfleet";
 
 std::string DetectAccel(const std::string& kernel, const std::string& cache_dir,
                         const std::string& qemu_conf = "/etc/libvirt/qemu.conf");
