@@ -21,8 +21,8 @@ KFLEET_PACKAGES=(
   rsync
   # the off-loopback tests: network namespaces and veth pairs
   iproute2
-  # the package test: a fresh Debian root to install kfleet's .deb files in
-  mmdebstrap
+  # Debian packages (cpack: dpkg-shlibdeps needs `file`) and the package test's fresh Debian root
+  file mmdebstrap
 )
 
 # A clean kernel tree from Debian's linux-source-6.1, unpacked once per machine; the tests use the
