@@ -11,10 +11,14 @@
 #include "agent/collect/host_collector.h"
 #include "agent/commands/command_book.h"
 #include "agent/commands/command_manager.h"
+#include "agent/commands/scheduled_run_launcher.h"
 #include "agent/exec/cgroup.h"
 #include "agent/exec/oom_score.h"
 #include "agent/host/facts.h"
+#include "agent/kmsg/history_cutoff.h"
 #include "agent/outbox/outbox.h"
+#include "agent/schedule/clock.h"
+#include "agent/schedule/schedule_runner.h"
 #include "agent/session/enrolment.h"
 #include "agent/session/session_client.h"
 #include "agent/telemetry/kernel_watcher.h"
@@ -31,13 +35,22 @@
 
 namespace kfleet::agent {
 
-// Declared in construction order; destroyed in reverse (session first, outbox last).
+// Declared in construction order; destroyed in reverse (session first, outbox last), except
+// that the schedule runner is made after the command manager yet outlives it: commands ending as
+// the manager goes report to the runner, and the runner's thread, which starts commands, is
+// stopped first (~Impl).
 struct Agent::Impl {
+  ~Impl() {
+    if (schedules) schedules->Stop();
+  }
   std::unique_ptr<CertificateRenewer> renewer;
   std::unique_ptr<kfleet::v1::ArtifactService::Stub> artifacts;
   std::unique_ptr<Outbox> outbox;
   std::unique_ptr<CommandBook> book;
   std::unique_ptr<CgroupManager> cgroups;
+  RealClock clock;
+  std::unique_ptr<ScheduledRunLauncher> schedule_launcher;
+  std::unique_ptr<ScheduleRunner> schedules;
   std::unique_ptr<CommandManager> commands;
   std::unique_ptr<HostCollector> collector;
   std::unique_ptr<MetricsReporter> reporter;
@@ -110,6 +123,8 @@ absl::StatusOr<std::map<std::string, std::string>> ParseLabels(const std::string
 }
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options) {
+  // Kernel records from before this are history on a first start (agent/kmsg/history_cutoff.h).
+  const uint64_t start_monotonic_us = MonotonicNowUs();
   if (options.controller.empty()) {
     return absl::InvalidArgumentError(
         "no controller address: pass --controller HOST:PORT (or kfleet.controller=HOST:PORT on the "
@@ -175,9 +190,22 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   command_options.artifacts = impl->artifacts.get();
   command_options.host_name = name;
   command_options.cgroups = impl->cgroups.get();
+  Impl* p = impl.get();
+  // Set before any command runs (the session starts below), and never changed after.
+  command_options.on_finished = [p](const std::string& id, const v1::CommandResult&) {
+    if (p->schedules) p->schedules->OnRunFinished(id, p->clock.Now());
+  };
   impl->commands = std::make_unique<CommandManager>(impl->book.get(), impl->outbox.get(),
                                                     std::move(command_options));
   RETURN_IF_ERROR(impl->commands->RecoverInterrupted());
+  // After RecoverInterrupted, so that a run the last agent left unfinished is reported lost before
+  // anything new starts. Schedules run from the state dir whether or not the controller is there.
+  impl->schedule_launcher = std::make_unique<ScheduledRunLauncher>(impl->commands.get());
+  ScheduleRunnerOptions schedule_options;
+  schedule_options.state_path = options.state_dir + "/schedules.pb";
+  impl->schedules = ScheduleRunner::Open(std::move(schedule_options), &impl->clock,
+                                         impl->schedule_launcher.get());
+  impl->schedules->Start();
   const std::string boot_id = BootId();
   impl->alive_path = options.state_dir + "/agent.running";
   if (std::optional<v1::KernelEvent> killed = CheckPreviousRun(impl->alive_path, boot_id)) {
@@ -197,7 +225,6 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   session.reconnect_max = options.reconnect_max;
   // Host samples at the interval each Welcome sets.
   impl->collector = std::make_unique<HostCollector>();
-  Impl* p = impl.get();
   if (!options.metrics_listen.empty()) {
     impl->own_samples = std::make_unique<controller::HostSampleTable>();
     impl->own_collector = std::make_shared<controller::FleetCollector>(*impl->own_samples);
@@ -225,6 +252,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
     if (serves_own && interval <= absl::ZeroDuration()) interval = absl::Seconds(15);
     p->reporter->SetInterval(interval);
   };
+  session.on_schedules = [p](const v1::ScheduleSet& set) {
+    // Refused specs are logged by the runner; the others are applied.
+    p->schedules->SetSchedules(set).IgnoreError();
+  };
   impl->session =
       std::make_unique<SessionClient>(session, impl->outbox.get(), impl->commands.get());
   impl->reporter->Start();
@@ -235,13 +266,16 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
     kernel.kmsg_path = options.kmsg_path;
     kernel.cursor_path = options.state_dir + "/kmsg.cursor";
     kernel.boot_id = boot_id;
+    kernel.start_monotonic_us = start_monotonic_us;
     KernelWatcherHooks hooks;
     hooks.on_record = [p](const KmsgRecord& r) { p->commands->OnKernelRecord(DmesgLine(r)); };
     hooks.attribute = [p](const v1::KernelEvent& e) { return p->commands->AttributeEvent(e); };
     hooks.report = [p](v1::KernelEvent e) -> absl::Status {
-      LogInfo(absl::StrCat("kernel: ", e.kind(), ": ", e.message(),
+      LogInfo(absl::StrCat("kernel", e.before_agent() ? " (before the agent started)" : "", ": ",
+                           e.kind(), ": ", e.message(),
                            e.command_id().empty() ? "" : " [command " + e.command_id() + "]"));
-      bool oom = e.kind() == "oom";
+      // A new OOM kill moves the host's OOM counter: sample it now. An old one changed nothing.
+      bool oom = e.kind() == "oom" && !e.before_agent();
       v1::SequencedItem item;
       *item.mutable_kernel_event() = std::move(e);
       absl::Status s = p->outbox->AppendSequenced(std::move(item)).status();
@@ -266,6 +300,8 @@ void Agent::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   if (impl_->renewer) impl_->renewer->Stop();
+  // No new runs; the cancelled ones still record their ends (the next start keeps the spacing).
+  impl_->schedules->Stop();
   impl_->commands->CancelAll("kfleet-agent is stopping");
   // Let the cancelled results reach the controller if it is there; they stay in the outbox if not.
   absl::Time deadline = absl::Now() + absl::Seconds(2);

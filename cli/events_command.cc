@@ -93,7 +93,8 @@ absl::StatusOr<int> Follow(v1::ListEventsRequest request, FleetClient& fleet, Co
     }
     for (const v1::Event& e : events->events()) {
       if (e.id() <= last_id) continue;  // a controller that ignored after_id
-      RETURN_IF_ERROR(printer.Print(e));
+      // History (from before an agent first started) is stored as it is read, but is not news.
+      if (!e.before_agent()) RETURN_IF_ERROR(printer.Print(e));
       last_id = std::max(last_id, e.id());
     }
     ctx.io.out.flush();
@@ -179,6 +180,7 @@ std::string FormatEvent(const v1::Event& e, absl::TimeZone tz, bool wide) {
                                   e.host_name().empty() ? e.host_id() : e.host_name(), "  ",
                                   e.kind(), "  ", EventText(e));
   if (!e.command_id().empty()) absl::StrAppend(&line, " [command ", e.command_id(), "]");
+  if (e.before_agent()) absl::StrAppend(&line, " [before agent]");
   if (wide && !e.detail().empty()) {
     for (absl::string_view detail : absl::StrSplit(e.detail(), '\n', absl::SkipWhitespace())) {
       absl::StrAppend(&line, "\n    ", detail);
@@ -207,9 +209,14 @@ CommandSpec EventsCommand() {
           "\"host out of memory\" that the whole machine ran out; \"by earlyoom\" names a "
           "userspace killer. Other kernel events show the report's first line; -o wide adds the "
           "lines that followed (the call trace), indented.\n\n"
+          "A kernel log record is one event, stored on the host whose command it hit, even when "
+          "two agents on one machine report it. [before agent] marks history: a record the "
+          "kernel logged before the host's agent first started (it had no kmsg cursor), kept "
+          "for the timeline but not counted in /metrics; -o json says \"before_agent\": true.\n\n"
           "With -f, kctl keeps printing new events as the controller stores them (it asks every "
           "second for events after the last one it printed, so none is missed or repeated, "
-          "across a controller restart too) until Ctrl-C, and then exits 0.\n\n"
+          "across a controller restart too) until Ctrl-C, and then exits 0. History is left "
+          "out.\n\n"
           "With -o json, kctl prints one document, {\"events\": [...]} with the fields of the "
           "Event message; with -f, one Event per line.",
       .flags =

@@ -29,7 +29,8 @@ absl::Status CheckEventKind(absl::string_view kind);
 std::string DescribeOomKill(const v1::OomKill& oom);
 
 // One line, without a newline: "TIME  HOST  KIND  TEXT", TEXT being DescribeOomKill for an OOM
-// kill and the message otherwise, followed by " [command ID]" when a command was running. With
+// kill and the message otherwise, followed by " [command ID]" when a command was running and
+// " [before agent]" for history (a record from before the agent first started). With
 // `wide`, the lines that followed in the kernel log (a call trace...) come after it, each indented
 // by four spaces.
 std::string FormatEvent(const v1::Event& event, absl::TimeZone tz, bool wide = false);

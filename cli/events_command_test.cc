@@ -93,6 +93,16 @@ TEST(EventsFormatTest, WideShowsDetail) {
             "      xfs_foo+0x1/0x2");
 }
 
+// Validates that history (a record from before the agent first started) is marked as such.
+TEST(EventsFormatTest, HistoryIsMarked) {
+  v1::Event old = OomEvent(4, 0);
+  old.clear_command_id();
+  old.set_before_agent(true);
+  EXPECT_EQ(FormatEvent(old, absl::UTCTimeZone()),
+            "2024-05-01 12:03:04  guest-1  oom  killed 4242 (stress-ng-vm) anon-rss 64 MiB, "
+            "memcg limit /kfleet/c-abc [before agent]");
+}
+
 // Ctrl-C, the first time it is called: a second SIGINT would end the test binary, as it ends kctl.
 std::function<void()> CtrlCOnce() {
   return [fired = false]() mutable {
@@ -197,6 +207,25 @@ TEST_F(EventsCommandTest, Json) {
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[1], &second).ok());
   EXPECT_EQ(second.id(), 2u);
   EXPECT_EQ(second.oom().pid(), 4242);
+}
+
+// Validates that -f leaves history out, news after it included, and that the listing and
+// -o json show it, marked.
+TEST_F(EventsCommandTest, FollowLeavesHistoryOut) {
+  v1::Event old = OomEvent(1, 0);
+  old.clear_command_id();
+  old.set_before_agent(true);
+  kctl_.service.AddEvents({old, MakeEvent(2, 1, "guest-1", "warn", "WARNING: news")});
+  kctl_.on_sleep = CtrlCOnce();
+  EXPECT_EQ(kctl_.Run({"events", "-f"}), 0);
+  EXPECT_EQ(kctl_.out(), "2024-05-01 12:03:05  guest-1  warn  WARNING: news\n");
+
+  EXPECT_EQ(kctl_.Run({"events"}), 0);
+  EXPECT_THAT(absl::StrSplit(kctl_.out(), '\n', absl::SkipEmpty()),
+              ElementsAre(HasSubstr("killed 4242 (stress-ng-vm)"), HasSubstr("WARNING: news")));
+  EXPECT_THAT(kctl_.out(), HasSubstr("[before agent]"));
+  EXPECT_EQ(kctl_.Run({"events", "-o", "json"}), 0);
+  EXPECT_THAT(kctl_.out(), HasSubstr("\"before_agent\": true"));
 }
 
 }  // namespace

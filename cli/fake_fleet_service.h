@@ -45,6 +45,14 @@ class FakeFleetService : public v1::FleetService::Service {
   // while calls run.
   void SetMetrics(const v1::GetHostMetricsResponse& metrics);
 
+  // Schedules, kept as a controller keeps them: AddSchedule stores one (ALREADY_EXISTS for a
+  // name in use, NOT_FOUND for a host name not in `hosts`), and the others answer from what is
+  // stored. ListScheduleRuns answers from AddScheduleRuns' runs of the name, as the controller
+  // does with limit and after_change. May be called while calls run.
+  void AddScheduleRuns(const std::vector<v1::ScheduleRun>& runs);
+  std::vector<v1::Schedule> schedules() const;
+  std::vector<v1::ListScheduleRunsRequest> runs_requests() const;
+
   // What was asked.
   v1::SubmitJobRequest last_submit() const;
   std::vector<v1::ListEventsRequest> events_requests() const;
@@ -85,6 +93,18 @@ class FakeFleetService : public v1::FleetService::Service {
                               v1::ImportExpungesResponse* response) override;
   grpc::Status ExportExpunges(grpc::ServerContext*, const v1::ExportExpungesRequest* request,
                               v1::ExportExpungesResponse* response) override;
+  grpc::Status AddSchedule(grpc::ServerContext*, const v1::AddScheduleRequest* request,
+                           v1::Schedule* response) override;
+  grpc::Status ListSchedules(grpc::ServerContext*, const v1::ListSchedulesRequest* request,
+                             v1::ListSchedulesResponse* response) override;
+  grpc::Status GetSchedule(grpc::ServerContext*, const v1::GetScheduleRequest* request,
+                           v1::Schedule* response) override;
+  grpc::Status PauseSchedule(grpc::ServerContext*, const v1::PauseScheduleRequest* request,
+                             v1::Schedule* response) override;
+  grpc::Status RemoveSchedule(grpc::ServerContext*, const v1::RemoveScheduleRequest* request,
+                              v1::RemoveScheduleResponse* response) override;
+  grpc::Status ListScheduleRuns(grpc::ServerContext*, const v1::ListScheduleRunsRequest* request,
+                                v1::ListScheduleRunsResponse* response) override;
 
  private:
   void Record(const std::string& call);
@@ -101,6 +121,10 @@ class FakeFleetService : public v1::FleetService::Service {
   std::map<std::string, v1::ExpungeFile> expunges_ ABSL_GUARDED_BY(mu_);  // by path
   std::vector<v1::ImportExpungesRequest> import_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ExportExpungesRequest> export_requests_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::Schedule> schedules_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ScheduleRun> runs_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ListScheduleRunsRequest> runs_requests_ ABSL_GUARDED_BY(mu_);
+  uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Serves `service` (and `also`, when given, e.g. a FakeArtifactService) on 127.0.0.1 at a free

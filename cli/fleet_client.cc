@@ -98,6 +98,7 @@ absl::Status RpcError(absl::string_view method, const grpc::Status& status,
                           kExitNotFound);
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::ALREADY_EXISTS:
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return WithExitCode(absl::Status(ToAbslStatus(status).code(),
                                        absl::StrCat(method, ": ", status.error_message())),
@@ -171,6 +172,72 @@ absl::StatusOr<v1::ListEventsResponse> FleetClient::ListEvents(
   v1::ListEventsResponse response;
   grpc::Status s = stub_->ListEvents(&context, request, &response);
   if (!s.ok()) return RpcError("ListEvents", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::Schedule> FleetClient::AddSchedule(const v1::Schedule& schedule) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::AddScheduleRequest request;
+  *request.mutable_schedule() = schedule;
+  v1::Schedule response;
+  grpc::Status s = stub_->AddSchedule(&context, request, &response);
+  if (!s.ok()) return RpcError("AddSchedule", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::ListSchedulesResponse> FleetClient::ListSchedules() {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListSchedulesResponse response;
+  grpc::Status s = stub_->ListSchedules(&context, v1::ListSchedulesRequest(), &response);
+  if (!s.ok()) return RpcError("ListSchedules", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::Schedule> FleetClient::GetSchedule(const std::string& name) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GetScheduleRequest request;
+  request.set_name(name);
+  v1::Schedule response;
+  grpc::Status s = stub_->GetSchedule(&context, request, &response);
+  if (!s.ok()) return RpcError("GetSchedule", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::Schedule> FleetClient::PauseSchedule(const std::string& name, bool paused) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::PauseScheduleRequest request;
+  request.set_name(name);
+  request.set_paused(paused);
+  v1::Schedule response;
+  grpc::Status s = stub_->PauseSchedule(&context, request, &response);
+  if (!s.ok()) return RpcError("PauseSchedule", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::RemoveScheduleResponse> FleetClient::RemoveSchedule(const std::string& name,
+                                                                       bool cancel) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::RemoveScheduleRequest request;
+  request.set_name(name);
+  request.set_cancel(cancel);
+  v1::RemoveScheduleResponse response;
+  grpc::Status s = stub_->RemoveSchedule(&context, request, &response);
+  if (!s.ok()) return RpcError("RemoveSchedule", s, address_);
+  return response;
+}
+
+absl::StatusOr<v1::ListScheduleRunsResponse> FleetClient::ListScheduleRuns(
+    const v1::ListScheduleRunsRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListScheduleRunsResponse response;
+  grpc::Status s = stub_->ListScheduleRuns(&context, request, &response);
+  if (!s.ok()) return RpcError("ListScheduleRuns", s, address_);
   return response;
 }
 

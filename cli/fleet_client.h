@@ -30,8 +30,8 @@ inline constexpr absl::Duration kDefaultRpcTimeout = absl::Seconds(10);
 // gRPC's message tells of a failed TLS handshake or of a connection the controller closed, what
 // to check in the config file (exit 3);
 // UNAUTHENTICATED and PERMISSION_DENIED say the controller refused kctl's identity or its role
-// (exit 9); NOT_FOUND exits 8; INVALID_ARGUMENT, FAILED_PRECONDITION and RESOURCE_EXHAUSTED 2;
-// anything else 3.
+// (exit 9); NOT_FOUND exits 8; INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS and
+// RESOURCE_EXHAUSTED 2; anything else 3.
 absl::Status RpcError(absl::string_view method, const grpc::Status& status,
                       absl::string_view address);
 
@@ -62,6 +62,15 @@ class FleetClient {
       const v1::ImportExpungesRequest& request);
   absl::StatusOr<v1::ExportExpungesResponse> ExportExpunges(
       const v1::ExportExpungesRequest& request);
+
+  // Schedules.
+  absl::StatusOr<v1::Schedule> AddSchedule(const v1::Schedule& schedule);
+  absl::StatusOr<v1::ListSchedulesResponse> ListSchedules();
+  absl::StatusOr<v1::Schedule> GetSchedule(const std::string& name);
+  absl::StatusOr<v1::Schedule> PauseSchedule(const std::string& name, bool paused);
+  absl::StatusOr<v1::RemoveScheduleResponse> RemoveSchedule(const std::string& name, bool cancel);
+  absl::StatusOr<v1::ListScheduleRunsResponse> ListScheduleRuns(
+      const v1::ListScheduleRunsRequest& request);
 
   // Calls `on_data` for each message until the stream ends. An error from `on_data` cancels the
   // call and is returned as is.

@@ -17,6 +17,7 @@
 #include "cli/pools_command.h"
 #include "cli/results_command.h"
 #include "cli/run_command.h"
+#include "cli/schedule_command.h"
 #include "cli/suggest.h"
 #include "cli/top_command.h"
 #include "cli/user_command.h"
@@ -110,9 +111,9 @@ std::vector<CommandSpec> AllCommands() {
   return {HostsCommand(),    ExecCommand(),      RunCommand(),    BootCommand(),
           JobsCommand(),     JobCommand(),       LogsCommand(),   ResultsCommand(),
           ExpungesCommand(), ArtifactsCommand(), CancelCommand(), RebootCommand(),
-          EventsCommand(),   TopCommand(),       PoolsCommand(),  BringupCommand(),
-          DestroyCommand(),  TokenCommand(),     UserCommand(),   AuditCommand(),
-          WhoAmICommand(),   HelpCommand(),      VersionCommand()};
+          EventsCommand(),   ScheduleCommand(),  TopCommand(),    PoolsCommand(),
+          BringupCommand(),  DestroyCommand(),   TokenCommand(),  UserCommand(),
+          AuditCommand(),    WhoAmICommand(),    HelpCommand(),   VersionCommand()};
 }
 
 int RunKctl(const std::vector<std::string>& args, Io& io, const EnvLookup& env,

@@ -24,6 +24,9 @@ const std::vector<MetricInfo>* BuildHostMetrics() {
       {"kfleet_host_boot_info", kGauge, "boot_id",
        "The running boot of the host (/proc/sys/kernel/random/boot_id); always 1. A new boot_id "
        "means the host rebooted."},
+      // the running kernel: node_exporter's uname collector
+      {"node_uname_info", kGauge, "sysname,release,version,machine,nodename,domainname",
+       "Labeled system information as provided by the uname system call."},
       // load and /proc/stat
       {"node_load1", kGauge, "", "1m load average."},
       {"node_load5", kGauge, "", "5m load average."},

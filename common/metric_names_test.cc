@@ -70,6 +70,12 @@ TEST(MetricNamesTest, KeyEntriesMatchNodeExporter) {
   ASSERT_NE(avail, nullptr);
   EXPECT_STREQ(avail->labels, "device,fstype,mountpoint");
   EXPECT_EQ(avail->type, MetricType::kGauge);
+
+  // Node Exporter Full's job and node variables list node_uname_info's.
+  const MetricInfo* uname = FindHostMetric("node_uname_info");
+  ASSERT_NE(uname, nullptr);
+  EXPECT_EQ(uname->type, MetricType::kGauge);
+  EXPECT_STREQ(uname->labels, "sysname,release,version,machine,nodename,domainname");
 }
 
 // Validates that any meminfo field is accepted the way node_exporter names it, with its help.

@@ -21,6 +21,7 @@
 #include "controller/fleet/agent_service.h"
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
+#include "controller/fleet/schedule_push.h"
 #include "controller/fleet_metrics.h"
 #include "controller/kernel_files.h"
 #include "controller/local_builder.h"
@@ -52,6 +53,7 @@ struct Controller::Impl {
   std::unique_ptr<LogStore> logs;
   std::unique_ptr<ChangeFeed> feed;
   std::unique_ptr<Fleet> fleet;
+  std::unique_ptr<SchedulePusher> schedule_pusher;
   std::unique_ptr<AgentServiceImpl> agent_service;
   std::unique_ptr<provision::PoolManager> pools;
   std::unique_ptr<FleetServiceImpl> fleet_service;
@@ -238,9 +240,15 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
         return artifact_index->RecordBuild(build, command_id);
       }};
   session_deps.observer = impl->metrics.get();
+  impl->fleet->SetTestResultsObserver(
+      [metrics = impl->metrics.get()](const std::vector<StoredTestResult>& results) {
+        metrics->OnTestResults(results);
+      });
   session_deps.metrics_interval = options.metrics_interval;
   session_deps.access = impl->access.get();
   session_deps.access_store = impl->access_store.get();
+  impl->schedule_pusher = std::make_unique<SchedulePusher>(impl->store.get(), impl->fleet.get());
+  session_deps.schedules = impl->schedule_pusher.get();
   impl->agent_service = std::make_unique<AgentServiceImpl>(session_deps);
   impl->artifact_service = std::make_unique<ArtifactServiceImpl>(
       ArtifactServiceImpl::Deps{impl->blobs.get(), impl->artifact_index.get(), impl->executor.get(),
@@ -348,7 +356,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   impl->pools = std::make_unique<provision::PoolManager>(std::move(pools), std::move(pool_deps));
   impl->fleet_service = std::make_unique<FleetServiceImpl>(FleetServiceImpl::Deps{
       impl->store.get(), impl->logs.get(), impl->fleet.get(), impl->executor.get(),
-      impl->feed.get(), impl->pools.get(), &impl->metrics->samples(), impl->access.get()});
+      impl->feed.get(), impl->pools.get(), &impl->metrics->samples(), impl->access.get(),
+      impl->schedule_pusher.get()});
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &impl->port);

@@ -36,7 +36,9 @@ prometheus::ClientMetric Sample(const LabelPairs& target, double value,
 }  // namespace
 
 // Per host, at scrape time: kfleet_host_up (1 online, 0 otherwise) and
-// kfleet_kernel_events_total{kind} (events stored since the controller started). Also keeps the
+// kfleet_kernel_events_total{kind} (events stored since the controller started), every kind of
+// KernelEventKinds() for every known host, at 0 until its first event, so that increase() counts
+// that one too (hosts x 10 series; an agent's made-up kind counts as "other"). Also keeps the
 // sample table to hosts that are online (an offline or destroyed host's series disappear, so that
 // Prometheus marks them stale instead of repeating old values), and the self metrics' host counts.
 class HostStateCollector : public prometheus::Collectable {
@@ -46,7 +48,7 @@ class HostStateCollector : public prometheus::Collectable {
 
   void EventStored(const std::string& host_id, const std::string& kind) {
     absl::MutexLock lock(&mu_);
-    ++events_[host_id][kind];
+    ++events_[host_id][std::string(KernelEventKindLabel(kind))];
   }
 
   std::vector<prometheus::MetricFamily> Collect() const override {
@@ -74,8 +76,12 @@ class HostStateCollector : public prometheus::Collectable {
           h.name(), std::map<std::string, std::string>(h.labels().begin(), h.labels().end()));
       up.metric.push_back(Sample(target, h.state() == v1::ONLINE ? 1 : 0));
       auto it = events_.find(h.id());
-      if (it == events_.end()) continue;
-      for (const auto& [kind, n] : it->second) {
+      for (const std::string& kind : KernelEventKinds()) {
+        int64_t n = 0;
+        if (it != events_.end()) {
+          auto counted = it->second.find(kind);
+          if (counted != it->second.end()) n = counted->second;
+        }
         events.metric.push_back(Sample(target, static_cast<double>(n), {{"kind", kind}}));
       }
     }
@@ -146,6 +152,8 @@ absl::StatusOr<std::unique_ptr<FleetMetrics>> FleetMetrics::Start(
     // then export.
     std::vector<std::weak_ptr<prometheus::Collectable>> collectables{m->host_state_};
     for (auto& c : m->self_->Collectables()) collectables.push_back(std::move(c));
+    m->schedules_ = std::make_shared<ScheduleCollector>(options.store);
+    collectables.push_back(m->schedules_);
     collectables.push_back(m->fleet_collector_);
     ASSIGN_OR_RETURN(m->server_, MetricsServer::Start(options.listen, std::move(collectables)));
     LogInfo(absl::StrCat("metrics on http://", options.listen.substr(0, options.listen.rfind(':')),
@@ -167,6 +175,16 @@ void FleetMetrics::OnMetrics(const v1::Host& host, const v1::MetricsBatch& batch
 void FleetMetrics::OnEvent(const v1::Event& event) {
   self_->EventStored(event.kind());
   host_state_->EventStored(event.host_id(), event.kind());
+}
+
+void FleetMetrics::OnEventMoved(const v1::Event& event) {
+  // The host it was first stored on keeps its count: counters never go down.
+  host_state_->EventStored(event.host_id(), event.kind());
+}
+
+void FleetMetrics::OnTestResults(const std::vector<StoredTestResult>& results) {
+  self_->AddResultsStored(results.size());
+  for (const StoredTestResult& r : results) self_->TestResultStored(r.suite, r.status);
 }
 
 void FleetMetrics::OnLogBytes(uint64_t bytes) { self_->AddLogBytes(bytes); }

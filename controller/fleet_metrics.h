@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -18,6 +19,7 @@
 #include "controller/metrics/metrics_server.h"
 #include "controller/metrics/self_metrics.h"
 #include "controller/provision/provider.h"
+#include "controller/schedule_metrics.h"
 #include "controller/store/store.h"
 
 namespace kfleet::controller {
@@ -44,6 +46,9 @@ class FleetMetrics : public SessionObserver {
   // SessionObserver.
   void OnMetrics(const kfleet::v1::Host& host, const kfleet::v1::MetricsBatch& batch) override;
   void OnEvent(const kfleet::v1::Event& event) override;
+  void OnEventMoved(const kfleet::v1::Event& event) override;
+  // Counts them in kfleet_results_stored_total and kfleet_test_results_total.
+  void OnTestResults(const std::vector<StoredTestResult>& results) override;
   void OnLogBytes(uint64_t bytes) override;
   void OnReplayedItems(int items) override;
   void OnDispatchLatency(absl::Duration latency) override;
@@ -59,6 +64,7 @@ class FleetMetrics : public SessionObserver {
   std::shared_ptr<FleetCollector> fleet_collector_;
   std::shared_ptr<HostStateCollector> host_state_;
   std::unique_ptr<SelfMetrics> self_;
+  std::shared_ptr<ScheduleCollector> schedules_;
   std::unique_ptr<FileSdWriter> file_sd_;
   absl::Mutex sd_mu_;
   std::map<std::string, std::string> sd_addresses_ ABSL_GUARDED_BY(sd_mu_);  // host id -> address

@@ -60,11 +60,12 @@ long SystemClockTicks() {
 }
 
 HostCollector::HostCollector(std::string root, long clock_ticks_per_second, StatFsFunc statfs,
-                             Clock clock)
+                             Clock clock, UnameFunc uname)
     : root_(std::move(root)),
       clock_ticks_per_second_(clock_ticks_per_second),
       statfs_(std::move(statfs)),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      uname_(std::move(uname)) {}
 
 std::string HostCollector::Path(absl::string_view relative) const {
   absl::ConsumePrefix(&relative, "/");
@@ -137,6 +138,9 @@ absl::StatusOr<std::vector<kfleet::v1::MetricSample>> HostCollector::Collect() {
   if (auto boot_id = read("proc/sys/kernel/random/boot_id", false)) {
     parsed("proc/sys/kernel/random/boot_id", ParseBootId(*boot_id, &out));
   }
+  absl::StatusOr<Uname> uname = uname_();
+  parsed("uname", uname.status());
+  if (uname.ok()) AppendUnameSample(*uname, &out);
   return out;
 }
 

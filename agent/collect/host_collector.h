@@ -1,6 +1,6 @@
 // Samples the host's /proc (memory, vmstat including oom_kill, PSI, load, CPU, disks,
-// filesystems, boot id) into node_exporter-compatible metric samples. No loop of its own: the
-// agent's session calls Collect() at its sampling interval.
+// filesystems, boot id) and uname(2) into node_exporter-compatible metric samples. No loop of its
+// own: the agent's session calls Collect() at its sampling interval.
 #ifndef KFLEET_AGENT_COLLECT_HOST_COLLECTOR_H_
 #define KFLEET_AGENT_COLLECT_HOST_COLLECTOR_H_
 
@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/collect/statfs.h"
+#include "agent/collect/uname.h"
 #include "kfleet/v1/common.pb.h"
 
 namespace kfleet::agent {
@@ -33,10 +34,12 @@ class HostCollector {
 
   // `root` is where the host's filesystem starts: "/" in production, a fixture directory laid out
   // as proc/meminfo, proc/pressure/memory, ... in tests. Mount points are statted at `root` +
-  // mount point. `clock_ticks_per_second` must be > 0. `statfs` and `clock` must be safe to call
-  // from several threads if Collect is.
+  // mount point. `clock_ticks_per_second` must be > 0. `uname` gives node_uname_info (the
+  // running kernel, whatever `root` is). `statfs`, `clock` and `uname` must be safe to call from
+  // several threads if Collect is.
   explicit HostCollector(std::string root = "/", long clock_ticks_per_second = SystemClockTicks(),
-                         StatFsFunc statfs = RealStatFs, Clock clock = absl::Now);
+                         StatFsFunc statfs = RealStatFs, Clock clock = absl::Now,
+                         UnameFunc uname = RealUname);
 
   HostCollector(const HostCollector&) = delete;
   HostCollector& operator=(const HostCollector&) = delete;
@@ -44,9 +47,9 @@ class HostCollector {
   // One sample of every metric the host offers, node_time_seconds (from `clock`) first. Files a
   // kernel may lack (/proc/pressure/* without PSI or with psi=0, ...) or that cannot be read or
   // parsed are skipped, each logged once until it reads again; a filesystem whose statfs fails
-  // gets node_filesystem_device_error 1. Errors: only /proc/meminfo is required, and its read
-  // error (NotFound, ...) or parse error (InvalidArgument) is returned. Thread-safe; blocks for
-  // as long as a statfs of a hung network filesystem does.
+  // gets node_filesystem_device_error 1; a failing uname leaves out node_uname_info. Errors: only
+  // /proc/meminfo is required, and its read error (NotFound, ...) or parse error (InvalidArgument)
+  // is returned. Thread-safe; blocks for as long as a statfs of a hung network filesystem does.
   absl::StatusOr<std::vector<kfleet::v1::MetricSample>> Collect();
 
   // The kernel's count of OOM kills since boot (/proc/vmstat oom_kill, Linux 4.13+), read alone so
@@ -64,6 +67,7 @@ class HostCollector {
   const long clock_ticks_per_second_;
   const StatFsFunc statfs_;
   const Clock clock_;
+  const UnameFunc uname_;
 
   absl::Mutex mu_;
   absl::flat_hash_set<std::string> failing_ ABSL_GUARDED_BY(mu_);

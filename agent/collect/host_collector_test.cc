@@ -36,6 +36,13 @@ const absl::Time kNow = absl::FromUnixSeconds(1732000000);
 
 absl::Time FixedClock() { return kNow; }
 
+absl::StatusOr<Uname> FixedUname() {
+  return Uname{"Linux",  "6.1.0-27-amd64", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1 (2024-11-01)",
+               "x86_64", "tester",         "(none)"};
+}
+
+absl::StatusOr<Uname> NoUname() { return absl::PermissionDeniedError("uname: not here"); }
+
 // A statvfs that knows the mount points of one root: 10 GiB filesystems, half free, except the
 // mount points it is told to fail. Records the paths it was asked about.
 class FakeStatFs {
@@ -121,16 +128,17 @@ TEST(HostCollectorTest, FixturesAreWellFormed) {
     SCOPED_TRACE(kernel);
     std::string root = TestdataPath(kernel);
     FakeStatFs statfs(root);
-    HostCollector collector(root, 100, statfs.Func(), FixedClock);
+    HostCollector collector(root, 100, statfs.Func(), FixedClock, FixedUname);
     absl::StatusOr<MetricSamples> samples = collector.Collect();
     ASSERT_TRUE(samples.ok()) << samples.status();
     ASSERT_FALSE(samples->empty());
     EXPECT_EQ((*samples)[0].name(), "node_time_seconds");
     EXPECT_EQ((*samples)[0].value(), 1732000000.0);
     ExpectWellFormed(*samples);
-    for (const char* name : {"node_memory_MemAvailable_bytes", "node_vmstat_oom_kill", "node_load1",
-                             "node_boot_time_seconds", "kfleet_host_boot_info",
-                             "node_filesystem_avail_bytes", "node_disk_read_bytes_total"}) {
+    for (const char* name :
+         {"node_memory_MemAvailable_bytes", "node_vmstat_oom_kill", "node_load1",
+          "node_boot_time_seconds", "kfleet_host_boot_info", "node_filesystem_avail_bytes",
+          "node_disk_read_bytes_total", "node_uname_info"}) {
       EXPECT_GE(CountNamed(*samples, name), 1) << name;
     }
   }
@@ -158,6 +166,31 @@ TEST(HostCollectorTest, Linux61Values) {
   EXPECT_THAT(ValueOf(*samples, "node_filesystem_readonly", root_fs), Optional(0.0));
   EXPECT_THAT(statfs.asked(), ::testing::ElementsAre("/run", "/", "/run/lock", "/boot/efi",
                                                      "/var/lib/kfleet", "/run/user/1000"));
+}
+
+// Validates node_uname_info: uname's six fields as node_exporter's labels, value 1, once; a
+// failing uname leaves it out and nothing else.
+TEST(HostCollectorTest, UnameInfo) {
+  std::string root = TestdataPath("6.1");
+  FakeStatFs statfs(root);
+  HostCollector collector(root, 100, statfs.Func(), FixedClock, FixedUname);
+  absl::StatusOr<MetricSamples> samples = collector.Collect();
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  EXPECT_EQ(CountNamed(*samples, "node_uname_info"), 1);
+  EXPECT_THAT(ValueOf(*samples, "node_uname_info",
+                      {{"sysname", "Linux"},
+                       {"release", "6.1.0-27-amd64"},
+                       {"version", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1 (2024-11-01)"},
+                       {"machine", "x86_64"},
+                       {"nodename", "tester"},
+                       {"domainname", "(none)"}}),
+              Optional(1.0));
+
+  HostCollector without(root, 100, statfs.Func(), FixedClock, NoUname);
+  absl::StatusOr<MetricSamples> rest = without.Collect();
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(CountNamed(*rest, "node_uname_info"), 0);
+  EXPECT_EQ(rest->size(), samples->size() - 1);
 }
 
 // Validates that a kernel without PSI (4.19) is collected without pressure metrics or error.
@@ -189,7 +222,7 @@ TEST(HostCollectorTest, StatFsFailureIsDeviceError) {
 TEST(HostCollectorTest, OnlyMeminfoIsRequired) {
   TempDir dir;
   dir.Write("proc/vmstat", "oom_kill 1\n");
-  HostCollector without(dir.path(), 100, RealStatFs, FixedClock);
+  HostCollector without(dir.path(), 100, RealStatFs, FixedClock, NoUname);
   absl::StatusOr<MetricSamples> samples = without.Collect();
   EXPECT_EQ(samples.status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(absl::StrContains(samples.status().message(), "proc/meminfo"));
@@ -197,7 +230,7 @@ TEST(HostCollectorTest, OnlyMeminfoIsRequired) {
   dir.Write("proc/meminfo", "MemTotal: 1000 kB\n");
   dir.Write("proc/pressure/memory", "");  // empty: skipped, not fatal
   std::filesystem::create_directories(dir.path() + "/proc/pressure/io");  // unreadable as a file
-  HostCollector with(dir.path(), 100, RealStatFs, FixedClock);
+  HostCollector with(dir.path(), 100, RealStatFs, FixedClock, NoUname);
   samples = with.Collect();
   ASSERT_TRUE(samples.ok()) << samples.status();
   EXPECT_EQ(samples->size(), 3u);  // time, MemTotal, oom_kill
@@ -209,7 +242,7 @@ TEST(HostCollectorTest, OnlyMeminfoIsRequired) {
 TEST(HostCollectorTest, GarbageFiles) {
   TempDir dir;
   dir.Write("proc/meminfo", "this is not meminfo\n");
-  HostCollector collector(dir.path(), 100, RealStatFs, FixedClock);
+  HostCollector collector(dir.path(), 100, RealStatFs, FixedClock, NoUname);
   EXPECT_EQ(collector.Collect().status().code(), absl::StatusCode::kInvalidArgument);
 
   dir.Write("proc/meminfo", "MemFree: 5 kB\n");
@@ -231,7 +264,7 @@ TEST(HostCollectorTest, OversizedFileIsCut) {
   }
   meminfo += std::string(1 << 20, 'x');  // and an enormous last line
   dir.Write("proc/meminfo", meminfo);
-  HostCollector collector(dir.path(), 100, RealStatFs, FixedClock);
+  HostCollector collector(dir.path(), 100, RealStatFs, FixedClock, NoUname);
   absl::StatusOr<MetricSamples> samples = collector.Collect();
   ASSERT_TRUE(samples.ok()) << samples.status();
   EXPECT_THAT(ValueOf(*samples, "node_memory_MemTotal_bytes"), Optional(1024000.0));
@@ -265,6 +298,18 @@ TEST(HostCollectorTest, RealProc) {
   EXPECT_GT(CountNamed(*samples, "node_cpu_seconds_total"), 0);
   EXPECT_EQ(CountNamed(*samples, "kfleet_host_boot_info"), 1);
   EXPECT_GE(ValueOf(*samples, "node_load1").value_or(-1), 0);
+  // The release the kernel reports in /proc too.
+  std::ifstream osrelease("/proc/sys/kernel/osrelease");
+  std::string release;
+  std::getline(osrelease, release);
+  int unames = 0;
+  for (const kfleet::v1::MetricSample& s : *samples) {
+    if (s.name() != "node_uname_info") continue;
+    ++unames;
+    EXPECT_EQ(s.labels().at("release"), release);
+    EXPECT_EQ(s.labels().at("sysname"), "Linux");
+  }
+  EXPECT_EQ(unames, 1);
   absl::StatusOr<uint64_t> ooms = collector.OomKillCount();
   ASSERT_TRUE(ooms.ok()) << ooms.status();  // every kernel kfleet supports has it (4.13+)
   // Read after Collect: a kill in between can only raise it.

@@ -16,6 +16,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/memory_size.h"
+#include "common/status_macros.h"
 
 namespace kfleet::agent {
 namespace {
@@ -94,6 +95,17 @@ absl::Status CommandManager::RecoverInterrupted() {
 }
 
 void CommandManager::OnCommand(const v1::Command& command) {
+  absl::Status s = Admit(command, nullptr);
+  if (!s.ok() && !absl::IsAlreadyExists(s)) {
+    LogError(absl::StrCat("cannot accept command ", command.command_id(), ": ", s.ToString()));
+  }
+}
+
+absl::Status CommandManager::StartLocal(const v1::Command& command, v1::SequencedItem announce) {
+  return Admit(command, &announce);
+}
+
+absl::Status CommandManager::Admit(const v1::Command& command, v1::SequencedItem* announce) {
   const std::string& id = command.command_id();
   std::vector<std::thread> ended;
   bool already_running;
@@ -103,21 +115,28 @@ void CommandManager::OnCommand(const v1::Command& command) {
     already_running = running_.count(id) > 0;
   }
   for (auto& t : ended) t.join();  // threads of commands that finished: about to return
-  if (already_running) return;
-  if (book_->Known(id)) return;  // accepted before: never run twice
-  // Durable acceptance first; only then may anything run.
-  if (absl::Status s = book_->Accept(id); !s.ok()) {
-    LogError(absl::StrCat("cannot accept command ", id, ": ", s.ToString()));
-    return;
+  // Accepted before: never run twice.
+  if (already_running || book_->Known(id)) {
+    return absl::AlreadyExistsError(absl::StrCat("command ", id, " was accepted before"));
+  }
+  // Durable acceptance first; only then may anything run. A crash after it reports the command
+  // lost at the next start (RecoverInterrupted), so an announced command always ends.
+  RETURN_IF_ERROR(book_->Accept(id));
+  if (announce != nullptr) {
+    if (absl::Status s = Report(std::move(*announce)); !s.ok()) {
+      book_->SetFinished(id).IgnoreError();
+      return s;
+    }
   }
   v1::SequencedItem accepted;
   accepted.mutable_accepted()->set_command_id(id);
-  if (!Report(std::move(accepted)).ok()) return;
+  RETURN_IF_ERROR(Report(std::move(accepted)));
 
   absl::MutexLock lock(&mu_);
   auto& slot = running_[id];
   slot = std::make_unique<Running>();
   slot->thread = std::thread([this, command] { Run(command); });
+  return absl::OkStatus();
 }
 
 void CommandManager::Run(v1::Command command) {
@@ -214,6 +233,7 @@ void CommandManager::Run(v1::Command command) {
   if (Report(std::move(finished)).ok()) book_->SetFinished(id).IgnoreError();
   LogInfo(absl::StrCat("command ", id, ": ", v1::Verdict_Name(result.verdict()),
                        result.detail().empty() ? "" : absl::StrCat(" (", result.detail(), ")")));
+  if (options_.on_finished) options_.on_finished(id, result);
 
   absl::MutexLock lock(&mu_);
   auto it = running_.find(id);
@@ -467,6 +487,14 @@ pid_t PidNamedBy(const v1::KernelEvent& e) {
   return 0;
 }
 
+// True if `pid` is a live process that is neither a kernel thread nor the idle task: a process
+// of userspace, which CommandOfPid did not find in a command of ours.
+bool IsOtherUserProcess(pid_t pid) {
+  if (pid <= 2) return false;  // the idle task (0), init, kthreadd
+  pid_t ppid = 0, pgid = 0;
+  return ReadParentAndGroup(pid, &ppid, &pgid) && ppid != 2;
+}
+
 }  // namespace
 
 std::string CommandManager::CommandOfPid(pid_t pid) {
@@ -484,21 +512,29 @@ std::string CommandManager::CommandOfPid(pid_t pid) {
 
 std::string CommandManager::AttributeEvent(const v1::KernelEvent& event) {
   std::string id;
+  absl::MutexLock lock(&mu_);
   if (event.has_oom() && options_.cgroups != nullptr) {
     for (const std::string& path : {event.oom().task_memcg(), event.oom().oom_memcg()}) {
       if (path.empty()) continue;
-      if (std::optional<std::string> c = options_.cgroups->CommandIdForCgroupPath(path)) {
+      std::optional<std::string> c = options_.cgroups->CommandIdForCgroupPath(path);
+      // The path names a command, but not necessarily ours: another agent on this machine (a
+      // controller's local builder beside a host agent) may put its commands under the same
+      // parent cgroup. Ours are those this agent accepted, running or ended (the record may be
+      // read after the victim's command ended).
+      if (c.has_value() && (running_.contains(*c) || book_->Known(*c))) {
         id = *c;
         break;
       }
     }
   }
-  absl::MutexLock lock(&mu_);
-  if (id.empty()) {
-    pid_t pid = event.has_oom() ? event.oom().pid() : PidNamedBy(event);
-    if (pid > 0) id = CommandOfPid(pid);
+  const pid_t pid = event.has_oom() ? event.oom().pid() : PidNamedBy(event);
+  if (id.empty() && pid > 0) id = CommandOfPid(pid);
+  // A report of no process of ours goes to the one command running, a guess for kernel threads
+  // (kworker) working for it and for processes gone by now, but never when the report names a
+  // live process of someone else: on a machine with two agents it is the other's.
+  if (id.empty() && !event.has_oom() && running_.size() == 1 && !IsOtherUserProcess(pid)) {
+    id = running_.begin()->first;
   }
-  if (id.empty() && !event.has_oom() && running_.size() == 1) id = running_.begin()->first;
   if (event.has_oom() && !id.empty()) {
     auto it = running_.find(id);
     if (it != running_.end()) {

@@ -49,6 +49,11 @@ class CommandManager {
     std::string tests_dir;
     // Per-command memory cgroups (agent/exec/cgroup.h); null or mode none: rusage only.
     const CgroupManager* cgroups = nullptr;
+    // Called once per command that ran here, after its CommandFinished is in the outbox (or could
+    // not be put there), on the command's own thread, with no lock of the manager held. Not called
+    // for commands RecoverInterrupted reports. Null: none.
+    std::function<void(const std::string& command_id, const kfleet::v1::CommandResult& result)>
+        on_finished;
   };
   CommandManager(CommandBook* book, Outbox* outbox, Options options);
   // Cancels what still runs and waits for it.
@@ -61,6 +66,12 @@ class CommandManager {
   // A Command from the controller. A command seen before is ignored (the controller resends until
   // it sees Accepted). Thread-safe.
   void OnCommand(const kfleet::v1::Command& command);
+  // A command this agent made itself (a scheduled run), run like the controller's: recorded as
+  // accepted, then `announce` (its ScheduleRunStarted) goes to the outbox before CommandAccepted
+  // and everything else of the command. OK: it runs, and ends with CommandFinished and
+  // on_finished. AlreadyExists if the id was seen before; another error if it could not be
+  // recorded (nothing runs then). Thread-safe.
+  absl::Status StartLocal(const kfleet::v1::Command& command, kfleet::v1::SequencedItem announce);
   // A Cancel from the controller; unknown or ended commands are ignored. Thread-safe.
   void OnCancel(const kfleet::v1::Cancel& cancel);
 
@@ -70,11 +81,13 @@ class CommandManager {
 
   // A kernel log record: appended to the `kmsg` stream of every command running now. Thread-safe.
   void OnKernelRecord(absl::string_view line);
-  // The command a kernel event belongs to, or "": an OOM victim by its cgroup (oom.task_memcg),
-  // else by process ancestry (the victim's, or the pid a report names, within a running
-  // command's process group or below its leader); a report naming no such process goes to the
-  // command running at the time if there is exactly one. Records OOM kills against the command
-  // for its result (hosts without cgroups). Thread-safe.
+  // The command a kernel event belongs to, or "": only ever a command this agent accepted. An OOM
+  // victim by its cgroup (oom.task_memcg) if that is one of our commands' (running or ended; other
+  // agents on the machine may share our parent cgroup), else by process ancestry (the victim's,
+  // or the pid a report names, within a running command's process group or below its leader); a
+  // report naming no such process goes to the command running at the time if there is exactly
+  // one, unless the pid it names is a live userspace process (someone else's). Records OOM kills
+  // against the command for its result (hosts without cgroups). Thread-safe.
   std::string AttributeEvent(const kfleet::v1::KernelEvent& event);
 
  private:
@@ -89,6 +102,8 @@ class CommandManager {
     uint32_t oom_events = 0;  // OOM kill events attributed to it
     std::set<pid_t> oom_victims;
   };
+  // Records `command` as accepted (after `announce`, if set) and starts its thread.
+  absl::Status Admit(const kfleet::v1::Command& command, kfleet::v1::SequencedItem* announce);
   void Run(kfleet::v1::Command command);
   // The reboot step: reports it started, waits (briefly) until the controller has that, records
   // the command as done (the controller completes it when the host registers with a new boot id),

@@ -84,6 +84,7 @@ absl::StatusOr<std::optional<KmsgRecord>> KmsgReader::Next(absl::Duration wait) 
     if (n != 0 && n != -EAGAIN) {
       return ErrnoStatus("read kmsg", static_cast<int>(-n));
     }
+    caught_up_ = true;
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return std::optional<KmsgRecord>();
     const int fd = n == -EAGAIN ? source_->fd() : -1;

@@ -17,8 +17,8 @@
 
 namespace kfleet::agent {
 
-// A reader of kmsg records. Next(), SeekAfter() and last_seq() are called by one thread; Stop(),
-// lost(), overruns() and malformed() may be called from any thread.
+// A reader of kmsg records. Next(), SeekAfter(), last_seq() and caught_up() are called by one
+// thread; Stop(), lost(), overruns() and malformed() may be called from any thread.
 class KmsgReader {
  public:
   // Reads `path` (see OpenKmsgSource: /dev/kmsg, or a file or FIFO of records for tests).
@@ -53,6 +53,9 @@ class KmsgReader {
   uint64_t malformed() const { return malformed_.load(std::memory_order_relaxed); }
   // The seq of the last record delivered, for SaveCursor.
   std::optional<uint64_t> last_seq() const { return last_seq_; }
+  // True once a read found no record waiting (the end of the log, or of a file for now): every
+  // record delivered after that was written after this reader had read what the log held.
+  bool caught_up() const { return caught_up_; }
 
  private:
   KmsgReader(std::unique_ptr<KmsgSource> source, int stop_fd);
@@ -66,6 +69,7 @@ class KmsgReader {
   std::vector<char> buffer_;
   std::optional<uint64_t> skip_through_;
   std::optional<uint64_t> last_seq_;
+  bool caught_up_ = false;
   std::atomic<uint64_t> lost_{0};
   std::atomic<uint64_t> overruns_{0};
   std::atomic<uint64_t> malformed_{0};

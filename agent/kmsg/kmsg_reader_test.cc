@@ -258,6 +258,37 @@ TEST(KmsgReaderTest, ReadsThisMachinesDevKmsg) {
   }
 }
 
+// Validates that caught_up() turns true only once a read found nothing waiting: the records the
+// source held at first are read before it, a record written later after it; a file at its end
+// counts as caught up too.
+TEST(KmsgReaderTest, CaughtUpOnceTheBacklogIsRead) {
+  FakeKmsgSource* source;
+  std::unique_ptr<KmsgReader> reader = FakeReader(&source);
+  source->AddRecord(Record(1));
+  source->AddRecord(Record(2));
+  for (uint64_t seq : {1, 2}) {
+    absl::StatusOr<std::optional<KmsgRecord>> next = reader->Next(absl::ZeroDuration());
+    ASSERT_TRUE(next.ok() && next->has_value());
+    EXPECT_EQ((*next)->seq, seq);
+    EXPECT_FALSE(reader->caught_up()) << seq;
+  }
+  EXPECT_THAT(DrainSeqs(*reader), ElementsAre());
+  EXPECT_TRUE(reader->caught_up());
+  source->AddRecord(Record(3));
+  EXPECT_THAT(DrainSeqs(*reader), ElementsAre(3));
+  EXPECT_TRUE(reader->caught_up());
+
+  TempDir dir;
+  WriteFile(dir.path() + "/kmsg", Record(7));
+  absl::StatusOr<std::unique_ptr<KmsgReader>> file = KmsgReader::Open(dir.path() + "/kmsg");
+  ASSERT_TRUE(file.ok()) << file.status();
+  absl::StatusOr<std::optional<KmsgRecord>> next = (*file)->Next(absl::ZeroDuration());
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_FALSE((*file)->caught_up());
+  EXPECT_THAT(DrainSeqs(**file), ElementsAre());
+  EXPECT_TRUE((*file)->caught_up());
+}
+
 // Validates the boot time estimate: in the past, and steady from one call to the next.
 TEST(KmsgReaderTest, EstimatesBootTime) {
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());

@@ -17,7 +17,8 @@ using kfleet::v1::AgentMessage;
 using kfleet::v1::ControllerMessage;
 
 constexpr uint32_t kProtocolMajor = 1;
-constexpr uint32_t kProtocolMinor = 0;
+// 1.1: schedules (Welcome.schedules, ControllerMessage.schedules, ScheduleRunStarted items).
+constexpr uint32_t kProtocolMinor = 1;
 
 double UnitRandom() {
   uint32_t v = 0;
@@ -150,6 +151,10 @@ grpc::Status SessionClient::RunSession() {
     metrics_.reset();
   }
   if (options_.on_settings) options_.on_settings(welcome.settings());
+  // A 1.0 controller knows no schedules: its Welcome must not remove the agent's.
+  if (options_.on_schedules && (welcome.has_schedules() || welcome.protocol().minor() >= 1)) {
+    options_.on_schedules(welcome.schedules());
+  }
   LogInfo(absl::StrCat("connected to ", options_.controller, " as ", welcome.host_name(), " (",
                        options_.host_id, ")"));
 
@@ -162,6 +167,9 @@ grpc::Status SessionClient::RunSession() {
         break;
       case ControllerMessage::kCancel:
         commands_->OnCancel(in.cancel());
+        break;
+      case ControllerMessage::kSchedules:
+        if (options_.on_schedules) options_.on_schedules(in.schedules());
         break;
       case ControllerMessage::kAck:
         outbox_->Acknowledge(in.ack());

@@ -37,6 +37,10 @@ struct SessionOptions {
   std::string metrics_address;
   // Called with each Welcome's settings (metrics interval...), on the session thread.
   std::function<void(const kfleet::v1::SessionSettings&)> on_settings;
+  // Called with the host's schedules, on the session thread: from each Welcome that carries them
+  // (a controller of protocol 1.0 sends none: the agent's schedules stay as they are), and from
+  // each ControllerMessage.schedules.
+  std::function<void(const kfleet::v1::ScheduleSet&)> on_schedules;
 };
 
 // The n-th (from 0) delay before reconnecting: min * 2^n capped at max, then drawn uniformly from

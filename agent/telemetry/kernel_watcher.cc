@@ -19,9 +19,14 @@ constexpr absl::Duration kIdleFlush = absl::Seconds(1);
 
 absl::StatusOr<std::unique_ptr<KernelWatcher>> KernelWatcher::Start(
     const KernelWatcherOptions& options, KernelWatcherHooks hooks) {
+  const uint64_t start_us =
+      options.start_monotonic_us != 0 ? options.start_monotonic_us : MonotonicNowUs();
   absl::StatusOr<std::unique_ptr<KmsgReader>> reader = KmsgReader::Open(options.kmsg_path);
   if (!reader.ok()) return reader.status();
   absl::StatusOr<KmsgCursor> cursor = LoadCursor(options.cursor_path);
+  // No cursor at all: nothing was ever reported from here. A cursor that does not parse may have
+  // reported anything: its records are read as news (the controller stores each record once).
+  const bool first_start = absl::IsNotFound(cursor.status());
   if (cursor.ok()) {
     if (std::optional<uint64_t> after = ResumeAfter(*cursor, options.boot_id)) {
       (*reader)->SeekAfter(*after);
@@ -32,18 +37,25 @@ absl::StatusOr<std::unique_ptr<KernelWatcher>> KernelWatcher::Start(
   }
   int64_t boot_time =
       options.boot_time_unix_ms != 0 ? options.boot_time_unix_ms : EstimateBootTimeUnixMs();
-  std::unique_ptr<KernelWatcher> w(
-      new KernelWatcher(options, std::move(hooks), *std::move(reader), boot_time));
+  HistoryCutoff history(first_start, start_us);
+  if (history.open()) {
+    LogInfo("kernel log: first start in this state dir: its records from before now are "
+            "reported as history (before_agent), not as news");
+  }
+  std::unique_ptr<KernelWatcher> w(new KernelWatcher(options, std::move(hooks), *std::move(reader),
+                                                     boot_time, history));
   w->thread_ = std::thread([p = w.get()] { p->Loop(); });
   return w;
 }
 
 KernelWatcher::KernelWatcher(const KernelWatcherOptions& options, KernelWatcherHooks hooks,
-                             std::unique_ptr<KmsgReader> reader, int64_t boot_time_unix_ms)
+                             std::unique_ptr<KmsgReader> reader, int64_t boot_time_unix_ms,
+                             HistoryCutoff history)
     : options_(options),
       hooks_(std::move(hooks)),
       reader_(std::move(reader)),
-      parser_(options.boot_id, boot_time_unix_ms) {}
+      parser_(options.boot_id, boot_time_unix_ms),
+      history_(history) {}
 
 KernelWatcher::~KernelWatcher() { Stop(); }
 
@@ -54,7 +66,13 @@ void KernelWatcher::Stop() {
 
 bool KernelWatcher::Report(std::vector<v1::KernelEvent> events) {
   for (v1::KernelEvent& e : events) {
-    if (hooks_.attribute) e.set_command_id(hooks_.attribute(e));
+    // History is no command's: the agent ran none then. Asking would also let the guess for an
+    // unnamed process pin an old report on a command started just now.
+    if (history_.IsHistory(e)) {
+      e.set_before_agent(true);
+    } else if (hooks_.attribute) {
+      e.set_command_id(hooks_.attribute(e));
+    }
     absl::Status s = hooks_.report(std::move(e));
     if (!s.ok()) {
       LogError(absl::StrCat("kernel log: cannot report an event: ", s.ToString()));
@@ -92,7 +110,8 @@ void KernelWatcher::Loop() {
       continue;
     }
     const KmsgRecord& record = **next;
-    if (hooks_.on_record) hooks_.on_record(record);
+    const bool history = history_.Judge(record, reader_->caught_up());
+    if (!history && hooks_.on_record) hooks_.on_record(record);
     std::vector<v1::KernelEvent> events = parser_.Feed(record);
     bool had_events = !events.empty();
     if (!Report(std::move(events))) continue;

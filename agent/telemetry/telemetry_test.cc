@@ -35,8 +35,9 @@ class KernelWatcherTest : public ::testing::Test {
   void Append(const std::string& text) { std::ofstream(log_, std::ios::app) << text; }
 
   // Runs a watcher over the log file until it has read `records` records; returns the events it
-  // reported.
-  std::vector<v1::KernelEvent> Watch(int records) {
+  // reported. Its agent started `start_us` after boot: by default with the boot, so that no
+  // record is history.
+  std::vector<v1::KernelEvent> Watch(int records, uint64_t start_us = 1) {
     absl::Mutex mu;
     std::vector<v1::KernelEvent> events;
     int seen = 0;
@@ -45,6 +46,7 @@ class KernelWatcherTest : public ::testing::Test {
     options.cursor_path = dir_ + "/cursor";
     options.boot_id = "boot-1";
     options.boot_time_unix_ms = 1'000'000;
+    options.start_monotonic_us = start_us;
     KernelWatcherHooks hooks;
     hooks.on_record = [&](const KmsgRecord&) {
       absl::MutexLock l(&mu);
@@ -118,6 +120,76 @@ TEST_F(KernelWatcherTest, AnotherBootStartsAfresh) {
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/cursor", "boot_id=boot-0\nseq=99\n").ok());
   Append(kOom);
   EXPECT_THAT(Watch(2), SizeIs(1));
+}
+
+// Validates that on a first start (no cursor) an hour after boot, the records the log held from
+// before the start become events marked before_agent, without a command and outside the kmsg
+// streams, and that a record written after the watcher caught up is news (attributed, streamed)
+// even with an older timestamp; a restarted watcher has no history.
+TEST_F(KernelWatcherTest, RecordsBeforeAFirstStartAreHistory) {
+  Append(kOom);  // stamped 5 s after boot
+  absl::Mutex mu;
+  std::vector<v1::KernelEvent> events;
+  int streamed = 0;
+  int attributed = 0;
+  KernelWatcherOptions options;
+  options.kmsg_path = log_;
+  options.cursor_path = dir_ + "/cursor";
+  options.boot_id = "boot-1";
+  options.boot_time_unix_ms = 1'000'000;
+  options.start_monotonic_us = 3600'000'000;
+  KernelWatcherHooks hooks;
+  hooks.on_record = [&](const KmsgRecord&) {
+    absl::MutexLock l(&mu);
+    ++streamed;
+  };
+  hooks.attribute = [&](const v1::KernelEvent&) {
+    absl::MutexLock l(&mu);
+    ++attributed;
+    return std::string("c-hog");
+  };
+  hooks.report = [&](v1::KernelEvent e) {
+    absl::MutexLock l(&mu);
+    events.push_back(std::move(e));
+    return absl::OkStatus();
+  };
+  absl::StatusOr<std::unique_ptr<KernelWatcher>> w = KernelWatcher::Start(options, hooks);
+  ASSERT_TRUE(w.ok()) << w.status();
+  auto wait_events = [&](size_t n) {
+    absl::MutexLock l(&mu);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return events.size() >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+  };
+  ASSERT_TRUE(wait_events(1));
+  absl::SleepFor(absl::Milliseconds(100));  // past the end of the file: caught up
+  Append(kWarn);                             // stamped 6 s after boot, written now
+  ASSERT_TRUE(wait_events(2));
+  (*w)->Stop();
+
+  absl::MutexLock l(&mu);
+  ASSERT_THAT(events, SizeIs(2));
+  EXPECT_EQ(events[0].kind(), "oom");
+  EXPECT_TRUE(events[0].before_agent());
+  EXPECT_EQ(events[0].command_id(), "");
+  EXPECT_EQ(events[0].kmsg_seq(), 11u);
+  EXPECT_EQ(events[1].kind(), "warn");
+  EXPECT_FALSE(events[1].before_agent());
+  EXPECT_EQ(events[1].command_id(), "c-hog");
+  EXPECT_EQ(attributed, 1);
+  EXPECT_EQ(streamed, 3);  // the WARNING's records only
+}
+
+// Validates that a restart (a cursor of this boot) after a first start reports only what came
+// after the cursor, as news: the history was reported once.
+TEST_F(KernelWatcherTest, HistoryIsReportedOnce) {
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/cursor", "boot_id=boot-1\nseq=11\n").ok());
+  Append(kOom);
+  Append(kWarn);
+  std::vector<v1::KernelEvent> events = Watch(3, 3600'000'000);
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0].kind(), "warn");
+  EXPECT_FALSE(events[0].before_agent());
+  EXPECT_EQ(events[0].command_id(), "");  // the test's attribution: only OOM kills are c-hog's
 }
 
 // Validates that batches come at the interval set, none before one is set, and stop with Stop().

@@ -14,6 +14,7 @@
 #include "controller/api/job_streams.h"
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
+#include "controller/fleet/schedule_push.h"
 #include "controller/logs/log_store.h"
 #include "controller/metrics/host_samples.h"
 #include "controller/provision/pool_manager.h"
@@ -50,6 +51,8 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
     const HostSampleTable* host_samples = nullptr;
     // Who may call what, and the audit log; null: every call is allowed (tests of the API alone).
     AccessControl* access = nullptr;
+    // Sends changed schedules to connected agents; null: they get them at their next Welcome.
+    SchedulePusher* schedules = nullptr;
   };
   explicit FleetServiceImpl(Deps deps) : deps_(deps) {}
 
@@ -99,6 +102,25 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
   grpc::ServerUnaryReactor* ExportExpunges(grpc::CallbackServerContext* ctx,
                                            const kfleet::v1::ExportExpungesRequest* req,
                                            kfleet::v1::ExportExpungesResponse* resp) override;
+  // Schedules (schedule_service.cc).
+  grpc::ServerUnaryReactor* AddSchedule(grpc::CallbackServerContext* ctx,
+                                        const kfleet::v1::AddScheduleRequest* req,
+                                        kfleet::v1::Schedule* resp) override;
+  grpc::ServerUnaryReactor* ListSchedules(grpc::CallbackServerContext* ctx,
+                                          const kfleet::v1::ListSchedulesRequest* req,
+                                          kfleet::v1::ListSchedulesResponse* resp) override;
+  grpc::ServerUnaryReactor* GetSchedule(grpc::CallbackServerContext* ctx,
+                                        const kfleet::v1::GetScheduleRequest* req,
+                                        kfleet::v1::Schedule* resp) override;
+  grpc::ServerUnaryReactor* PauseSchedule(grpc::CallbackServerContext* ctx,
+                                          const kfleet::v1::PauseScheduleRequest* req,
+                                          kfleet::v1::Schedule* resp) override;
+  grpc::ServerUnaryReactor* RemoveSchedule(grpc::CallbackServerContext* ctx,
+                                           const kfleet::v1::RemoveScheduleRequest* req,
+                                           kfleet::v1::RemoveScheduleResponse* resp) override;
+  grpc::ServerUnaryReactor* ListScheduleRuns(grpc::CallbackServerContext* ctx,
+                                             const kfleet::v1::ListScheduleRunsRequest* req,
+                                             kfleet::v1::ListScheduleRunsResponse* resp) override;
   grpc::ServerWriteReactor<kfleet::v1::Job>* WatchJob(
       grpc::CallbackServerContext* ctx, const kfleet::v1::GetJobRequest* req) override;
   grpc::ServerWriteReactor<kfleet::v1::LogData>* TailLogs(
@@ -117,6 +139,9 @@ class FleetServiceImpl : public kfleet::v1::FleetService::CallbackService {
   JobStreamDeps StreamDeps(const grpc::CallbackServerContext& ctx) const;
   // The caller's audit name, for a job's submitter.
   std::string CallerName(const grpc::CallbackServerContext& ctx) const;
+
+  // Sends the new sets of `host_ids` (schedule_service.cc).
+  void PushSchedules(const std::vector<std::string>& host_ids);
 
   absl::StatusOr<kfleet::v1::Job> Submit(const kfleet::v1::JobSpec& spec,
                                          const std::string& submitter);

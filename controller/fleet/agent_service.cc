@@ -22,6 +22,26 @@ using kfleet::v1::ControllerMessage;
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
+// The log line for a kernel record `host` reported that was stored before (KernelEventClash).
+std::string ClashText(const std::string& host, const KernelEventClash& c) {
+  const v1::Event& stored = c.stored;
+  const std::string stored_host =
+      stored.host_name().empty() ? stored.host_id() : stored.host_name();
+  std::string record =
+      absl::StrCat("kmsg seq ", c.reported.kmsg_seq(), " of boot ", c.reported.boot_id());
+  if (!c.replaced) {
+    return absl::StrCat("host ", host, ": ", c.reported.kind(), ": ", record, " is event ",
+                        stored.id(), " of host ", stored_host,
+                        stored.command_id().empty() ? "" : " [command " + stored.command_id() + "]",
+                        " already; not stored again");
+  }
+  return absl::StrCat(
+      "host ", host, ": ", c.reported.kind(), ": ", c.reported.message(),
+      c.reported.command_id().empty() ? "" : " [command " + c.reported.command_id() + "]", " (",
+      record, ") replaces event ", stored.id(), " of host ", stored_host,
+      stored.before_agent() ? ", stored as history" : ", which named no command");
+}
+
 absl::Status ValidateHello(const v1::Hello& hello) {
   if (!IsValidId(hello.host_id())) {
     return absl::InvalidArgumentError(
@@ -250,6 +270,8 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
         static_cast<uint32_t>(absl::ToInt64Milliseconds(deps_.metrics_interval)));
     w->set_host_name(host.name());
     w->set_last_seq(last_seq);
+    ASSIGN_OR_RETURN(*w->mutable_schedules(), deps_.store->ScheduleSetFor(host.id()));
+    const v1::ScheduleSet welcomed = w->schedules();
     for (const std::string& id : hello.open_command_ids()) {
       if (!OwnsCommand(id)) continue;
       for (auto stream : {v1::STDOUT, v1::STDERR, v1::CONSOLE, v1::KMSG}) {
@@ -272,6 +294,7 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     }
     LogInfo(absl::StrCat("host ", host_name_, " (", host_id_, ") registered from ", peer_,
                          ", boot ", hello.boot_id()));
+    if (deps_.schedules != nullptr) deps_.schedules->Resync(host_id_, welcomed);
 
     if (before.ok() && !before->boot_id().empty() && before->boot_id() != hello.boot_id()) {
       // A new boot: reboot steps waiting for it pass; whatever ran in the old boot is lost.
@@ -325,7 +348,21 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     ControllerMessage ack_msg;
     v1::Ack* ack = ack_msg.mutable_ack();
 
-    // Logs first: a command's Finished item follows its last log chunk in outbox order, so once
+    // Runs of schedules first: their commands exist only once stored, and the batch may carry
+    // their first log chunks.
+    std::vector<v1::SequencedItem> seq(items.sequenced().begin(), items.sequenced().end());
+    ASSIGN_OR_RETURN(ScheduleRunsOutcome runs,
+                     deps_.store->StartScheduleRuns(host_id_, seq, NowMs()));
+    for (const std::string& problem : runs.problems) {
+      LogWarning(absl::StrCat("host ", host_name_, ": ", problem));
+      SendError(problem);
+    }
+    for (const std::string& pruned : runs.pruned_commands) {
+      absl::Status removed = deps_.logs->Remove(pruned);
+      if (!removed.ok()) LogWarning(absl::StrCat("pruned schedule run: ", removed.ToString()));
+    }
+
+    // Logs next: a command's Finished item follows its last log chunk in outbox order, so once
     // a command is finished all of its log is stored.
     std::vector<const v1::LogChunk*> chunks;
     for (const v1::LogChunk& c : items.logs()) {
@@ -359,7 +396,6 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
       }
     }
 
-    std::vector<v1::SequencedItem> seq(items.sequenced().begin(), items.sequenced().end());
     for (v1::SequencedItem& item : seq) RecordBuild(item);
     ApplyOutcome outcome;
     if (!seq.empty()) {
@@ -374,12 +410,27 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Contro
     for (v1::Event& e : outcome.events) {
       e.set_host_name(host_name_);
       LogInfo(absl::StrCat("host ", host_name_, ": ", e.kind(), ": ", e.message(),
-                           e.command_id().empty() ? "" : " [command " + e.command_id() + "]",
-                           " (stored ", NowMs() - e.time_unix_ms(),
-                           " ms after the kernel said it)"));
+                           e.command_id().empty() ? "" : " [command " + e.command_id() + "]", " (",
+                           e.kmsg_seq() == 0 ? "" : absl::StrCat("kmsg seq ", e.kmsg_seq(), ", "),
+                           "stored ", NowMs() - e.time_unix_ms(), " ms after the kernel said it)"));
       if (deps_.observer != nullptr) deps_.observer->OnEvent(e);
     }
+    if (!outcome.history_events.empty()) {
+      LogInfo(absl::StrCat("host ", host_name_, ": ", outcome.history_events.size(),
+                           " kernel event(s) from before its agent first started stored as "
+                           "history (shown by kctl events, not counted)"));
+    }
+    for (KernelEventClash& c : outcome.event_clashes) {
+      c.reported.set_host_name(host_name_);
+      LogInfo(ClashText(host_name_, c));
+      // Counted for the fleet when first stored as news; the host it moved to counts it now.
+      if (c.replaced && !c.stored.before_agent() && !c.reported.before_agent() &&
+          deps_.observer != nullptr) {
+        deps_.observer->OnEventMoved(c.reported);
+      }
+    }
     if (deps_.observer != nullptr) {
+      if (!outcome.test_results.empty()) deps_.observer->OnTestResults(outcome.test_results);
       if (outcome.skipped_items > 0) deps_.observer->OnReplayedItems(outcome.skipped_items);
       for (int64_t ms : outcome.dispatch_latency_ms) {
         deps_.observer->OnDispatchLatency(absl::Milliseconds(ms));

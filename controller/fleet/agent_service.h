@@ -7,10 +7,12 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/executor.h"
 #include "controller/fleet/change_feed.h"
 #include "controller/fleet/fleet.h"
+#include "controller/fleet/schedule_push.h"
 #include "controller/logs/log_store.h"
 #include "controller/security/access_control.h"
 #include "controller/security/access_store.h"
@@ -20,7 +22,8 @@
 namespace kfleet::controller {
 
 inline constexpr uint32_t kProtocolMajor = 1;
-inline constexpr uint32_t kProtocolMinor = 0;
+// 1.1: schedules (Welcome.schedules, ControllerMessage.schedules, ScheduleRunStarted items).
+inline constexpr uint32_t kProtocolMinor = 1;
 
 // Limits on what one agent message may carry; past them the controller answers with a
 // ProtocolError (or ends the session) and keeps serving everyone else.
@@ -35,8 +38,13 @@ class SessionObserver {
   virtual ~SessionObserver() = default;
   // A host's latest samples (validated by the observer).
   virtual void OnMetrics(const kfleet::v1::Host& host, const kfleet::v1::MetricsBatch& batch) = 0;
-  // A kernel event of the host was stored (each once).
+  // A kernel event of the host was stored as news (each record once; history is not).
   virtual void OnEvent(const kfleet::v1::Event& event) = 0;
+  // A kernel event that OnEvent saw on another host moved to this one, whose agent named the
+  // command it hit (KernelEventClash): counted for the fleet already, not yet for this host.
+  virtual void OnEventMoved(const kfleet::v1::Event& event) { (void)event; }
+  // Test results stored (each once: a resent one is not here again).
+  virtual void OnTestResults(const std::vector<StoredTestResult>& results) { (void)results; }
   // Log bytes made durable, and sequenced items that were already stored (resent by an agent).
   virtual void OnLogBytes(uint64_t bytes) = 0;
   virtual void OnReplayedItems(int items) = 0;
@@ -65,6 +73,9 @@ struct SessionDeps {
   // (tests of the session alone).
   AccessControl* access = nullptr;
   AccessStore* access_store = nullptr;
+  // Sends a session its schedules again if they changed while it was being welcomed; null:
+  // Welcome's set only.
+  SchedulePusher* schedules = nullptr;
 };
 
 class AgentServiceImpl : public kfleet::v1::AgentService::CallbackService {

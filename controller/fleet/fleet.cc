@@ -129,6 +129,9 @@ void Fleet::Sweep(absl::Time now) {
       *m.mutable_command() = std::move(d.command);
       Send(d.host_id, std::move(m));
     }
+    if (test_results_observer_ && !lost->test_results.empty()) {
+      test_results_observer_(lost->test_results);
+    }
     feed_->Publish();
   }
 }

@@ -6,9 +6,12 @@
 
 #include <grpcpp/support/status.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -59,6 +62,12 @@ class Fleet {
   bool Disconnect(const std::string& host_id, const grpc::Status& status);
   int connected() const;
 
+  // Gets the test results the sweeper records for a lost host (its sharded tests, as errors),
+  // on the sweeper thread. Call before Start.
+  void SetTestResultsObserver(std::function<void(const std::vector<StoredTestResult>&)> observer) {
+    test_results_observer_ = std::move(observer);
+  }
+
   // Starts the sweeper thread; Stop (or the destructor) ends it.
   void Start();
   void Stop();
@@ -76,6 +85,7 @@ class Fleet {
   Store* store_;
   ChangeFeed* feed_;
   const LivenessSettings settings_;
+  std::function<void(const std::vector<StoredTestResult>&)> test_results_observer_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> hosts_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -89,6 +89,17 @@ uint64_t LogStore::Size(const std::string& command_id, v1::LogStream stream) con
   return st.st_size;
 }
 
+absl::Status LogStore::Remove(const std::string& command_id) {
+  if (!IsValidId(command_id)) return absl::InvalidArgumentError("invalid command id");
+  for (auto stream : {v1::STDOUT, v1::STDERR, v1::CONSOLE, v1::KMSG}) {
+    std::string path = PathOf(command_id, stream);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(absl::StrCat("unlink ", path), errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> LogStore::Read(const std::string& command_id, v1::LogStream stream,
                                            uint64_t offset, size_t max_bytes) const {
   if (!IsValidId(command_id)) return absl::InvalidArgumentError("invalid command id");

@@ -36,6 +36,9 @@ class LogStore {
   absl::StatusOr<std::string> Read(const std::string& command_id, kfleet::v1::LogStream stream,
                                    uint64_t offset, size_t max_bytes) const;
 
+  // Deletes every stream of the command (a pruned schedule run); nothing there is not an error.
+  absl::Status Remove(const std::string& command_id);
+
   // Total bytes stored by this process since start (a metric).
   uint64_t bytes_written() const { return bytes_written_; }
 

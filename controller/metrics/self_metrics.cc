@@ -1,6 +1,7 @@
 #include "controller/metrics/self_metrics.h"
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 #include <utility>
 
@@ -18,6 +19,12 @@ constexpr const char* kJobStates[] = {"running", "done"};
 constexpr const char* kEventKinds[] = {"oom",          "oops",      "bug",         "panic",
                                        "warn",         "hung_task", "soft_lockup", "kasan",
                                        "agent_killed", "other"};
+// The suites a job's test step may name (fleet_service.cc), then "other".
+constexpr const char* kTestSuites[] = {"kselftest", "fstests", "blktests", "exec", "other"};
+constexpr std::pair<v1::TestStatus, const char*> kTestStatuses[] = {{v1::TEST_PASS, "pass"},
+                                                                    {v1::TEST_FAIL, "fail"},
+                                                                    {v1::TEST_SKIP, "skip"},
+                                                                    {v1::TEST_ERROR, "error"}};
 
 prometheus::Counter& NewCounter(prometheus::Registry& registry, const std::string& name,
                                 const std::string& help) {
@@ -119,6 +126,19 @@ class ScrapedMetrics : public prometheus::Collectable {
 
 }  // namespace
 
+const std::vector<std::string>& KernelEventKinds() {
+  static const std::vector<std::string>* kinds =
+      new std::vector<std::string>(std::begin(kEventKinds), std::end(kEventKinds));
+  return *kinds;
+}
+
+absl::string_view KernelEventKindLabel(absl::string_view kind) {
+  for (const char* known : kEventKinds) {
+    if (kind == known) return known;
+  }
+  return "other";
+}
+
 SelfMetrics::SelfMetrics(SelfMetricsOptions options)
     : registry_(std::make_shared<prometheus::Registry>()),
       scraped_(std::make_shared<ScrapedMetrics>(std::move(options))),
@@ -154,6 +174,16 @@ SelfMetrics::SelfMetrics(SelfMetricsOptions options)
                      .Help("Kernel events stored (OOM kills, oopses, panics...), by kind.")
                      .Register(*registry_);
   for (const char* kind : kEventKinds) events_[kind] = &events.Add({{"kind", kind}});
+  // At 0 from the start, so that increase() counts the first result of each suite and status.
+  auto& tests = prometheus::BuildCounter()
+                    .Name("kfleet_test_results_total")
+                    .Help("Test results stored, by suite and status (pass, fail, skip, error).")
+                    .Register(*registry_);
+  for (const char* suite : kTestSuites) {
+    for (const auto& [status, name] : kTestStatuses) {
+      test_results_[{suite, status}] = &tests.Add({{"suite", suite}, {"status", name}});
+    }
+  }
   absl::MutexLock lock(&mu_);
   for (const char* state : kHostStates) host_states_[state] = &hosts_.Add({{"state", state}});
 }
@@ -206,6 +236,15 @@ void SelfMetrics::EventStored(absl::string_view kind) {
 
 void SelfMetrics::AddResultsStored(uint64_t results) {
   results_stored_.Increment(static_cast<double>(results));
+}
+
+void SelfMetrics::TestResultStored(absl::string_view suite, v1::TestStatus status) {
+  bool known = false;
+  for (const auto& [s, name] : kTestStatuses) known = known || s == status;
+  if (!known) status = v1::TEST_ERROR;  // unspecified: it could not be judged
+  auto it = test_results_.find({std::string(suite), status});
+  if (it == test_results_.end()) it = test_results_.find({"other", status});
+  it->second->Increment();
 }
 
 }  // namespace kfleet::controller

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -17,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "controller/metrics/host_samples.h"
+#include "kfleet/v1/common.pb.h"
 #include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -44,6 +46,13 @@ struct SelfMetricsOptions {
   std::function<absl::Time()> now = [] { return absl::Now(); };  // the clock of the cache
 };
 
+// The `kind` label values of kfleet_events_total and kfleet_kernel_events_total: the kernel event
+// kinds of docs/metrics.md (oom, oops, bug, panic, warn, hung_task, soft_lockup, kasan,
+// agent_killed) and "other".
+const std::vector<std::string>& KernelEventKinds();
+// `kind` if it is one of KernelEventKinds(), else "other".
+absl::string_view KernelEventKindLabel(absl::string_view kind);
+
 // Exported:
 //   kfleet_agents_connected                    gauge
 //   kfleet_hosts{state}                        gauge: online, offline, rebooting, draining
@@ -55,6 +64,8 @@ struct SelfMetricsOptions {
 //   kfleet_events_total{kind}                  counter: oom, oops, bug, panic, warn, hung_task,
 //                                              soft_lockup, kasan, agent_killed, other
 //   kfleet_results_stored_total                counter
+//   kfleet_test_results_total{suite,status}    counter: suite kselftest, fstests, blktests, exec,
+//                                              other; status pass, fail, skip, error
 //   kfleet_host_samples                        gauge: host series held for /metrics
 //   kfleet_metric_samples_dropped_total{reason}  counter, reasons of DropReasonName
 // Every method is thread-safe and cheap (no I/O): call it where the thing happens.
@@ -83,6 +94,10 @@ class SelfMetrics {
   // an agent cannot grow the label set.
   void EventStored(absl::string_view kind);
   void AddResultsStored(uint64_t results);
+  // One test result stored, by TestResult.suite and .status: a suite not listed above counts as
+  // "other" and an unspecified status as "error", so that an agent cannot grow the label set.
+  // Does not count it in kfleet_results_stored_total (AddResultsStored does).
+  void TestResultStored(absl::string_view suite, kfleet::v1::TestStatus status);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -97,6 +112,8 @@ class SelfMetrics {
   // Every kind, "other" included, made at construction: read without a lock.
   std::map<std::string, prometheus::Counter*, std::less<>> events_;
   prometheus::Counter& results_stored_;
+  // Every suite x status, made at construction: read without a lock.
+  std::map<std::pair<std::string, kfleet::v1::TestStatus>, prometheus::Counter*> test_results_;
 
   absl::Mutex mu_;
   std::map<std::string, prometheus::Gauge*> host_states_ ABSL_GUARDED_BY(mu_);

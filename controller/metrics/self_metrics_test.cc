@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "prometheus/text_serializer.h"
 
 namespace kfleet::controller {
@@ -64,6 +65,45 @@ TEST(SelfMetricsTest, EventDrivenMetrics) {
   EXPECT_THAT(text, Not(HasSubstr("made_up_by_agent")));
   EXPECT_THAT(text, HasSubstr("kfleet_provider_operations_total{op=\"create\",provider=\"libvirt\","
                               "result=\"error\"} 2\n"));
+}
+
+// Validates kfleet_test_results_total: every suite and status at 0 from the start (so that
+// increase() counts the first result), counted by suite and status, an unknown suite as "other"
+// and an unspecified status as "error"; kfleet_results_stored_total is AddResultsStored's alone.
+TEST(SelfMetricsTest, TestResultsBySuiteAndStatus) {
+  SelfMetrics metrics(SelfMetricsOptions{});
+  std::string empty = Expose(metrics);
+  for (const char* suite : {"kselftest", "fstests", "blktests", "exec", "other"}) {
+    for (const char* status : {"pass", "fail", "skip", "error"}) {
+      EXPECT_THAT(empty, HasSubstr(absl::StrCat("kfleet_test_results_total{status=\"", status,
+                                                "\",suite=\"", suite, "\"} 0\n")));
+    }
+  }
+
+  metrics.TestResultStored("exec", v1::TEST_PASS);
+  metrics.TestResultStored("exec", v1::TEST_PASS);
+  metrics.TestResultStored("fstests", v1::TEST_SKIP);
+  metrics.TestResultStored("made_up_by_agent", v1::TEST_FAIL);
+  metrics.TestResultStored("kselftest", v1::TEST_STATUS_UNSPECIFIED);
+  metrics.TestResultStored("kselftest", static_cast<v1::TestStatus>(99));
+
+  std::string text = Expose(metrics);
+  EXPECT_THAT(text, HasSubstr("kfleet_test_results_total{status=\"pass\",suite=\"exec\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("kfleet_test_results_total{status=\"skip\",suite=\"fstests\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("kfleet_test_results_total{status=\"fail\",suite=\"other\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("kfleet_test_results_total{status=\"error\",suite=\"kselftest\"} 2\n"));
+  EXPECT_THAT(text, Not(HasSubstr("made_up_by_agent")));
+  EXPECT_THAT(text, HasSubstr("kfleet_results_stored_total 0\n"));
+}
+
+// Validates the kind labels shared by kfleet_events_total and kfleet_kernel_events_total.
+TEST(SelfMetricsTest, KernelEventKindLabels) {
+  EXPECT_EQ(KernelEventKinds().size(), 10u);
+  EXPECT_EQ(KernelEventKindLabel("oom"), "oom");
+  EXPECT_EQ(KernelEventKindLabel("agent_killed"), "agent_killed");
+  EXPECT_EQ(KernelEventKindLabel("made_up_by_agent"), "other");
+  EXPECT_EQ(KernelEventKindLabel(""), "other");
 }
 
 // Validates that the store is asked at most once per TTL, and that its failure serves the last

@@ -156,6 +156,17 @@ CREATE TABLE expunges (
   PRIMARY KEY (kernel, fs, section, test)
 );
 )sql",
+      // Schedules, their hosts and runs, and the runs' counters.
+      ScheduleSchemaSql(),
+      // Kernel events name their kmsg record (boot id, seq), stored once whichever agents on the
+      // machine report it, and say whether it came before its agent first started.
+      R"sql(
+ALTER TABLE events ADD COLUMN before_agent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN kmsg_seq INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX events_by_record ON events(boot_id, kmsg_seq)
+  WHERE kmsg_seq > 0 AND boot_id != '';
+)sql",
   };
   return *kMigrations;
 }
@@ -594,7 +605,12 @@ absl::Status SqliteStore::ApplyOne(const std::string& host_id, const v1::Sequenc
     case v1::SequencedItem::kKernelEvent:
       return AddKernelEventLocked(host_id, item.kernel_event(), outcome);
     case v1::SequencedItem::kTestResult:
-      return AddTestResultLocked(host_id, item.test_result(), now_ms);
+      return AddTestResultLocked(host_id, item.test_result(), now_ms, outcome);
+    case v1::SequencedItem::kScheduleRun: {
+      // Normally stored already (StartScheduleRuns, before the batch's logs): then a no-op.
+      ScheduleRunsOutcome runs;
+      return StartScheduleRunLocked(host_id, item.schedule_run(), now_ms, &runs);
+    }
     default:
       return absl::OkStatus();  // a newer agent's item kind: nothing to do with it here
   }
@@ -660,6 +676,7 @@ WHERE id = ?6)sql"));
       .Bind(5, static_cast<int64_t>(fin.stderr_bytes()))
       .Bind(6, command_id);
   RETURN_IF_ERROR(up.Run());
+  RETURN_IF_ERROR(ScheduleRunEndedLocked(command_id, fin.result()));
   // Failed tests do not stop a host's later steps (more suites, say); anything else does.
   v1::Verdict verdict = fin.result().verdict();
   bool go_on =

@@ -79,6 +79,26 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<kfleet::v1::RemovalCandidate>> RemovalCandidates(
       const std::string& kernel, const std::string& fs, int streak) override;
 
+  // Schedules (sqlite_store_schedules.cc, sqlite_store_schedule_runs.cc).
+  absl::StatusOr<kfleet::v1::Schedule> AddSchedule(const kfleet::v1::Schedule& schedule,
+                                                   int64_t now_ms) override;
+  absl::StatusOr<std::vector<kfleet::v1::Schedule>> ListSchedules() override;
+  absl::StatusOr<kfleet::v1::Schedule> GetSchedule(const std::string& name) override;
+  absl::StatusOr<kfleet::v1::Schedule> SetSchedulePaused(const std::string& name, bool paused,
+                                                         int64_t now_ms) override;
+  absl::StatusOr<ScheduleRemoval> RemoveSchedule(const std::string& name, bool cancel,
+                                                 int64_t now_ms) override;
+  absl::StatusOr<std::vector<std::string>> ScheduleHostIds(const std::string& name) override;
+  absl::StatusOr<kfleet::v1::ScheduleSet> ScheduleSetFor(const std::string& host_id) override;
+  absl::StatusOr<ScheduleRunsOutcome> StartScheduleRuns(
+      const std::string& host_id, const std::vector<kfleet::v1::SequencedItem>& items,
+      int64_t now_ms) override;
+  absl::StatusOr<std::vector<kfleet::v1::ScheduleRun>> ListScheduleRuns(
+      const std::string& name, const std::string& host_id, int limit,
+      uint64_t after_change) override;
+  absl::StatusOr<std::vector<ScheduleRunStats>> ListScheduleRunStats() override;
+  void SetScheduleRunsKept(int runs) override;
+
  private:
   explicit SqliteStore(SqliteDb db) : db_(std::move(db)) {}
 
@@ -118,20 +138,28 @@ class SqliteStore : public Store {
   absl::StatusOr<std::optional<kfleet::v1::KernelBuild>> JobBuild(const std::string& job_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AddEventLocked(const kfleet::v1::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A kernel event from the agent of `host_id`: stored as an event of its timeline and returned
-  // in outcome->events.
+  // A kernel event from the agent of `host_id` (sqlite_store_events.cc): stored as an
+  // event of its timeline, once per kmsg record, and returned in outcome->events,
+  // history_events or event_clashes.
   absl::Status AddKernelEventLocked(const std::string& host_id,
                                     const kfleet::v1::KernelEvent& event, ApplyOutcome* outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The event stored for kmsg record `seq` of boot `boot_id`, if any.
+  absl::StatusOr<std::optional<kfleet::v1::Event>> EventOfRecordLocked(const std::string& boot_id,
+                                                                       uint64_t seq)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::set<std::string>> BusyHostsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Test steps (sqlite_store_tests.cc) ---
   // A test result from the agent of `host_id`, stored once with the job's kernel.
   absl::Status AddTestResultLocked(const std::string& host_id,
-                                   const kfleet::v1::TestResultReport& report, int64_t now_ms)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                   const kfleet::v1::TestResultReport& report, int64_t now_ms,
+                                   ApplyOutcome* outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stores `r` unless the command has that result already; a stored one is added to
+  // `outcome->test_results`.
   absl::Status InsertResultLocked(const std::string& command_id, const kfleet::v1::TestResult& r,
-                                  int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                  int64_t now_ms, ApplyOutcome* outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Step `index` reaches `host_id` (filled for it): a sharded test step makes the host join the
   // step's queue; any other step becomes a pending command to dispatch.
   absl::Status StartStep(const std::string& job_id, const kfleet::v1::JobSpec& spec,
@@ -164,13 +192,28 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<kfleet::v1::TestRecord>> LoadResults(
       const std::string& where, const std::vector<std::string>& args)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // --- Schedule runs (sqlite_store_schedule_runs.cc) ---
+  // Stores the run an agent started (idempotent by command id) and prunes past the bound; a
+  // refused run adds to outcome->problems.
+  absl::Status StartScheduleRunLocked(const std::string& host_id,
+                                      const kfleet::v1::ScheduleRunStarted& run, int64_t now_ms,
+                                      ScheduleRunsOutcome* outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A command ended: if it is a schedule run, its outcome and the schedule's counters.
+  absl::Status ScheduleRunEndedLocked(const std::string& command_id,
+                                      const kfleet::v1::CommandResult& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `fn` in BEGIN IMMEDIATE ... COMMIT, rolling back on error.
   template <typename Fn>
   auto InTransaction(Fn fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(fn());
 
   absl::Mutex mu_;
   SqliteDb db_ ABSL_GUARDED_BY(mu_);
+  int schedule_runs_kept_ ABSL_GUARDED_BY(mu_) = kScheduleRunsKept;
 };
+
+// The schema migration that adds the schedule tables (sqlite_store_schedules.cc).
+const char* ScheduleSchemaSql();
 
 template <typename Fn>
 auto SqliteStore::InTransaction(Fn fn) -> decltype(fn()) {

@@ -1,6 +1,5 @@
-// SqliteStore: boots and reboots, commands waiting for hosts, guests and events.
-#include <sqlite3.h>
-
+// SqliteStore: boots and reboots, commands waiting for hosts, guests. Events:
+// sqlite_store_events.cc.
 #include "absl/strings/str_cat.h"
 #include "common/duration.h"
 #include "common/status_macros.h"
@@ -39,70 +38,6 @@ v1::Event MakeEvent(const std::string& host_id, int64_t now_ms, const std::strin
 }
 
 }  // namespace
-
-absl::Status SqliteStore::AddEventLocked(const v1::Event& e) {
-  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
-INSERT INTO events (host_id, host_name, time_ms, kind, message, command_id, oom, detail)
-VALUES (?1, COALESCE((SELECT name FROM hosts WHERE id = ?1), ?2), ?3, ?4, ?5, ?6, ?7, ?8))sql"));
-  s.Bind(1, e.host_id())
-      .Bind(2, e.host_name())
-      .Bind(3, e.time_unix_ms())
-      .Bind(4, e.kind())
-      .Bind(5, e.message())
-      .Bind(6, e.command_id())
-      .Bind(8, e.detail());
-  if (e.has_oom()) s.BindBlob(7, e.oom().SerializeAsString());
-  return s.Run();
-}
-
-absl::Status SqliteStore::AddKernelEventLocked(const std::string& host_id, const v1::KernelEvent& k,
-                                               ApplyOutcome* outcome) {
-  v1::Event e;
-  e.set_host_id(host_id);
-  e.set_time_unix_ms(k.time_unix_ms());
-  e.set_kind(k.kind());
-  e.set_message(k.message());
-  e.set_command_id(k.command_id());
-  if (k.has_oom()) *e.mutable_oom() = k.oom();
-  e.set_detail(k.detail());
-  RETURN_IF_ERROR(AddEventLocked(e));
-  e.set_id(static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.get())));
-  outcome->events.push_back(std::move(e));
-  return absl::OkStatus();
-}
-
-absl::Status SqliteStore::AddEvent(const v1::Event& event) {
-  absl::MutexLock lock(&mu_);
-  return AddEventLocked(event);
-}
-
-absl::StatusOr<std::vector<v1::Event>> SqliteStore::ListEvents(const std::string& host_id,
-                                                               const std::string& kind, int limit,
-                                                               uint64_t after_id) {
-  absl::MutexLock lock(&mu_);
-  // Newest `limit` (shown oldest first), or, following, the oldest `limit` after `after_id`.
-  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
-SELECT host_id, host_name, time_ms, kind, message, command_id, oom, detail, id FROM (
-  SELECT * FROM events WHERE (?1 = '' OR host_id = ?1) AND (?2 = '' OR kind = ?2) AND id > ?4
-  ORDER BY CASE WHEN ?4 > 0 THEN id ELSE -id END LIMIT ?3) ORDER BY id)sql"));
-  s.Bind(1, host_id).Bind(2, kind).Bind(3, int64_t{limit}).Bind(4, static_cast<int64_t>(after_id));
-  std::vector<v1::Event> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    v1::Event& e = out.emplace_back();
-    e.set_host_id(s.Text(0));
-    e.set_host_name(s.Text(1));
-    e.set_time_unix_ms(s.Int(2));
-    e.set_kind(s.Text(3));
-    e.set_message(s.Text(4));
-    e.set_command_id(s.Text(5));
-    if (!s.IsNull(6)) e.mutable_oom()->ParseFromString(s.Blob(6));
-    e.set_detail(s.Text(7));
-    e.set_id(static_cast<uint64_t>(s.Int(8)));
-  }
-  return out;
-}
 
 absl::StatusOr<ApplyOutcome> SqliteStore::HostBooted(const std::string& host_id,
                                                      const std::string& old_boot_id,

@@ -134,13 +134,16 @@ TEST_F(SqliteStoreTest, ResentItemsAreSkipped) {
 // kill, and that the timeline can be followed by id.
 TEST_F(SqliteStoreTest, KernelEventsStoredOnceAndFollowedById) {
   Register("h-a", "a");
+  auto created = store_->CreateJob(Spec(1), {"h-a"}, "test", 10, "");
+  ASSERT_TRUE(created.ok()) << created.status();
+  const std::string cmd = created->second[0].command.command_id();
   v1::SequencedItem item;
   item.set_seq(1);
   v1::KernelEvent* k = item.mutable_kernel_event();
   k->set_kind("oom");
   k->set_time_unix_ms(5000);
   k->set_message("Memory cgroup out of memory: Killed process 42 (tail)");
-  k->set_command_id("c-1");
+  k->set_command_id(cmd);
   k->set_detail("oom-kill:constraint=CONSTRAINT_MEMCG");
   k->mutable_oom()->set_pid(42);
   k->mutable_oom()->set_comm("tail");
@@ -169,7 +172,7 @@ TEST_F(SqliteStoreTest, KernelEventsStoredOnceAndFollowedById) {
   const v1::Event& oom = (*all)[0];
   EXPECT_EQ(oom.kind(), "oom");
   EXPECT_EQ(oom.host_name(), "a");
-  EXPECT_EQ(oom.command_id(), "c-1");
+  EXPECT_EQ(oom.command_id(), cmd);
   EXPECT_EQ(oom.oom().pid(), 42);
   EXPECT_EQ(oom.oom().comm(), "tail");
   EXPECT_EQ(oom.detail(), "oom-kill:constraint=CONSTRAINT_MEMCG");

@@ -54,7 +54,7 @@ v1::TestRecord RecordFromRow(const Stmt& s) {
 }  // namespace
 
 absl::Status SqliteStore::InsertResultLocked(const std::string& command_id, const v1::TestResult& r,
-                                             int64_t now_ms) {
+                                             int64_t now_ms, ApplyOutcome* outcome) {
   // The kernel the test ran on: the job's build, else what the host runs.
   ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
 INSERT OR IGNORE INTO test_results (job_id, command_id, host_id, host_name, suite, section, name,
@@ -74,6 +74,7 @@ FROM commands c LEFT JOIN hosts h ON h.id = c.host_id WHERE c.id = ?1)sql"));
   RETURN_IF_ERROR(s.Run());
   if (sqlite3_changes(db_.get()) == 0) return absl::OkStatus();
   int64_t id = sqlite3_last_insert_rowid(db_.get());
+  outcome->test_results.push_back({r.suite(), r.status()});
   // Build identity and release: from the job's build and the host's facts.
   ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(), R"sql(
 SELECT j.build, h.meta FROM commands c JOIN jobs j ON j.id = c.job_id
@@ -99,13 +100,14 @@ LEFT JOIN hosts h ON h.id = c.host_id WHERE c.id = ?1)sql"));
 }
 
 absl::Status SqliteStore::AddTestResultLocked(const std::string& host_id,
-                                              const v1::TestResultReport& report, int64_t now_ms) {
+                                              const v1::TestResultReport& report, int64_t now_ms,
+                                              ApplyOutcome* outcome) {
   ASSIGN_OR_RETURN(
       Stmt own, Stmt::Prepare(db_.get(), "SELECT 1 FROM commands WHERE id = ?1 AND host_id = ?2"));
   own.Bind(1, report.command_id()).Bind(2, host_id);
   ASSIGN_OR_RETURN(bool row, own.Step());
   if (!row) return absl::OkStatus();  // not this host's command: ignored
-  return InsertResultLocked(report.command_id(), report.result(), now_ms);
+  return InsertResultLocked(report.command_id(), report.result(), now_ms, outcome);
 }
 
 absl::StatusOr<v1::Step> SqliteStore::PrepareTestStep(v1::Step step) {
@@ -318,7 +320,7 @@ SELECT id FROM commands WHERE job_id = ?1 AND step_index = ?2 ORDER BY finished_
     r.set_duration_ms(-1);
     r.set_run(1);
     r.set_detail("not run: every host of the sharded step was lost before it got to this test");
-    RETURN_IF_ERROR(InsertResultLocked(command_id, r, now_ms));
+    RETURN_IF_ERROR(InsertResultLocked(command_id, r, now_ms, outcome));
   }
   ASSIGN_OR_RETURN(Stmt done, Stmt::Prepare(db_.get(), R"sql(
 UPDATE shard_tests SET state = 2 WHERE job_id = ?1 AND step_index = ?2 AND state = 0)sql"));
@@ -438,7 +440,7 @@ SELECT 1 FROM test_results WHERE command_id = ?1 AND name = ?2 AND run = ?3)sql"
         r.set_duration_ms(-1);
         r.set_run(Run(t));
         r.set_detail(detail);
-        RETURN_IF_ERROR(InsertResultLocked(c.id(), r, now_ms));
+        RETURN_IF_ERROR(InsertResultLocked(c.id(), r, now_ms, &outcome));
         ++errors;
       }
       v1::CommandFinished fin;

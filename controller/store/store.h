@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "controller/store/schedule_store.h"
 #include "kfleet/v1/agent.pb.h"
 #include "kfleet/v1/fleet.pb.h"
 
@@ -29,6 +30,22 @@ struct CancelOrder {
   std::string reason;
 };
 
+// A kernel log record that was stored before: one record (boot id, kmsg seq) is one event, and
+// two agents on one machine (a controller's local builder beside a host agent) both report it.
+// The copy that names its command wins over one that names none, and news over history
+// (before_agent); between equals the first stays.
+struct KernelEventClash {
+  kfleet::v1::Event reported;  // this host's copy: dropped, or stored with a new id if `replaced`
+  kfleet::v1::Event stored;    // the copy stored before (its id, host and command)
+  bool replaced = false;       // this host's copy replaced the one stored before
+};
+
+// A test result row stored (kfleet_test_results_total): its suite and status, not its name.
+struct StoredTestResult {
+  std::string suite;
+  kfleet::v1::TestStatus status = kfleet::v1::TEST_STATUS_UNSPECIFIED;
+};
+
 // What applying a batch of sequenced items changed, for the caller to act on.
 struct ApplyOutcome {
   uint64_t last_seq = 0;             // the host's highest stored seq after the batch
@@ -36,9 +53,18 @@ struct ApplyOutcome {
   std::vector<CancelOrder> cancels;  // commands the agent accepted after they were cancelled
   std::vector<std::string> finished_jobs;
   int skipped_items = 0;                  // already stored (resent after a reconnect)
-  std::vector<kfleet::v1::Event> events;  // kernel events stored (OOM kills, oopses...)
+  // Kernel events stored as news (OOM kills, oopses...): each record once, when it is first
+  // stored as news.
+  std::vector<kfleet::v1::Event> events;
+  // Kernel events stored as history (before_agent): on the timeline, but not news.
+  std::vector<kfleet::v1::Event> history_events;
+  // Kernel records this host reported that were stored before (see KernelEventClash).
+  std::vector<KernelEventClash> event_clashes;
   // For each command its agent accepted: from the command's creation to its acceptance.
   std::vector<int64_t> dispatch_latency_ms;
+  // Test results stored: reported by the agent, or recorded as errors for a lost host. A result
+  // already stored (resent after a reconnect) is not here again.
+  std::vector<StoredTestResult> test_results;
 };
 
 // How many commands and jobs are in each state, by lower-case state name ("pending", "running").
@@ -64,8 +90,8 @@ inline bool RunsOnController(const kfleet::v1::Step& step) {
 }
 
 // All methods are thread-safe. Errors are absl codes: NotFound, InvalidArgument,
-// FailedPrecondition, Internal for storage failures.
-class Store {
+// FailedPrecondition, Internal for storage failures. Schedules: schedule_store.h.
+class Store : public ScheduleStore {
  public:
   virtual ~Store() = default;
 
@@ -105,7 +131,10 @@ class Store {
   virtual absl::StatusOr<std::string> CommandHost(const std::string& command_id) = 0;
 
   // Applies sequenced items of `host_id` in one transaction; items with seq <= the stored last
-  // seq are skipped, so a resent batch changes nothing.
+  // seq are skipped, so a resent batch changes nothing. A kernel event names a command only if
+  // it is the host's own (else it is stored without one); a kernel record stored before, from
+  // another agent on the machine, is stored once (KernelEventClash), its item applied all the
+  // same (so the agent's outbox moves on).
   virtual absl::StatusOr<ApplyOutcome> ApplySequenced(
       const std::string& host_id, const std::vector<kfleet::v1::SequencedItem>& items,
       int64_t now_ms) = 0;

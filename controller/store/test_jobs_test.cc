@@ -136,7 +136,8 @@ TEST_F(TestJobsTest, FailuresAreRerunOnTheSameHost) {
   EXPECT_EQ(job->tests().eta_ms(), 0);
 }
 
-// Validates that a resent batch stores each result once.
+// Validates that a resent batch stores each result once, and that the outcome names each result
+// stored (suite and status, for kfleet_test_results_total) once too.
 TEST_F(TestJobsTest, ResultsAreStoredOnce) {
   Register("h1");
   auto created = store_->CreateJob(ExecTests({"h1"}, {"a"}, 0, 0), {"h1"}, "t", 1000, "");
@@ -148,14 +149,26 @@ TEST_F(TestJobsTest, ResultsAreStoredOnce) {
   item.mutable_test_result()->mutable_result()->set_suite("exec");
   item.mutable_test_result()->mutable_result()->set_name("a");
   item.mutable_test_result()->mutable_result()->set_status(v1::TEST_PASS);
-  ASSERT_TRUE(store_->ApplySequenced("h1", {item}, 2000).ok());
+  auto first = store_->ApplySequenced("h1", {item}, 2000);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->test_results.size(), 1u);
+  EXPECT_EQ(first->test_results[0].suite, "exec");
+  EXPECT_EQ(first->test_results[0].status, v1::TEST_PASS);
   auto again = store_->ApplySequenced("h1", {item}, 2000);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->skipped_items, 1);
+  EXPECT_TRUE(again->test_results.empty());
+  // The same result under a new seq (an agent that lost its outbox state) is not stored again.
+  item.set_seq(2);
+  auto renumbered = store_->ApplySequenced("h1", {item}, 2000);
+  ASSERT_TRUE(renumbered.ok());
+  EXPECT_TRUE(renumbered->test_results.empty());
   // Another host cannot report for it.
   Register("h2");
   item.set_seq(1);
-  ASSERT_TRUE(store_->ApplySequenced("h2", {item}, 2000).ok());
+  auto foreign = store_->ApplySequenced("h2", {item}, 2000);
+  ASSERT_TRUE(foreign.ok());
+  EXPECT_TRUE(foreign->test_results.empty());
   auto results = store_->JobResults(created->first.id());
   ASSERT_TRUE(results.ok());
   EXPECT_EQ(results->size(), 1u);
@@ -265,12 +278,18 @@ TEST_F(TestJobsTest, LostHostsTestIsAnErrorAndTheRestRunsElsewhere) {
 }
 
 // Validates that when every host of a sharded step is lost, the tests never started are recorded
-// as errors rather than dropped, and the job ends.
+// as errors rather than dropped (and named in the outcome as results stored), and the job ends.
 TEST_F(TestJobsTest, AllHostsLostLeavesNoTestUnaccounted) {
   Register("h1");
   auto created = store_->CreateJob(ExecTests({"h1"}, {"a", "b", "c"}, 1, 0), {"h1"}, "t", 1000, "");
   ASSERT_TRUE(created.ok());
-  ASSERT_TRUE(store_->HostLost("h1", "gone", 3000).ok());
+  auto lost = store_->HostLost("h1", "gone", 3000);
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  ASSERT_EQ(lost->test_results.size(), 3u);
+  for (const StoredTestResult& r : lost->test_results) {
+    EXPECT_EQ(r.suite, "exec");
+    EXPECT_EQ(r.status, v1::TEST_ERROR);
+  }
   auto results = store_->JobResults(created->first.id());
   ASSERT_TRUE(results.ok());
   ASSERT_EQ(results->size(), 3u);
