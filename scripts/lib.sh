@@ -23,6 +23,8 @@ KFLEET_PACKAGES=(
   iproute2
   # Debian packages (cpack: dpkg-shlibdeps needs `file`) and the package test's fresh Debian root
   file mmdebstrap
+  # the mail-host scenario: an IMAP server on loopback and mbsync fetching from it
+  dovecot-imapd isync
 )
 
 # A clean kernel tree from Debian's linux-source-6.1, unpacked once per machine; the tests use the
