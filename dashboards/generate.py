@@ -226,7 +226,8 @@ def oom_annotation(selector):
             "tagKeys": "host", "useValueForTime": False}
 
 
-def dashboard(uid, title, description, panels, multi_host, annotations, time_from="now-6h"):
+def dashboard(uid, title, description, panels, multi_host, annotations, time_from="now-6h",
+              extra_variables=()):
     return {
         "annotations": {"list": annotations},
         "description": description,
@@ -242,7 +243,7 @@ def dashboard(uid, title, description, panels, multi_host, annotations, time_fro
         "refresh": "30s",
         "schemaVersion": SCHEMA_VERSION,
         "tags": ["kfleet"],
-        "templating": {"list": variables(multi_host)},
+        "templating": {"list": variables(multi_host) + list(extra_variables)},
         "time": {"from": time_from, "to": "now"},
         "timepicker": {},
         "timezone": "",
@@ -667,11 +668,144 @@ def jobs():
                      "guest provider calls.",
                      panels, True, [oom_annotation(S)])
 
+# --- Mail host ----------------------------------------------------------------------------------
+
+# The schedule metrics carry `host` and `schedule` only (not the host's labels such as `pool`): the
+# host variable, which lists the hosts of the selected pools, selects them.
+SCHEDULES = 'job="$job",host="$host",schedule=~"$schedule"'
+RESULT_COLORS = (("pass", "green"), ("fail", "red"), ("oom", "dark-red"), ("timeout", "orange"))
+
+
+def color_by_suffix(colors):
+    """Overrides that colour a series whose name ends in ' KEY' as `colors` says."""
+    return [{"matcher": {"id": "byRegexp", "options": f".* {key}$"},
+             "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": color}}]}
+            for key, color in colors]
+
+
+def schedule_variables():
+    schedule = query_variable(
+        "schedule", "Schedule",
+        'label_values(kfleet_schedule_last_run_timestamp_seconds{job="$job",host="$host"}, '
+        'schedule)',
+        "Schedules that ran on the host (kctl schedule ls).", multi=True, include_all=True)
+    # kfleet exports no schedule's interval: the user says it, in seconds.
+    interval = {"name": "interval", "label": "Schedule interval (s)", "type": "textbox",
+                "query": "300", "current": {"text": "300", "value": "300"},
+                "options": [{"selected": True, "text": "300", "value": "300"}],
+                "description": "The schedules' --every-after in seconds; a schedule whose last "
+                               "run ended more than twice this long ago shows red.",
+                "hide": 0, "skipUrlSync": False}
+    return [schedule, interval]
+
+
+def schedule_oom_annotation():
+    return {"name": "Schedule OOM kills", "datasource": DS, "enable": True, "hide": False,
+            "iconColor": "dark-red",
+            "expr": f"sum by (host, schedule) (increase("
+                    f"{sel('kfleet_schedule_oom_kills_total', SCHEDULES)}[$__rate_interval])) > 0",
+            "titleFormat": "OOM kill in schedule {{schedule}}",
+            "textFormat": "kctl schedule runs {{schedule}} --host {{host}}",
+            "tagKeys": "schedule", "useValueForTime": False}
+
+
+def mailhost():
+    H, S = ONE_HOST, SCHEDULES
+    runs = sel("kfleet_schedule_runs_total", S)
+    last_run = sel("kfleet_schedule_last_run_timestamp_seconds", S)
+    last_result = stat(
+        "Last result",
+        "The result of each schedule's latest run in the time range, and when the run's count "
+        "went up: pass, fail (cancelled too), oom (OOM-killed, e.g. over --memory-max), timeout. "
+        "Read from kfleet_schedule_runs_total at the dashboard's resolution: two runs of one "
+        "schedule ending within a few scrapes of each other may show either result. kctl "
+        "schedule runs NAME lists them.", "dateTimeFromNow",
+        [target(f"topk by (schedule) (1, max by (schedule, result) (max_over_time(timestamp("
+                f"increase({runs}[$__rate_interval]) > 0)[$__range:$__interval]))) * 1000",
+                "{{schedule}} {{result}}", instant=True)], w=8, h=6)
+    last_result["options"]["textMode"] = "value_and_name"
+    last_result["fieldConfig"]["overrides"] = color_by_suffix(RESULT_COLORS)
+    runs_total = bargauge(
+        "Runs in time range",
+        "Runs of each schedule that ended in the time range, by result.", "none",
+        [target(f"sum by (schedule, result) (increase({runs}[$__range])) > 0",
+                "{{schedule}} {{result}}", instant=True)], w=8, h=6, decimals=0)
+    runs_total["fieldConfig"]["overrides"] = color_by_suffix(RESULT_COLORS)
+    runs_by_result = timeseries(
+        "Runs by result",
+        "Runs of each schedule that ended per interval, by result (only results with runs are "
+        "drawn).", "none",
+        [target(f"sum by (schedule, result) (increase({runs}[$__rate_interval])) > 0",
+                "{{schedule}} {{result}}")], bars=True)
+    runs_by_result["fieldConfig"]["overrides"] = color_by_suffix(RESULT_COLORS)
+    age = timeseries(
+        "Time since last run",
+        "Seconds since each schedule's last run ended (by the host's clock), and twice the "
+        "interval set at the top (the red line): a schedule above it missed a run. It falls "
+        "back at every run.", "s",
+        [target(f"max by (schedule) (time() - {last_run})", "{{schedule}}"),
+         target("2 * $interval", "2 × interval")])
+    age["fieldConfig"]["overrides"] = [
+        {"matcher": {"id": "byFrameRefID", "options": "B"},
+         "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}},
+                        {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                        {"id": "custom.fillOpacity", "value": 0}]}]
+    panels = [
+        row("Schedules"),
+        stat("Last run, intervals ago",
+             "Time since each schedule's last run ended, in intervals (the Schedule interval "
+             "set at the top): about 1 while it runs on time, red from 2 on (a run missed).",
+             "none",
+             [target(f"max by (schedule) (time() - {last_run}) / $interval", "{{schedule}}",
+                     instant=True)],
+             w=8, h=6, steps=((None, "green"), (1.5, "orange"), (2, "red")), decimals=1),
+        last_result,
+        runs_total,
+        row("Runs"),
+        age,
+        runs_by_result,
+        row("Last run"),
+        timeseries("Duration of the last run",
+                   "Wall time of each schedule's last run; it changes when a run ends.", "s",
+                   [target(f"max by (schedule) "
+                           f"({sel('kfleet_schedule_last_duration_seconds', S)})",
+                           "{{schedule}}")]),
+        timeseries("Peak memory of the last run",
+                   "Peak memory of the last run's cgroup (its rusage max RSS on a host without "
+                   "cgroups). Near --memory-max the next run may be OOM-killed.", "bytes",
+                   [target(f"max by (schedule) "
+                           f"({sel('kfleet_schedule_last_peak_memory_bytes', S)}) > 0",
+                           "{{schedule}}")]),
+        row("Memory"),
+        timeseries("OOM kills by schedule",
+                   "Kernel OOM kills in the cgroups of each schedule's runs; the dark red marks "
+                   "are the same kills, the red ones every OOM kill on the host. kctl schedule "
+                   "runs NAME --host HOST shows the runs, kctl events --kind oom the victims.",
+                   "none",
+                   [target(f"sum by (schedule) (increase("
+                           f"{sel('kfleet_schedule_oom_kills_total', S)}[$__rate_interval]))",
+                           "{{schedule}}")], bars=True),
+        timeseries("Memory pressure",
+                   "PSI memory of the host: share of time at least one task waited for memory "
+                   "(some) and time every non-idle task did (full), /proc/pressure/memory.",
+                   "percentunit",
+                   [target(f"rate({sel(psi, H)}[$__rate_interval])", legend)
+                    for psi, legend in (("node_pressure_memory_waiting_seconds_total", "some"),
+                                        ("node_pressure_memory_stalled_seconds_total", "full"))]),
+    ]
+    return dashboard("kfleet-mailhost", "kfleet / Mail host",
+                     "A host's schedules (kctl schedule), such as a mail server's fetches: when "
+                     "each last ran and how it ended, runs by result, OOM kills, the last run's "
+                     "duration and peak memory, and the host's memory pressure.",
+                     panels, False, [oom_annotation(H), schedule_oom_annotation()],
+                     extra_variables=schedule_variables())
+
 
 DASHBOARDS = {
     "kfleet-fleet.json": fleet,
     "kfleet-host.json": host,
     "kfleet-jobs.json": jobs,
+    "kfleet-mailhost.json": mailhost,
 }
 
 

@@ -10,8 +10,9 @@ KFLEET_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsqlite3-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev
   libvirt-dev libyaml-cpp-dev nlohmann-json3-dev prometheus-cpp-dev libexpat1-dev
-  # metrics tests: promtool and a real Prometheus server on loopback
-  prometheus
+  # metrics tests: promtool and a real Prometheus server on loopback; dashboard pictures
+  # (dashboards/render.py)
+  prometheus python3-matplotlib
   procps
   # guests: the tiny image's recipe and the hypervisor (scripts/libvirt.sh starts libvirtd)
   busybox-static cpio socat qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients

@@ -7,10 +7,11 @@ docs/metrics.md for the controller's own, each of those found in the controller'
 
 IntegrationTest (ctest: integration_dashboards, label integration): a controller and two agents on
 loopback, a command OOM-killed for real under a 32 MiB memory limit, one with output and a test
-step whose three tests pass, fail and skip, scraped every second by a real Prometheus server
-(Debian's); then every panel's, annotation's and variable's query runs through Prometheus' HTTP API
-over the test's window and must return data, except the few panels listed in EXPECTED_EMPTY with
-the reason.
+step whose three tests pass, fail and skip, two schedules (one OOM-killed at every run, one
+healthy), scraped every second by a real Prometheus server (Debian's); then every panel's,
+annotation's and variable's query runs through Prometheus' HTTP API over the test's window and
+must return data, except the few panels listed in EXPECTED_EMPTY with the reason. Each dashboard
+is drawn by dashboards/render.py into $KFLEET_BUILD_DIR/dashboards/NAME.png.
 """
 import glob
 import json
@@ -35,6 +36,10 @@ GRAFANA_DIR = os.path.join(REPO, "deploy", "grafana", "provisioning")
 PROMETHEUS_YML = os.path.join(REPO, "deploy", "prometheus", "prometheus.yml")
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
+RENDER = os.path.join(DASHBOARD_DIR, "render.py")
+# Debian's python3-matplotlib is installed for Debian's python3, which may not be the first python3
+# on PATH.
+RENDER_PYTHON = "/usr/bin/python3"
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 SCHEMA_VERSION = 39
@@ -46,6 +51,10 @@ RANGE_FUNCTIONS = ("rate", "irate", "increase")
 # samples are (kfleet_host_samples is not one: it counts the controller's series). The other
 # kfleet_* metrics are the controller's own and carry only the Prometheus job.
 PER_HOST_KFLEET_METRICS = {"kfleet_host_up", "kfleet_host_boot_info", "kfleet_kernel_events_total"}
+# The schedule metrics (docs/metrics.md, Schedules) have a series per host and schedule, labelled
+# `host` and `schedule` only: they are selected by job, host and schedule (the host variable lists
+# the hosts of the selected pools).
+SCHEDULE_METRIC_PREFIX = "kfleet_schedule_"
 
 # Panels whose queries return nothing in IntegrationTest, with why. Each must really be empty
 # there: one that gets data fails the test until it is taken off this list.
@@ -57,6 +66,7 @@ EXPECTED_EMPTY = {
 
 # Values of the template variables when checking expressions statically.
 STATIC_VALUES = {"job": "kfleet", "pool": "pool-a|pool-b", "host": "host-1",
+                 "schedule": "fetch|index", "interval": "300",
                  "__rate_interval": "1m", "__interval": "15s", "__range": "6h"}
 
 
@@ -161,6 +171,7 @@ def metric_uses(expr):
     s = _blank_strings(expr)
     s = _blank(s, r"\{[^}]*\}")   # label matchers
     s = _blank(s, r"\[[^\]]*\]")  # ranges and subqueries
+    s = _blank(s, r"\$\{?\w+\}?")  # template variables: $interval is a number, not a metric
     s = _blank(s, r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
     out = []
     for m in IDENT.finditer(s):
@@ -209,8 +220,10 @@ def exported_metric_names():
     host = set(re.findall(r'\{"((?:node|kfleet)_\w+)",\s*k(?:Gauge|Counter|Untyped)\b',
                           read("common/metric_names.cc")))
     docs = read("docs/metrics.md")
-    section = docs.split("## Controller metrics", 1)[1].split("\n## ", 1)[0]
-    controller = dict(re.findall(r"^\| `(kfleet_\w+)` \| (\w+) \|", section, re.M))
+    controller = {}
+    for heading in ("## Controller metrics", "## Schedules"):
+        section = docs.split(heading, 1)[1].split("\n## ", 1)[0]
+        controller.update(re.findall(r"^\| `(kfleet_\w+)` \| (\w+) \|", section, re.M))
     sources = ""
     for path in glob.glob(os.path.join(REPO, "controller", "**", "*.cc"), recursive=True):
         if not path.endswith("_test.cc"):
@@ -228,9 +241,11 @@ def exported_metric_names():
                    "node_pressure_memory_waiting_seconds_total", "node_cpu_seconds_total"):
         if anchor not in host:
             problems.append(f"{anchor} not found in common/metric_names.cc: fix the parser")
-    for anchor in ("kfleet_host_up", "kfleet_commands", "kfleet_dispatch_latency_seconds"):
+    for anchor in ("kfleet_host_up", "kfleet_commands", "kfleet_dispatch_latency_seconds",
+                   "kfleet_schedule_runs_total"):
         if anchor not in controller:
-            problems.append(f"{anchor} not found in docs/metrics.md's controller table")
+            problems.append(f"{anchor} not found in docs/metrics.md's controller or schedule "
+                            f"tables")
     if len(host) < 50 or len(controller) < 12:
         problems.append(f"only {len(host)} host and {len(controller)} controller metrics parsed")
     return names, problems
@@ -274,9 +289,10 @@ class StaticTest(unittest.TestCase):
             self.fail(f"{len(problems)} problem(s):\n  " + "\n  ".join(problems))
 
     def test_dashboards_exist(self):
-        """Validates that the three dashboards are there and load as JSON."""
+        """Validates that the four dashboards are there and load as JSON."""
         names = sorted(os.path.basename(p) for p in self.docs)
-        self.assertEqual(names, ["kfleet-fleet.json", "kfleet-host.json", "kfleet-jobs.json"])
+        self.assertEqual(names, ["kfleet-fleet.json", "kfleet-host.json", "kfleet-jobs.json",
+                                 "kfleet-mailhost.json"])
 
     def test_generator_output_is_committed(self):
         """Validates that dashboards/*.json are exactly what dashboards/generate.py writes."""
@@ -490,6 +506,10 @@ class StaticTest(unittest.TestCase):
             return [job]
         if q.label == "host":
             return [job, pool]
+        if metric.startswith(SCHEDULE_METRIC_PREFIX):
+            if q.label == "schedule":
+                return [job, host]
+            return [job, host, ['schedule=~"$schedule"', 'schedule="$schedule"']]
         per_host = metric.startswith("node_") or metric in PER_HOST_KFLEET_METRICS
         return [job, pool, host] if per_host else [job]
 
@@ -569,6 +589,11 @@ class StaticTest(unittest.TestCase):
 
 # Allocates 64 MiB under a 32 MiB limit: the kernel's OOM killer kills it.
 HOG = "b = bytearray(64 << 20); import time; time.sleep(1)"
+# Schedules on dash-hog: one OOM-killed at every run, one that passes with some memory in use.
+OOM_SCHEDULE, OOM_SCHEDULE_EVERY = "dash-small", "2s"
+OK_SCHEDULE, OK_SCHEDULE_EVERY = "dash-fetch", "5s"
+FETCH = "b = bytearray(8 << 20); import time; time.sleep(0.5)"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # An exec suite of three tests, one per status: exit 0 passes, 4 skips, anything else fails.
 TESTS = 'case "$1" in t_pass) exit 0 ;; t_skip) exit 4 ;; *) exit 1 ;; esac'
 SCRAPE_INTERVAL_S = 1
@@ -640,6 +665,41 @@ scrape_configs:
         result = self.api("query", query=query)["result"]
         return float(result[0]["value"][1]) if result else None
 
+    def render_dashboards(self, values, start, end):
+        """Draws every dashboard with dashboards/render.py into $KFLEET_BUILD_DIR/dashboards and
+        checks that each is a PNG of a dashboard's size with more than a blank page in it."""
+        out_dir = os.path.join(harness.BUILD_DIR, "dashboards")
+        os.makedirs(out_dir, exist_ok=True)
+        for path in dashboard_files():
+            multi = variable(load(path), "host").get("multi")
+            png = os.path.join(out_dir, os.path.basename(path)[:-len(".json")] + ".png")
+            if os.path.exists(png):
+                os.unlink(png)
+            argv = [RENDER_PYTHON, RENDER, "--prometheus", self.prometheus, "--dashboard", path,
+                    "--out", png, "--start", str(start), "--end", str(end), "--step",
+                    str(STEP_S), "--scrape-interval", f"{SCRAPE_INTERVAL_S}s"]
+            for name in ("job", "pool", "schedule", "interval"):
+                argv += ["--var", f"{name}={values[name]}"]
+            argv += ["--var", "host=" + ("(dash-hog|dash-idle)" if multi else "dash-hog")]
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, f"{' '.join(argv)}:\n{p.stderr}"
+                             + ("\nfix: apt-get install python3-matplotlib"
+                                if "matplotlib" in p.stderr else ""))
+            drawn = json.loads(p.stdout.strip().splitlines()[-1])
+            name = os.path.basename(path)
+            self.assertEqual(drawn["panels"], len(data_panels(load(path))), drawn)
+            self.assertEqual(sorted(drawn["no_data"]),
+                             sorted(title for file, title in EXPECTED_EMPTY if file == name),
+                             f"{name}: panels drawn without data")
+            with open(png, "rb") as f:
+                data = f.read()
+            self.assertEqual(data[:8], PNG_SIGNATURE, png)
+            width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+            self.assertGreaterEqual(width, 1000, png)
+            self.assertGreaterEqual(height, 500, png)
+            self.assertGreater(len(data), 30000, f"{png}: {len(data)} bytes, nearly blank")
+            print(f"  {png}: {width}x{height}, {len(data) // 1024} KiB", flush=True)
+
     def test_every_panel_has_data(self):
         """Validates that with two hosts, one of which OOM-kills a command while the other runs one
         with output and a test step, every query of every dashboard returns data from a real
@@ -651,6 +711,12 @@ scrape_configs:
         self.start_agent("dash-idle", labels={"pool": "dash"})
         self.start_prometheus()
         start = time.time()
+        small = self.kctl("schedule", "add", OOM_SCHEDULE, "--host", "dash-hog", "--every-after",
+                          OOM_SCHEDULE_EVERY, "--memory-max", "32M", "--", "python3", "-c", HOG)
+        self.assertEqual(small.rc, 0, small)
+        fetch = self.kctl("schedule", "add", OK_SCHEDULE, "--host", "dash-hog", "--every-after",
+                          OK_SCHEDULE_EVERY, "--memory-max", "64M", "--", "python3", "-c", FETCH)
+        self.assertEqual(fetch.rc, 0, fetch)
         oom_query = 'node_vmstat_oom_kill{job="kfleet",host="dash-hog"}'
         before = harness.wait_for(lambda: self.value(oom_query) is not None and
                                   (self.value(oom_query),), 30, "Prometheus to have dash-hog")[0]
@@ -689,6 +755,7 @@ scrape_configs:
         print(f"\n  window {end - start:.0f}s, OOM kill at +{killed_at - start:.0f}s", flush=True)
 
         values = {"job": "kfleet", "pool": "dash", "__interval": f"{STEP_S}s",
+                  "schedule": ".*", "interval": OK_SCHEDULE_EVERY.rstrip("s"),
                   "__rate_interval": f"{RATE_INTERVAL_S}s", "__range": f"{int(end - start)}s"}
         problems, results = [], {}
         for path in dashboard_files():
@@ -763,6 +830,32 @@ scrape_configs:
                          {"dash-hog", "dash-idle"})
         self.assertEqual(results[("kfleet-fleet.json", "variable 'pool'")], ["dash"])
         self.assertEqual(results[("kfleet-fleet.json", "variable 'job'")], ["kfleet"])
+
+        # The mail-host dashboard: the OOM-killed schedule and the healthy one told apart.
+        def by_schedule(where):
+            return {s["metric"].get("schedule"): max(finite_values([s]), default=0)
+                    for s in results[("kfleet-mailhost.json", where)]}
+
+        self.assertEqual(set(results[("kfleet-mailhost.json", "variable 'schedule'")]),
+                         {OOM_SCHEDULE, OK_SCHEDULE})
+        ooms = by_schedule("panel 'OOM kills by schedule' query A")
+        self.assertGreater(ooms[OOM_SCHEDULE], 0, ooms)
+        self.assertEqual(ooms[OK_SCHEDULE], 0, ooms)
+        last = {s["metric"]["schedule"]: s["metric"]["result"]
+                for s in results[("kfleet-mailhost.json", "panel 'Last result' query A")]}
+        self.assertEqual(last, {OOM_SCHEDULE: "oom", OK_SCHEDULE: "pass"})
+        counted = {(s["metric"]["schedule"], s["metric"]["result"]) for s in
+                   results[("kfleet-mailhost.json", "panel 'Runs in time range' query A")]}
+        self.assertEqual(counted, {(OOM_SCHEDULE, "oom"), (OK_SCHEDULE, "pass")})
+        peaks = by_schedule("panel 'Peak memory of the last run' query A")
+        self.assertGreaterEqual(peaks[OOM_SCHEDULE], 30 << 20, peaks)  # at its 32 MiB limit
+        self.assertLess(peaks[OK_SCHEDULE], 32 << 20, peaks)
+        behind = by_schedule("panel 'Last run, intervals ago' query A")
+        self.assertLess(behind[OK_SCHEDULE], 2, behind)  # on time: not red
+        self.assertIn(OOM_SCHEDULE, {s["metric"].get("schedule") for s in results[
+            ("kfleet-mailhost.json", "annotation 'Schedule OOM kills'")]})
+
+        self.render_dashboards(values, start, end)
 
         # Every metric the dashboards read is in the controller's /metrics, but those of the
         # expected-empty panels, which have no series yet.
