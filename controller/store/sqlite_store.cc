@@ -339,10 +339,9 @@ absl::StatusOr<Host> SqliteStore::GetHost(const std::string& name_or_id) {
 
 absl::StatusOr<uint64_t> SqliteStore::LastSeq(const std::string& host_id) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), "SELECT last_seq FROM hosts WHERE id = ?1"));
-  s.Bind(1, host_id);
-  ASSIGN_OR_RETURN(bool row, s.Step());
-  return row ? static_cast<uint64_t>(s.Int(0)) : 0;
+  absl::StatusOr<uint64_t> last = LastSeqLocked(host_id);
+  if (absl::IsNotFound(last.status())) return 0;
+  return last;
 }
 
 absl::StatusOr<v1::Command> SqliteStore::InsertCommand(const std::string& job_id,
@@ -760,17 +759,20 @@ absl::Status SqliteStore::FanOut(const std::string& job_id, const v1::JobSpec& s
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> SqliteStore::LastSeqLocked(const std::string& host_id) {
+  ASSIGN_OR_RETURN(Stmt get, Stmt::Prepare(db_.get(), "SELECT last_seq FROM hosts WHERE id = ?1"));
+  get.Bind(1, host_id);
+  ASSIGN_OR_RETURN(bool row, get.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("no host ", host_id));
+  return static_cast<uint64_t>(get.Int(0));
+}
+
 absl::StatusOr<ApplyOutcome> SqliteStore::ApplySequenced(
     const std::string& host_id, const std::vector<v1::SequencedItem>& items, int64_t now_ms) {
   absl::MutexLock lock(&mu_);
   return InTransaction([&]() -> absl::StatusOr<ApplyOutcome> {
     ApplyOutcome outcome;
-    ASSIGN_OR_RETURN(Stmt get,
-                     Stmt::Prepare(db_.get(), "SELECT last_seq FROM hosts WHERE id = ?1"));
-    get.Bind(1, host_id);
-    ASSIGN_OR_RETURN(bool row, get.Step());
-    if (!row) return absl::NotFoundError(absl::StrCat("no host ", host_id));
-    uint64_t last = static_cast<uint64_t>(get.Int(0));
+    ASSIGN_OR_RETURN(uint64_t last, LastSeqLocked(host_id));
     for (const v1::SequencedItem& item : items) {
       if (item.seq() <= last) {
         ++outcome.skipped_items;

@@ -149,6 +149,9 @@ class SqliteStore : public Store {
                                                                        uint64_t seq)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::set<std::string>> BusyHostsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The highest sequenced item stored for `host_id` (NotFound for an unknown host).
+  absl::StatusOr<uint64_t> LastSeqLocked(const std::string& host_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Test steps (sqlite_store_tests.cc) ---
   // A test result from the agent of `host_id`, stored once with the job's kernel.

@@ -156,14 +156,9 @@ absl::StatusOr<ScheduleRunsOutcome> SqliteStore::StartScheduleRuns(
   absl::MutexLock lock(&mu_);
   return InTransaction([&]() -> absl::StatusOr<ScheduleRunsOutcome> {
     ScheduleRunsOutcome outcome;
-    ASSIGN_OR_RETURN(Stmt get,
-                     Stmt::Prepare(db_.get(), "SELECT last_seq FROM hosts WHERE id = ?1"));
-    get.Bind(1, host_id);
-    ASSIGN_OR_RETURN(bool row, get.Step());
-    if (!row) return absl::NotFoundError(absl::StrCat("no host ", host_id));
     // Items at or below the last stored seq were applied before: a run pruned since must not
     // come back.
-    uint64_t last = static_cast<uint64_t>(get.Int(0));
+    ASSIGN_OR_RETURN(uint64_t last, LastSeqLocked(host_id));
     for (const v1::SequencedItem& item : items) {
       if (!item.has_schedule_run() || item.seq() <= last) continue;
       RETURN_IF_ERROR(StartScheduleRunLocked(host_id, item.schedule_run(), now_ms, &outcome));
