@@ -87,7 +87,7 @@ Port {port}
 User {user}
 Pass pw-{user}
 SSLType None
-AuthMechs PLAIN
+AuthMechs LOGIN
 
 IMAPStore {channel}-remote
 Account {channel}
