@@ -262,15 +262,14 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerOp
   std::vector<provision::PoolConfig> pools = provision::DefaultPools();
   if (!options.config_file.empty()) {
     ASSIGN_OR_RETURN(std::string text, ReadFile(options.config_file, 1 << 20));
-    ASSIGN_OR_RETURN(pools, provision::ParsePoolConfig(text, options.config_file,
-                                                       RegisteredFlagKeys()));
+    ASSIGN_OR_RETURN(pools,
+                     provision::ParsePoolConfig(text, options.config_file, RegisteredFlagKeys()));
   }
   std::string agent = !options.agent_binary.empty()
                           ? options.agent_binary
                           : FindBeside({"../agent/kfleet-agent", "kfleet-agent"});
-  std::string recipes = !options.image_recipes.empty()
-                            ? options.image_recipes
-                            : FindBeside({"../share/kfleet/image"});
+  std::string recipes = !options.image_recipes.empty() ? options.image_recipes
+                                                       : FindBeside({"../share/kfleet/image"});
   std::string state_dir = options.state_dir;
   std::string image_cache =
       options.image_cache.empty() ? options.state_dir + "/images" : options.image_cache;

@@ -39,11 +39,12 @@ absl::StatusOr<std::unique_ptr<KernelWatcher>> KernelWatcher::Start(
       options.boot_time_unix_ms != 0 ? options.boot_time_unix_ms : EstimateBootTimeUnixMs();
   HistoryCutoff history(first_start, start_us);
   if (history.open()) {
-    LogInfo("kernel log: first start in this state dir: its records from before now are "
-            "reported as history (before_agent), not as news");
+    LogInfo(
+        "kernel log: first start in this state dir: its records from before now are "
+        "reported as history (before_agent), not as news");
   }
-  std::unique_ptr<KernelWatcher> w(new KernelWatcher(options, std::move(hooks), *std::move(reader),
-                                                     boot_time, history));
+  std::unique_ptr<KernelWatcher> w(
+      new KernelWatcher(options, std::move(hooks), *std::move(reader), boot_time, history));
   w->thread_ = std::thread([p = w.get()] { p->Loop(); });
   return w;
 }

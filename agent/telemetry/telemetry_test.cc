@@ -162,7 +162,7 @@ TEST_F(KernelWatcherTest, RecordsBeforeAFirstStartAreHistory) {
   };
   ASSERT_TRUE(wait_events(1));
   absl::SleepFor(absl::Milliseconds(100));  // past the end of the file: caught up
-  Append(kWarn);                             // stamped 6 s after boot, written now
+  Append(kWarn);                            // stamped 6 s after boot, written now
   ASSERT_TRUE(wait_events(2));
   (*w)->Stop();
 

@@ -52,7 +52,7 @@ struct ApplyOutcome {
   std::vector<Dispatch> dispatch;    // next steps created by finished commands
   std::vector<CancelOrder> cancels;  // commands the agent accepted after they were cancelled
   std::vector<std::string> finished_jobs;
-  int skipped_items = 0;                  // already stored (resent after a reconnect)
+  int skipped_items = 0;  // already stored (resent after a reconnect)
   // Kernel events stored as news (OOM kills, oopses...): each record once, when it is first
   // stored as news.
   std::vector<kfleet::v1::Event> events;
