@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/collect/host_collector.h"
 #include "agent/commands/command_book.h"
@@ -23,6 +24,8 @@
 #include "agent/session/session_client.h"
 #include "agent/telemetry/kernel_watcher.h"
 #include "agent/telemetry/metrics_reporter.h"
+#include "agent/units/unit_tracker.h"
+#include "agent/units/unit_watcher.h"
 #include "common/credentials.h"
 #include "common/files.h"
 #include "common/ids.h"
@@ -56,6 +59,9 @@ struct Agent::Impl {
   std::unique_ptr<MetricsReporter> reporter;
   std::unique_ptr<SessionClient> session;
   std::unique_ptr<KernelWatcher> kernel;
+  // --watch-units: what the watched systemd units did, and the watcher that tells it.
+  std::unique_ptr<UnitTracker> unit_tracker;
+  std::unique_ptr<UnitWatcher> units;
   // The host's own /metrics (--metrics-listen): a table of this one host, read by the server.
   std::unique_ptr<controller::HostSampleTable> own_samples;
   std::shared_ptr<controller::FleetCollector> own_collector;
@@ -125,6 +131,7 @@ absl::StatusOr<std::map<std::string, std::string>> ParseLabels(const std::string
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options) {
   // Kernel records from before this are history on a first start (agent/kmsg/history_cutoff.h).
   const uint64_t start_monotonic_us = MonotonicNowUs();
+  if (!options.watch_units.empty()) RETURN_IF_ERROR(UnitWatcher::CheckHost(UnitWatcherOptions{}));
   if (options.controller.empty()) {
     return absl::InvalidArgumentError(
         "no controller address: pass --controller HOST:PORT (or kfleet.controller=HOST:PORT on the "
@@ -236,7 +243,13 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   }
   std::map<std::string, std::string> labels = options.labels;
   impl->reporter = std::make_unique<MetricsReporter>(
-      [p] { return p->collector->Collect(); },
+      [p]() -> absl::StatusOr<std::vector<v1::MetricSample>> {
+        absl::StatusOr<std::vector<v1::MetricSample>> samples = p->collector->Collect();
+        if (samples.ok() && p->unit_tracker) {
+          for (v1::MetricSample& s : p->unit_tracker->Samples()) samples->push_back(std::move(s));
+        }
+        return samples;
+      },
       [p, host_id, name, labels](v1::MetricsBatch batch) {
         if (p->own_samples) {
           p->own_samples->Update(
@@ -256,6 +269,30 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
     // Refused specs are logged by the runner; the others are applied.
     p->schedules->SetSchedules(set).IgnoreError();
   };
+  if (!options.watch_units.empty()) {
+    impl->unit_tracker = std::make_unique<UnitTracker>();
+    UnitWatcherOptions units;
+    units.patterns = options.watch_units;
+    UnitWatcherHooks hooks;
+    hooks.warn = [](const std::string& text) { LogWarning(text); };
+    hooks.on_run = [p](const UnitRun& run) {
+      // Every run moves the unit's gauges; a failed one is also an event.
+      if (run.failed()) {
+        v1::KernelEvent e = UnitFailedEvent(run);
+        LogInfo(absl::StrCat("unit: ", e.message()));
+        v1::SequencedItem item;
+        *item.mutable_kernel_event() = std::move(e);
+        if (absl::Status s = p->outbox->AppendSequenced(std::move(item)).status(); !s.ok()) {
+          LogWarning(absl::StrCat("unit event not kept: ", s.message()));
+        }
+      }
+      p->reporter->SampleSoon();
+    };
+    ASSIGN_OR_RETURN(impl->units,
+                     UnitWatcher::Start(std::move(units), impl->unit_tracker.get(), hooks));
+    LogInfo(absl::StrCat("watching systemd units ", absl::StrJoin(options.watch_units, ","), ": ",
+                         impl->unit_tracker->size(), " now"));
+  }
   impl->session =
       std::make_unique<SessionClient>(session, impl->outbox.get(), impl->commands.get());
   impl->reporter->Start();
@@ -271,9 +308,18 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
     hooks.on_record = [p](const KmsgRecord& r) { p->commands->OnKernelRecord(DmesgLine(r)); };
     hooks.attribute = [p](const v1::KernelEvent& e) { return p->commands->AttributeEvent(e); };
     hooks.report = [p](v1::KernelEvent e) -> absl::Status {
+      // An OOM kill inside a watched unit is the unit's (a history one too, for the timeline; it
+      // is counted to the unit only when new).
+      if (p->unit_tracker && e.has_oom() && !e.before_agent()) {
+        const std::string& memcg =
+            e.oom().task_memcg().empty() ? e.oom().oom_memcg() : e.oom().task_memcg();
+        e.set_unit(p->unit_tracker->AttributeOomKill(
+            memcg, static_cast<uint64_t>(e.time_unix_ms()) * 1000));
+      }
       LogInfo(absl::StrCat("kernel", e.before_agent() ? " (before the agent started)" : "", ": ",
                            e.kind(), ": ", e.message(),
-                           e.command_id().empty() ? "" : " [command " + e.command_id() + "]"));
+                           e.command_id().empty() ? "" : " [command " + e.command_id() + "]",
+                           e.unit().empty() ? "" : " [unit " + e.unit() + "]"));
       // A new OOM kill moves the host's OOM counter: sample it now. An old one changed nothing.
       bool oom = e.kind() == "oom" && !e.before_agent();
       v1::SequencedItem item;
@@ -310,6 +356,7 @@ void Agent::Stop() {
     absl::SleepFor(absl::Milliseconds(20));
   }
   if (impl_->kernel) impl_->kernel->Stop();
+  if (impl_->units) impl_->units->Stop();
   impl_->own_server.reset();
   impl_->reporter->Stop();
   impl_->session->Stop();

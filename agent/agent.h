@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -41,6 +42,9 @@ struct AgentOptions {
   std::string metrics_listen;
   // Run each command in its own memory cgroup where the host has them.
   bool cgroups = true;
+  // systemd services to follow (ParseUnitPatterns); empty: none. Start fails on a host without
+  // systemd.
+  std::vector<std::string> watch_units;
 };
 
 class Agent {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
 #include "agent/host/facts.h"
+#include "agent/units/unit_patterns.h"
 #include "common/daemon_flags.h"
 #include "common/duration.h"
 #include "common/files.h"
@@ -49,6 +50,11 @@ ABSL_FLAG(std::string, ca_fingerprint, "",
           "CA the controller presents only if it has this fingerprint");
 ABSL_FLAG(std::string, tls_server_name, "",
           "the name the controller's certificate must carry, if not the host of --controller");
+ABSL_FLAG(std::string, watch_units, "",
+          "systemd services to follow, as comma-separated globs (e.g. "
+          "'mbsync@*.service,offlineimap*.service'): each one's runs, results, durations, memory "
+          "peaks, OOM kills and timer become kfleet_unit_* metrics, a failed run an event; needs "
+          "systemd");
 ABSL_FLAG(std::string, reconnect_max, "30s", "longest wait between reconnect attempts");
 ABSL_FLAG(std::string, kill_grace, "10s", "time between SIGTERM and SIGKILL on cancel or timeout");
 
@@ -85,7 +91,7 @@ kfleet::DaemonSpec AgentSpec() {
               {"State", {"state-dir DIR", "config FILE"}},
               {"Commands and kernels",
                {"allow-reboot", "kernel-dir DIR", "kill-grace DURATION", "cgroups", "kmsg PATH"}},
-              {"Metrics", {"metrics-listen HOST:PORT"}},
+              {"Metrics", {"metrics-listen HOST:PORT", "watch-units GLOB,..."}},
               {"Security",
                {"insecure", "token TOKEN", "token-file FILE", "ca-cert FILE",
                 "ca-fingerprint sha256:HEX", "tls-server-name NAME"}},
@@ -102,13 +108,17 @@ kfleet::DaemonSpec AgentSpec() {
                "kfleet.controller=HOST:PORT there is the controller when --controller is not "
                "given."},
               {"/dev/kmsg", "The kernel log followed for kernel events (--kmsg)."},
+              {"/run/systemd/private",
+               "systemd's own socket, through which --watch-units follows units (the system bus "
+               "when not root)."},
           },
       .exit_codes =
           {
               {0, "Stopped by SIGINT or SIGTERM, or a help option answered."},
               {2,
                "It cannot start: a bad flag, a bad key or value in the config file, an "
-               "unusable state dir, no controller address."},
+               "unusable state dir, no controller address, --watch-units on a host that does not "
+               "run systemd."},
           },
       .see_also = {"kfleet-controller(8)", "kctl(1)"},
       .main_file = __FILE__,
@@ -149,6 +159,11 @@ int main(int argc, char** argv) {
   auto labels = kfleet::agent::ParseLabels(absl::GetFlag(FLAGS_labels));
   if (!labels.ok()) return Fail(absl::StrCat("--labels: ", labels.status().message()));
   options.labels = *labels;
+  if (std::string units = absl::GetFlag(FLAGS_watch_units); !units.empty()) {
+    auto patterns = kfleet::agent::ParseUnitPatterns(units);
+    if (!patterns.ok()) return Fail(std::string(patterns.status().message()));
+    options.watch_units = *std::move(patterns);
+  }
   auto reconnect = kfleet::ParseDuration(absl::GetFlag(FLAGS_reconnect_max));
   if (!reconnect.ok()) return Fail(absl::StrCat("--reconnect-max: ", reconnect.status().message()));
   options.reconnect_max = *reconnect;

@@ -97,6 +97,52 @@ absl::StatusOr<v1::Artifact> FindByName(const v1::ListArtifactsResponse& list,
   return found.front()->artifact();
 }
 
+// The blob whose digest starts with `prefix` (at least kMinDigestPrefix hex digits, as `kctl
+// artifacts` shows 12) among a job's (or command's) artifacts. Several blobs with that prefix are
+// an error naming each, with a longer prefix that picks it.
+constexpr size_t kMinDigestPrefix = 6;
+
+absl::StatusOr<v1::Artifact> FindByDigest(const v1::ListArtifactsResponse& list,
+                                          const std::string& id, const std::string& prefix) {
+  std::vector<const v1::CommandArtifact*> found;
+  std::set<std::string> digests;
+  for (const v1::CommandArtifact& a : list.artifacts()) {
+    if (!absl::StartsWith(a.artifact().sha256(), prefix)) continue;
+    found.push_back(&a);
+    digests.insert(a.artifact().sha256());
+  }
+  if (found.empty()) {
+    return WithExitCode(absl::NotFoundError(absl::StrCat(
+                            "artifacts get: ", id, " has no artifact whose sha256 starts with ",
+                            prefix, "; kctl artifacts ", id, " lists them")),
+                        kExitNotFound);
+  }
+  if (digests.size() > 1) {
+    std::vector<std::string> choices;
+    for (const v1::CommandArtifact* a : found) {
+      choices.push_back(absl::StrCat(a->artifact().name(), " (", a->command_id(),
+                                     "): sha256:", a->artifact().sha256()));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "artifacts get: sha256:", prefix, " is ambiguous in ", id, ": ", digests.size(),
+        " different artifacts start with it; give more digits: ", absl::StrJoin(choices, "; ")));
+  }
+  return found.front()->artifact();
+}
+
+// The hex digits of "sha256:HEX" in lower case, or an error naming the argument.
+absl::StatusOr<std::string> DigestArg(const std::string& arg, size_t min_digits) {
+  std::string hex = absl::AsciiStrToLower(arg.substr(std::size(kSha256Prefix) - 1));
+  bool ok = hex.size() >= min_digits && hex.size() <= 64;
+  for (char c : hex) ok = ok && absl::ascii_isxdigit(c);
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "artifacts get: \"", arg, "\" is not sha256: and ", min_digits,
+        min_digits == 64 ? "" : " to 64", " hex digits; kctl artifacts JOB -o wide shows them"));
+  }
+  return hex;
+}
+
 // A one-line counter on a terminal, redrawn when the percentage moves.
 class ProgressLine {
  public:
@@ -129,15 +175,19 @@ absl::StatusOr<int> RunGet(const Invocation& inv, Context& ctx) {
   const std::vector<std::string>& args = inv.args;
   Wanted d;
   std::optional<v1::ListArtifactsRequest> list;
+  std::optional<std::string> prefix;  // get JOB sha256:HEX, HEX maybe short
   if (args.size() == 2 && absl::StartsWith(args[1], kSha256Prefix)) {
-    d.sha256 = absl::AsciiStrToLower(args[1].substr(std::size(kSha256Prefix) - 1));
+    ASSIGN_OR_RETURN(d.sha256, DigestArg(args[1], kMinDigestPrefix));
     if (!IsSha256Hex(d.sha256)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("artifacts get: \"", args[1],
-                       "\" is not sha256: and 64 hex digits; kctl artifacts JOB -o wide shows "
-                       "them"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "artifacts get: ", args[1],
+          " is a short digest: give the job (or command) it belongs to, kctl artifacts get JOB ",
+          args[1], ", or all 64 hex digits (kctl artifacts JOB -o wide shows them)"));
     }
     d.name = d.sha256;
+  } else if (args.size() == 3 && absl::StartsWith(args[2], kSha256Prefix)) {
+    ASSIGN_OR_RETURN(list, ListRequest(args[1], "artifacts get"));
+    ASSIGN_OR_RETURN(prefix, DigestArg(args[2], kMinDigestPrefix));
   } else if (args.size() == 3) {
     ASSIGN_OR_RETURN(list, ListRequest(args[1], "artifacts get"));
     d.name = args[2];
@@ -154,8 +204,10 @@ absl::StatusOr<int> RunGet(const Invocation& inv, Context& ctx) {
   ASSIGN_OR_RETURN(FleetClient * fleet, ctx.fleet());
   if (list) {
     ASSIGN_OR_RETURN(v1::ListArtifactsResponse found, fleet->ListArtifacts(*list));
-    ASSIGN_OR_RETURN(v1::Artifact artifact, FindByName(found, args[1], d.name));
+    ASSIGN_OR_RETURN(v1::Artifact artifact, prefix ? FindByDigest(found, args[1], *prefix)
+                                                   : FindByName(found, args[1], d.name));
     d.sha256 = artifact.sha256();
+    if (prefix) d.name = artifact.name();
   }
   d.path = Destination(inv, d.name);
   size_t slash = d.path.rfind('/');
@@ -247,7 +299,10 @@ CommandSpec ArtifactsCommand() {
           "(build.artifacts), and kctl artifacts get sha256:HEX fetches them.\n\n"
           "kctl artifacts get JOB NAME downloads the artifact NAME of the job to PATH (default: "
           "NAME in the current directory; a directory PATH gets NAME in it); kctl artifacts get "
-          "sha256:HEX downloads a blob by its digest (default PATH: HEX). An existing PATH is "
+          "sha256:HEX downloads a blob by its digest (default PATH: HEX); kctl artifacts get JOB "
+          "sha256:HEX takes the first digits the table shows (6 or more) and saves the artifact "
+          "under its NAME, or names the artifacts they fit when they fit several. An existing "
+          "PATH is "
           "replaced. The bytes go to PATH.part first: a download that breaks off is resumed from "
           "there by the next kctl artifacts get with the same PATH, and the whole file is checked "
           "against its sha256 before it is renamed to PATH (a mismatch removes PATH.part). On a "
@@ -273,6 +328,7 @@ CommandSpec ArtifactsCommand() {
           "kctl artifacts get j-3f2a9c01d4e5b677 vmlinuz\n"
           "kctl artifacts get j-3f2a9c01d4e5b677 config -O /tmp/config-6.1.158-kf\n"
           "kctl artifacts get sha256:1a2b3c4d5e6f...(64 hex digits) -O vmlinuz\n"
+          "kctl artifacts get j-3f2a9c01d4e5b677 sha256:1a2b3c4d5e6f\n"
           "# the digests of a job's artifacts\n"
           "kctl artifacts j-3f2a9c01d4e5b677 -o json | jq -r '.artifacts[].artifact.sha256'\n",
       .run = &RunArtifacts,

@@ -143,6 +143,10 @@ absl::StatusOr<v1::JobSpec> BuildBootJob(const Invocation& inv, const std::strin
       return absl::InvalidArgumentError(
           "boot: --kselftest: expected kselftest collections, e.g. --kselftest size,timers");
     }
+    test->set_skips_ok(inv.Has("skips-ok"));
+  } else if (inv.Has("skips-ok")) {
+    return absl::InvalidArgumentError(
+        "boot: --skips-ok is for the kselftests: give --kselftest TARGETS too");
   }
 
   std::string name = inv.Get("name");
@@ -163,7 +167,8 @@ CommandSpec BootCommand() {
       .synopsis =
           "boot --tree PATH|URL [--ref REF] [--config BASE[+FRAGMENT...]] [--localversion STR] "
           "[--jobs N] (-l KEY=VALUE... [--count N] | --host NAME...) [--boot-timeout DURATION] "
-          "[--build-timeout DURATION] [--kselftest TARGETS] [--name NAME] [-- ARGV...]",
+          "[--build-timeout DURATION] [--kselftest TARGETS [--skips-ok]] [--name NAME] "
+          "[-- ARGV...]",
       .summary = "build (or reuse) a kernel, install it, reboot into it, verify; exit 0 on PASS",
       .description =
           "Submits a job that builds the kernel of --tree on a host labelled role=builder (the "
@@ -188,7 +193,10 @@ CommandSpec BootCommand() {
           "deploy/kernel/kfleet-guest.config, a small kernel that boots in both guest images "
           "(tiny and debian). BASE is a make target (defconfig, tinyconfig, allnoconfig, ...) "
           "or a .config file; each FRAGMENT is a Kconfig fragment file, kfleet-guest, or a "
-          "fragment of the tree (kvm_guest.config), merged in order, then olddefconfig.\n\n"
+          "fragment of the tree (kvm_guest.config), merged in order, then olddefconfig. An "
+          "option a fragment asks for that the final .config does not have (olddefconfig drops "
+          "an option whose dependencies are not met) fails the build, naming the option, the "
+          "value asked and got, and what it depends on in Kconfig.\n\n"
           "A relative --tree, and parts of --config that name files here, are made absolute "
           "before the job is submitted: the builder does not run in your directory. The tree "
           "must be clean (make mrproper): kfleet builds out of tree.\n\n"
@@ -246,7 +254,11 @@ CommandSpec BootCommand() {
               {.name = "kselftest",
                .value_name = "TARGETS",
                .help = "Comma-separated kselftest collections (size,timers,...) built with the "
-                       "kernel and run on the new kernel; a failing test makes the verdict FAIL."},
+                       "kernel and run on the new kernel; a failing test makes the verdict "
+                       "FAIL, and a host where every test was skipped NOTHING_RAN."},
+              {.name = "skips-ok",
+               .help = "With --kselftest: a host where every test was skipped passes (the "
+                       "skips are expected) rather than ending NOTHING_RAN."},
               {.name = "name",
                .value_name = "NAME",
                .help = "The job's name in kctl jobs. Default: \"boot\", the tree's name and "
@@ -266,7 +278,9 @@ CommandSpec BootCommand() {
                      {kExitTimeout, "the build or ARGV ran past its timeout (TIMEOUT)"},
                      {kExitInfraError, ""},
                      {kExitCancelled, "the job was cancelled (kctl cancel)"},
-                     {kExitNotFound, "a host named with --host is not known"}},
+                     {kExitNotFound, "a host named with --host is not known"},
+                     {kExitNothingRan,
+                      "every kselftest was skipped on a host (NOTHING_RAN; not with --skips-ok)"}},
       .examples =
           "kctl boot --tree /usr/src/linux-source-6.1 -l pool=local -- uname -r\n"
           "# and run kselftest's size and timers collections on it\n"

@@ -67,6 +67,8 @@ std::string ExitCodeMeaning(int code) {
       return "not found: unknown host, job or command id";
     case kExitDenied:
       return "refused: not authenticated, or the role does not allow it";
+    case kExitNothingRan:
+      return "a test step ran no test: every test was skipped (NOTHING_RAN)";
     default:
       return "";
   }

@@ -150,7 +150,9 @@ const std::vector<std::string>& EventKinds() {
       "oom", "oops", "bug", "panic", "warn", "hung_task", "soft_lockup", "kasan",
       // From the agent and the controller.
       "agent_killed", "agent_lost", "boot", "reboot", "power_cycle", "boot_failed", "guest_created",
-      "guest_registered", "guest_failed"};
+      "guest_registered", "guest_failed",
+      // From an agent's --watch-units.
+      "unit_failed"};
   return *kKinds;
 }
 
@@ -180,6 +182,10 @@ std::string FormatEvent(const v1::Event& e, absl::TimeZone tz, bool wide) {
                                   e.host_name().empty() ? e.host_id() : e.host_name(), "  ",
                                   e.kind(), "  ", EventText(e));
   if (!e.command_id().empty()) absl::StrAppend(&line, " [command ", e.command_id(), "]");
+  // A unit_failed event's text names its unit already.
+  if (!e.unit().empty() && e.kind() != "unit_failed") {
+    absl::StrAppend(&line, " [unit ", e.unit(), "]");
+  }
   if (e.before_agent()) absl::StrAppend(&line, " [before agent]");
   if (wide && !e.detail().empty()) {
     for (absl::string_view detail : absl::StrSplit(e.detail(), '\n', absl::SkipWhitespace())) {
@@ -196,13 +202,17 @@ CommandSpec EventsCommand() {
       .summary = "show hosts' timelines: OOM kills, oopses, panics, boots, reboots",
       .description =
           "Prints the newest events (100 unless --limit says otherwise), oldest first, one per "
-          "line: TIME HOST KIND TEXT, and [command ID] when a command of kfleet was running.\n\n"
+          "line: TIME HOST KIND TEXT, and [command ID] when a command of kfleet was running, or "
+          "[unit NAME] when it happened in a systemd unit the host's agent watches "
+          "(kfleet-agent --watch-units).\n\n"
           "From the kernel log of each host: oom (the OOM killer killed a process), oops, bug "
           "(BUG:), panic, warn (WARNING:), hung_task, soft_lockup, kasan; agent_killed (the "
           "agent died and came back). From the agent and the controller: agent_lost, boot (a "
           "host registered with a new boot id), reboot, power_cycle, boot_failed, "
           "guest_created, guest_registered, guest_failed (a pool could not bring a guest up, or "
-          "a provider call failed: the pool, the guest and the controller's error).\n\n"
+          "a provider call failed: the pool, the guest and the controller's error); "
+          "unit_failed (a run of a watched systemd unit ended in failure: the unit, systemd's "
+          "result such as exit-code or oom-kill, how long it ran and its memory peak).\n\n"
           "The TEXT of an OOM kill names its victim, its memory and what ran out:\n\n"
           "    killed 4242 (stress-ng) anon-rss 64 MiB, memcg limit /kfleet/c-1 [command c-1]\n\n"
           "\"memcg limit CGROUP\" says a cgroup's memory limit was hit (kctl exec --memory-max), "
@@ -227,7 +237,7 @@ CommandSpec EventsCommand() {
                .help = "Only events of this kind: oom, oops, bug, panic, warn, hung_task, "
                        "soft_lockup, kasan, agent_killed, agent_lost, boot, reboot, "
                        "power_cycle, boot_failed, guest_created, guest_registered, "
-                       "guest_failed."},
+                       "guest_failed, unit_failed."},
               {.name = "limit",
                .value_name = "N",
                .help = "Print the newest N events (default 100, at most 10000)."},

@@ -93,6 +93,26 @@ TEST(EventsFormatTest, WideShowsDetail) {
             "      xfs_foo+0x1/0x2");
 }
 
+// Validates that an OOM kill inside a watched systemd unit names the unit, and that a unit's failed
+// run reads as its message (which names the unit) without repeating it.
+TEST(EventsFormatTest, WatchedUnitIsNamed) {
+  v1::Event oom = OomEvent(5, 0);
+  oom.clear_command_id();
+  oom.mutable_oom()->set_oom_memcg("/system.slice/system-mbsync.slice/mbsync@archive.service");
+  oom.set_unit("mbsync@archive.service");
+  EXPECT_EQ(FormatEvent(oom, absl::UTCTimeZone()),
+            "2024-05-01 12:03:04  guest-1  oom  killed 4242 (stress-ng-vm) anon-rss 64 MiB, "
+            "memcg limit /system.slice/system-mbsync.slice/mbsync@archive.service "
+            "[unit mbsync@archive.service]");
+  v1::Event failed = MakeEvent(6, 0, "mail", "unit_failed",
+                               "mbsync@archive.service failed: oom-kill (1 OOM kill) after 1.8s");
+  failed.set_unit("mbsync@archive.service");
+  EXPECT_EQ(FormatEvent(failed, absl::UTCTimeZone()),
+            "2024-05-01 12:03:04  mail  unit_failed  mbsync@archive.service failed: oom-kill (1 "
+            "OOM kill) after 1.8s");
+  EXPECT_TRUE(CheckEventKind("unit_failed").ok());
+}
+
 // Validates that history (a record from before the agent first started) is marked as such.
 TEST(EventsFormatTest, HistoryIsMarked) {
   v1::Event old = OomEvent(4, 0);

@@ -24,6 +24,8 @@ int ExitCodeForVerdict(v1::Verdict verdict) {
       return kExitTimeout;
     case v1::CANCELLED:
       return kExitCancelled;
+    case v1::NOTHING_RAN:
+      return kExitNothingRan;
     case v1::INFRA_ERROR:
     default:
       return kExitInfraError;

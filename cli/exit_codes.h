@@ -19,10 +19,11 @@ enum ExitCode : int {
   kExitCancelled = 7,    // the job was cancelled
   kExitNotFound = 8,     // unknown host, job or command
   kExitDenied = 9,       // refused: not authenticated, or the role does not allow it
+  kExitNothingRan = 10,  // a test step ran no test: every test was skipped (NOTHING_RAN)
 };
 
 // The largest exit code kctl uses.
-inline constexpr int kExitLast = kExitDenied;
+inline constexpr int kExitLast = kExitNothingRan;
 
 // The exit code for a finished job's verdict. VERDICT_UNSPECIFIED (the controller did not say)
 // counts as an infrastructure error, never as a pass.

@@ -18,8 +18,21 @@ TEST(ExitCodesTest, Verdicts) {
   EXPECT_EQ(ExitCodeForVerdict(v1::TIMEOUT), 5);
   EXPECT_EQ(ExitCodeForVerdict(v1::INFRA_ERROR), 6);
   EXPECT_EQ(ExitCodeForVerdict(v1::CANCELLED), 7);
+  EXPECT_EQ(ExitCodeForVerdict(v1::NOTHING_RAN), 10);
   // An unknown verdict is never a pass.
   EXPECT_EQ(ExitCodeForVerdict(v1::VERDICT_UNSPECIFIED), 6);
+}
+
+// Validates that a test step that ran nothing has its own exit code, distinct from every other,
+// the last one, with a meaning that --help and the man page list.
+TEST(ExitCodesTest, NothingRanIsDistinct) {
+  EXPECT_EQ(kExitLast, kExitNothingRan);
+  for (v1::Verdict v : {v1::PASS, v1::FAIL, v1::BOOT_FAILED, v1::TIMEOUT, v1::INFRA_ERROR,
+                        v1::CANCELLED, v1::VERDICT_UNSPECIFIED}) {
+    EXPECT_NE(ExitCodeForVerdict(v), kExitNothingRan) << v1::Verdict_Name(v);
+  }
+  EXPECT_EQ(ExitCodeMeaning(kExitNothingRan),
+            "a test step ran no test: every test was skipped (NOTHING_RAN)");
 }
 
 // Validates that an attached exit code wins over the status code.

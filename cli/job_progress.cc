@@ -68,6 +68,10 @@ std::string VerdictLine(const v1::Job& job) {
       return absl::StrCat(verdict, ": ", detail);
     }
   }
+  // Each command of a sharded test step passed; the step as a whole skipped every test.
+  if (job.verdict() == v1::NOTHING_RAN) {
+    return absl::StrCat(verdict, ": every test of a sharded test step was skipped");
+  }
   return verdict;
 }
 

@@ -234,5 +234,28 @@ TEST(TestProgressLineTest, LogPrintsOnChange) {
             "   4.5s  tests 1/40  failed 1  skipped 0  re-runs 0  ETA 1m50s\n");
 }
 
+// Validates that a job whose test step skipped every test ends its report with NOTHING_RAN and
+// the command's reason, and that a sharded step's NOTHING_RAN (each command passed) says so.
+TEST(JobProgressTest, ReportOfNothingRan) {
+  v1::Job job;
+  job.set_id("j-2");
+  job.set_state(v1::JOB_DONE);
+  job.set_verdict(v1::NOTHING_RAN);
+  job.set_finished_unix_ms(At(60));
+  v1::CommandInfo* c = AddCommand(job, "c-t", "guest-1", 0);
+  c->mutable_step()->mutable_test()->set_suite("kselftest");
+  Finish(c, v1::NOTHING_RAN, 1, 50,
+         "nothing ran: 0 passed, 1 skipped (firmware:fw_run_tests.sh: no reason given, see the "
+         "step's log)");
+  EXPECT_THAT(RenderJobReport(job, kT0 + absl::Hours(1)),
+              ::testing::EndsWith("\nNOTHING_RAN: nothing ran: 0 passed, 1 skipped "
+                                  "(firmware:fw_run_tests.sh: no reason given, see the step's "
+                                  "log)\n"));
+  Finish(c, v1::PASS, 1, 50, "0 passed, 1 skipped");
+  EXPECT_THAT(
+      RenderJobReport(job, kT0 + absl::Hours(1)),
+      ::testing::EndsWith("\nNOTHING_RAN: every test of a sharded test step was skipped\n"));
+}
+
 }  // namespace
 }  // namespace kfleet::cli

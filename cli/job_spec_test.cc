@@ -111,6 +111,25 @@ TEST(JobSpecTest, ExecFormsAndTimeouts) {
   EXPECT_THAT(spec->hosts().names(), ElementsAre("host-a", "host-b.local"));
 }
 
+// Validates that a test step says with skips_ok that its tests may all be skipped: parsed, kept
+// through emit and parse, false when left out, and a value that is not a boolean refused.
+TEST(JobSpecTest, SkipsOk) {
+  absl::StatusOr<v1::JobSpec> spec = ParseJobSpec(
+      WithSteps("  - test: {suite: kselftest, kselftest: {targets: [firmware]}, skips_ok: true}\n"
+                "  - test: {suite: kselftest, kselftest: {targets: [size]}}\n"),
+      "job.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->steps(0).test().skips_ok());
+  EXPECT_FALSE(spec->steps(1).test().skips_ok());
+  std::string yaml = JobSpecToYaml(*spec);
+  EXPECT_THAT(yaml, HasSubstr("skips_ok: true"));
+  absl::StatusOr<v1::JobSpec> again = ParseJobSpec(yaml, "emitted.yaml");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(*spec, *again)) << yaml;
+  EXPECT_THAT(Errors(WithSteps("  - test: {suite: exec, argv: [./t], skips_ok: sometimes}\n")),
+              HasSubstr("steps[0].test.skips_ok"));
+}
+
 // Validates that `reboot:` with no value and `kernel_build:` are empty messages of their kind.
 TEST(JobSpecTest, EmptyKinds) {
   absl::StatusOr<v1::JobSpec> spec = ParseJobSpec(Fixture("valid_kernel_block.yaml"), "k.yaml");

@@ -138,7 +138,8 @@ CommandSpec JobsCommand() {
       .description =
           "Lists the newest jobs (50 unless --limit says otherwise), newest first: id, name, "
           "state (running or done), verdict (PASS, FAIL, BOOT_FAILED, TIMEOUT, INFRA_ERROR, "
-          "CANCELLED; - while running), how many hosts, when it was created and how long ago.\n\n"
+          "CANCELLED, NOTHING_RAN; - while running), how many hosts, when it was created and how "
+          "long ago.\n\n"
           "With -o wide, adds who submitted the job and how long it ran. With -o json, prints "
           "{\"jobs\": [...]} with the fields of the Job message.",
       .flags = {{.name = "limit", .value_name = "N", .help = "Show at most N jobs (default 50)."}},
@@ -183,7 +184,8 @@ CommandSpec JobCommand() {
                      {kExitTimeout, "with --watch: TIMEOUT"},
                      {kExitInfraError, "with --watch: INFRA_ERROR"},
                      {kExitCancelled, "with --watch: CANCELLED"},
-                     {kExitNotFound, "no job has this id"}},
+                     {kExitNotFound, "no job has this id"},
+                     {kExitNothingRan, "with --watch: NOTHING_RAN"}},
       .examples =
           "kctl job j-3f2a9c01d4e5b677\n"
           "kctl job j-3f2a9c01d4e5b677 -o wide\n"

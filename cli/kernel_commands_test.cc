@@ -487,6 +487,37 @@ TEST_F(ArtifactsTest, GetErrors) {
   EXPECT_THAT(err_.str(), HasSubstr("no directory /no/such/dir"));
 }
 
+// Validates get JOB sha256:SHORT: the 12 digits the table shows fetch the one artifact they fit
+// under its name; digits fitting two blobs are refused naming both; a short digest without the
+// job says to give it.
+TEST_F(ArtifactsTest, GetByShortDigest) {
+  const std::string config = Sha256Hex("CONFIG_X=y\n");
+  EXPECT_EQ(Run({"artifacts", "get", "j-1", "sha256:" + config.substr(0, 12), "-O", dir_}), 0)
+      << err_.str();
+  absl::StatusOr<std::string> got = ReadFile(absl::StrCat(dir_, "/config"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "CONFIG_X=y\n");
+
+  // Two blobs whose digests share their first 8 digits.
+  for (const auto& [name, fill] :
+       {std::pair<std::string, char>{"one.full", '1'}, {"two.full", '2'}}) {
+    v1::CommandArtifact* x = artifacts_.artifacts.add_artifacts();
+    x->set_job_id("j-1");
+    x->set_command_id("c-r");
+    x->mutable_artifact()->set_name(name);
+    x->mutable_artifact()->set_sha256(absl::StrCat("abcdef01", std::string(56, fill)));
+  }
+  EXPECT_EQ(Run({"artifacts", "get", "j-1", "sha256:abcdef01", "-O", dir_}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("sha256:abcdef01 is ambiguous in j-1: 2 different artifacts"));
+  EXPECT_THAT(err_.str(), HasSubstr("one.full (c-r): sha256:abcdef011111"));
+  EXPECT_THAT(err_.str(), HasSubstr("two.full (c-r): sha256:abcdef012222"));
+
+  EXPECT_EQ(Run({"artifacts", "get", "j-1", "sha256:ffffff0000", "-O", dir_}), 8);
+  EXPECT_THAT(err_.str(), HasSubstr("no artifact whose sha256 starts with ffffff0000"));
+  EXPECT_EQ(Run({"artifacts", "get", "sha256:" + config.substr(0, 12)}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("kctl artifacts get JOB sha256:" + config.substr(0, 12)));
+}
+
 // Validates that the new commands' help pages render and that run is no longer "planned".
 TEST_F(KernelCommandsTest, Help) {
   EXPECT_EQ(Run({"boot", "--help"}), 0);

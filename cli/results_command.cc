@@ -80,7 +80,9 @@ absl::StatusOr<int> RunResults(const Invocation& inv, Context& ctx) {
     }
     ctx.io.err << "wrote " << path << " (JUnit XML, " << results.tests_size() << " tests)\n";
   }
-  int code = AnyTestFailed(results) ? kExitFail : kExitOk;
+  int code = AnyTestFailed(results)                       ? kExitFail
+             : results.job().verdict() == v1::NOTHING_RAN ? kExitNothingRan
+                                                          : kExitOk;
   if (inv.globals.output == OutputFormat::kJson) {
     ASSIGN_OR_RETURN(std::string json, ToJson(results, JsonStyle::kPretty));
     ctx.io.out << json;
@@ -93,10 +95,24 @@ absl::StatusOr<int> RunResults(const Invocation& inv, Context& ctx) {
 }  // namespace
 
 std::string RenderResultsReport(const v1::GetResultsResponse& results, bool all) {
+  std::string nothing_ran;
+  if (results.job().verdict() == v1::NOTHING_RAN) {
+    // The first command that ran nothing says why; a sharded step's commands each passed.
+    std::string why = "no test passed or failed: every test was skipped";
+    for (const v1::CommandInfo& c : results.job().commands()) {
+      if (c.result().verdict() == v1::NOTHING_RAN && !c.result().detail().empty()) {
+        why = absl::StrCat(c.host_name(), ": ", c.result().detail());
+        break;
+      }
+    }
+    nothing_ran = absl::StrCat("\nNOTHING_RAN  ", why, "\n");
+  }
   std::string summary = RenderResultsSummary(results);
-  if (summary.empty()) return absl::StrCat(results.job().id(), " has no test results.\n");
+  if (summary.empty()) {
+    return absl::StrCat(results.job().id(), " has no test results.\n", nothing_ran);
+  }
   std::string lines = RenderTestLines(results, all);
-  return lines.empty() ? summary : absl::StrCat(summary, "\n", lines);
+  return absl::StrCat(summary, lines.empty() ? "" : "\n", lines, nothing_ran);
 }
 
 CommandSpec ResultsCommand() {
@@ -150,7 +166,10 @@ CommandSpec ResultsCommand() {
                       "a test failed or erred in some run (compare: at least one REGRESSION)"},
                      {kExitUsage, "bad arguments, or --junit FILE cannot be written"},
                      {kExitUnreachable, ""},
-                     {kExitNotFound, "no such job"}},
+                     {kExitNotFound, "no such job"},
+                     {kExitNothingRan,
+                      "no test failed, and the job ran nothing: a test step's tests were all "
+                      "skipped (NOTHING_RAN)"}},
       .examples =
           "kctl results j-3f2a9c01d4e5b677\n"
           "kctl results j-3f2a9c01d4e5b677 --all --junit results.xml\n"

@@ -93,6 +93,30 @@ TEST_F(ResultsCommandTest, AllListsEveryTest) {
                         "PASS  size:get_size  kselftest  guest-2  0/1 runs failed\n"));
 }
 
+// Validates that a job whose test step only skipped exits 10 and says why, with the first
+// command's detail, while a failure in the same job still exits 1.
+TEST_F(ResultsCommandTest, NothingRanExitsTen) {
+  v1::GetResultsResponse skipped;
+  skipped.mutable_job()->set_id("j-skip");
+  skipped.mutable_job()->set_verdict(v1::NOTHING_RAN);
+  v1::CommandInfo* c = skipped.mutable_job()->add_commands();
+  c->set_host_name("guest-1");
+  c->mutable_result()->set_verdict(v1::NOTHING_RAN);
+  c->mutable_result()->set_detail(
+      "nothing ran: 0 passed, 1 skipped (firmware:fw_run_tests.sh: test_firmware not found)");
+  Add(skipped, "guest-1", "kselftest", "", "firmware:fw_run_tests.sh", v1::TEST_SKIP);
+  kctl_.service.results["j-skip"] = skipped;
+  EXPECT_EQ(kctl_.Run({"results", "j-skip"}), 10) << kctl_.err();
+  EXPECT_THAT(kctl_.out(), EndsWith("\nNOTHING_RAN  guest-1: nothing ran: 0 passed, 1 skipped "
+                                    "(firmware:fw_run_tests.sh: test_firmware not found)\n"));
+
+  v1::GetResultsResponse failed = skipped;
+  failed.mutable_job()->set_id("j-fail");
+  Add(failed, "guest-2", "kselftest", "", "size:get_size", v1::TEST_FAIL);
+  kctl_.service.results["j-fail"] = failed;
+  EXPECT_EQ(kctl_.Run({"results", "j-fail"}), 1);
+}
+
 // Validates the exit codes: 0 with no failure, ERROR as a failure, 8 for an unknown job, 2 for a
 // word that is not a job id, 3 for an unreachable controller.
 TEST_F(ResultsCommandTest, ExitCodes) {

@@ -109,7 +109,9 @@ CommandSpec RunCommand() {
                      {kExitTimeout, "a step ran past its timeout (TIMEOUT)"},
                      {kExitInfraError, ""},
                      {kExitCancelled, "the job was cancelled (kctl cancel)"},
-                     {kExitNotFound, "a host named in the spec is not known"}},
+                     {kExitNotFound, "a host named in the spec is not known"},
+                     {kExitNothingRan,
+                      "a test step's tests were all skipped (NOTHING_RAN; not with skips_ok)"}},
       .examples =
           "kctl run -f boot.yaml\n"
           "# the final job as JSON, for scripts\n"

@@ -27,6 +27,26 @@ const std::vector<MetricInfo>* BuildHostMetrics() {
       // the running kernel: node_exporter's uname collector
       {"node_uname_info", kGauge, "sysname,release,version,machine,nodename,domainname",
        "Labeled system information as provided by the uname system call."},
+      // systemd units the agent watches (kfleet-agent --watch-units); `unit` is bounded by the
+      // agent (kMaxWatchedUnits), `result` is one of systemd's Service.Result words or "other"
+      {"kfleet_unit_active", kGauge, "unit", "1 while the unit runs (activating, active...)."},
+      {"kfleet_unit_runs_total", kCounter, "unit,result",
+       "Runs of the unit that ended since the agent started, by result (success, exit-code, "
+       "signal, oom-kill, timeout...)."},
+      {"kfleet_unit_last_result", kGauge, "unit,result",
+       "1 for the result of the unit's last run that ended."},
+      {"kfleet_unit_last_run_timestamp_seconds", kGauge, "unit",
+       "When the unit's last run ended, in unixtime."},
+      {"kfleet_unit_last_duration_seconds", kGauge, "unit", "How long the unit's last run took."},
+      {"kfleet_unit_last_peak_memory_bytes", kGauge, "unit",
+       "The highest memory use of the unit's cgroup seen during its last run (memory.peak)."},
+      {"kfleet_unit_oom_kills_total", kCounter, "unit",
+       "Processes of the unit the kernel's OOM killer killed since the agent started."},
+      {"kfleet_unit_timer_last_trigger_timestamp_seconds", kGauge, "unit",
+       "When the timer that starts the unit last triggered, in unixtime."},
+      {"kfleet_unit_timer_interval_seconds", kGauge, "unit",
+       "The interval of the timer that starts the unit (OnUnitInactiveSec, else "
+       "OnUnitActiveSec)."},
       // load and /proc/stat
       {"node_load1", kGauge, "", "1m load average."},
       {"node_load5", kGauge, "", "5m load average."},

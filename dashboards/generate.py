@@ -674,6 +674,8 @@ def jobs():
 # host variable, which lists the hosts of the selected pools, selects them.
 SCHEDULES = 'job="$job",host="$host",schedule=~"$schedule"'
 RESULT_COLORS = (("pass", "green"), ("fail", "red"), ("oom", "dark-red"), ("timeout", "orange"))
+UNIT_RESULT_COLORS = (("success", "green"), ("exit-code", "red"), ("signal", "red"),
+                      ("core-dump", "red"), ("oom-kill", "dark-red"), ("timeout", "orange"))
 
 
 def color_by_suffix(colors):
@@ -750,6 +752,33 @@ def mailhost():
          "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}},
                         {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
                         {"id": "custom.fillOpacity", "value": 0}]}]
+    # Units the host's agent watches (kfleet-agent --watch-units): systemd exports each one's
+    # timer interval, so each is judged against its own.
+    unit_last = sel("kfleet_unit_last_run_timestamp_seconds", H)
+    unit_interval = sel("kfleet_unit_timer_interval_seconds", H)
+    unit_intervals_ago = stat(
+        "Units: last run, intervals ago",
+        "Time since each watched unit's last run ended, in intervals of its own timer "
+        "(OnUnitInactiveSec): about 1 on time, red from 2 on (a run missed).", "none",
+        [target(f"max by (unit) ((time() - {unit_last}) / ({unit_interval} > 0))", "{{unit}}",
+                instant=True)],
+        w=8, h=6, steps=((None, "green"), (1.5, "orange"), (2, "red")), decimals=1)
+    unit_last_result = stat(
+        "Units: last result",
+        "systemd's result of each watched unit's last run (success, exit-code, signal, "
+        "oom-kill, timeout...); oom-kill also when systemd said signal but the kernel's OOM "
+        "report names the unit. systemctl status UNIT, journalctl -u UNIT.", "none",
+        [target(f"max by (unit, result) ({sel('kfleet_unit_last_result', H)}) == 1",
+                "{{unit}} {{result}}", instant=True)], w=8, h=6)
+    unit_last_result["options"]["textMode"] = "name"
+    unit_last_result["fieldConfig"]["overrides"] = color_by_suffix(UNIT_RESULT_COLORS)
+    unit_runs = bargauge(
+        "Units: runs in time range",
+        "Runs of each watched unit that ended in the time range, by systemd's result.", "none",
+        [target(f"sum by (unit, result) (increase("
+                f"{sel('kfleet_unit_runs_total', H)}[$__range])) > 0",
+                "{{unit}} {{result}}", instant=True)], w=8, h=6, decimals=0)
+    unit_runs["fieldConfig"]["overrides"] = color_by_suffix(UNIT_RESULT_COLORS)
     panels = [
         row("Schedules"),
         stat("Last run, intervals ago",
@@ -776,6 +805,27 @@ def mailhost():
                    [target(f"max by (schedule) "
                            f"({sel('kfleet_schedule_last_peak_memory_bytes', S)}) > 0",
                            "{{schedule}}")]),
+        row("Watched units"),
+        unit_intervals_ago,
+        unit_last_result,
+        unit_runs,
+        timeseries("Units: duration of the last run",
+                   "How long each watched unit's last run took (main process start to exit); "
+                   "it changes when a run ends.", "s",
+                   [target(f"max by (unit) ({sel('kfleet_unit_last_duration_seconds', H)})",
+                           "{{unit}}")], w=8),
+        timeseries("Units: peak memory of the last run",
+                   "The highest memory.peak of each watched unit's cgroup read while its last "
+                   "run ran; near the unit's MemoryMax= the next run may be OOM-killed.",
+                   "bytes",
+                   [target(f"max by (unit) ({sel('kfleet_unit_last_peak_memory_bytes', H)})",
+                           "{{unit}}")], w=8),
+        timeseries("Units: OOM kills",
+                   "Kernel OOM kills of processes in each watched unit's cgroup; kctl events "
+                   "--kind oom marks them [unit NAME].", "none",
+                   [target(f"sum by (unit) (increase("
+                           f"{sel('kfleet_unit_oom_kills_total', H)}[$__rate_interval]))",
+                           "{{unit}}")], w=8, bars=True),
         row("Memory"),
         timeseries("OOM kills by schedule",
                    "Kernel OOM kills in the cgroups of each schedule's runs; the dark red marks "

@@ -10,6 +10,8 @@ KFLEET_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsqlite3-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev
   libvirt-dev libyaml-cpp-dev nlohmann-json3-dev prometheus-cpp-dev libexpat1-dev
+  # the agent's --watch-units: systemd units over D-Bus (sd-bus)
+  libsystemd-dev
   # metrics tests: promtool and a real Prometheus server on loopback; dashboard pictures
   # (dashboards/render.py)
   prometheus python3-matplotlib
@@ -26,6 +28,10 @@ KFLEET_PACKAGES=(
   file mmdebstrap
   # the mail-host scenario: an IMAP server on loopback and mbsync fetching from it
   dovecot-imapd isync
+  # fstests built from ../shared/suites and run on XFS over loop devices (tests/test_fstests_real.py)
+  xfsprogs xfslibs-dev xfsdump acl attr autoconf automake libtool libtool-bin gawk
+  libacl1-dev libattr1-dev libaio-dev libgdbm-dev libgdbm-compat-dev liburing-dev uuid-dev
+  uuid-runtime fio psmisc
 )
 
 # A clean kernel tree from Debian's linux-source-6.1, unpacked once per machine; the tests use the

@@ -173,6 +173,43 @@ class SuitesTest(harness.KfleetTestCase):
         skipped = {c.get("name") for c in cases if c.find("skipped") is not None}
         self.assertEqual(skipped, {"t_skip"})
 
+    def test_all_skipped_is_nothing_ran(self):
+        """Validates that a test step whose tests were all skipped ends NOTHING_RAN, with the count
+        and the first skip's reason in the report, and that kctl run, kctl job --watch and kctl
+        results exit 10 for it; and that the same step with skips_ok: true passes (exit 0)."""
+        exit_nothing_ran = 10  # cli/exit_codes.h kExitNothingRan
+        self.start_controller()
+        self.start_agent("skipper")
+        script = self.write("suite.sh", SCRIPTED, 0o755)
+        for skips_ok in (False, True):
+            step = {"suite": "exec", "section": "skips", "tests": ["t_skip"],
+                    "argv": [script, "{test}"], "reruns": 0}
+            if skips_ok:
+                step["skips_ok"] = True
+            r, job_id = self.run_job({
+                "name": f"all-skipped-{skips_ok}".lower(),
+                "hosts": {"names": ["skipper"]},
+                "steps": [{"test": step}, {"exec": ["true"]}],
+            })
+            job = self.job(job_id)
+            if skips_ok:
+                self.assertEqual(r.rc, 0, r)
+                self.assertEqual(job["verdict"], "PASS", job)
+                continue
+            self.assertEqual(r.rc, exit_nothing_ran, r)
+            self.assertEqual(job["verdict"], "NOTHING_RAN", job)
+            self.assertIn("NOTHING_RAN: nothing ran: 0 passed, 1 skipped (t_skip: skipped "
+                          "(exit 4): needs a scratch device)", r.stdout)
+            # The later exec step ran all the same.
+            steps = sorted((c.get("step_index", 0), c["result"]["verdict"])
+                           for c in job["commands"])
+            self.assertEqual(steps, [(0, "NOTHING_RAN"), (1, "PASS")], job)
+            watched = self.kctl("job", job_id, "--watch")
+            self.assertEqual(watched.rc, exit_nothing_ran, watched)
+            shown = self.kctl("results", job_id)
+            self.assertEqual(shown.rc, exit_nothing_ran, shown)
+            self.assertIn("NOTHING_RAN  skipper: nothing ran", shown.stdout)
+
     def test_expunges_round_trip(self):
         """Validates that kdevops expunge files imported with `kctl expunges import` come back
         byte for byte from `kctl expunges export`, and that a malformed file is refused with its

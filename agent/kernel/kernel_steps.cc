@@ -73,6 +73,17 @@ absl::StatusOr<std::map<std::string, std::string>> ReadResult(const std::string&
   return out;
 }
 
+// The script's reason for a failure (one line, or a few: a config check names each option and its
+// dependencies, a failed make quotes its last lines), cut at a line end to fit in a step's detail.
+std::string BoundedReason(absl::string_view why) {
+  constexpr size_t kMaxReasonBytes = 8192;
+  if (why.size() <= kMaxReasonBytes) return std::string(why);
+  absl::string_view cut = why.substr(0, kMaxReasonBytes);
+  size_t nl = cut.rfind('\n');
+  if (nl != absl::string_view::npos && nl > 0) cut = cut.substr(0, nl);
+  return absl::StrCat(cut, "\n...");
+}
+
 // Runs `phase` of the script. A failed phase keeps its verdict (FAIL: the kernel or its config;
 // TIMEOUT, CANCELLED) with the script's one-line reason as the detail.
 v1::CommandResult RunPhase(const KernelStepContext& ctx, const std::string& phase,
@@ -89,9 +100,9 @@ v1::CommandResult RunPhase(const KernelStepContext& ctx, const std::string& phas
   spec.dir = dir;
   v1::CommandResult r = ctx.run_phase(spec);
   if (r.verdict() != v1::PASS) {
-    absl::StatusOr<std::string> why = ReadFile(dir + "/error", 4096);
+    absl::StatusOr<std::string> why = ReadFile(dir + "/error", 64 << 10);
     if (why.ok() && !why->empty()) {
-      r.set_detail(std::string(absl::StripTrailingAsciiWhitespace(*why)));
+      r.set_detail(BoundedReason(absl::StripTrailingAsciiWhitespace(*why)));
     } else if (r.verdict() == v1::FAIL) {
       r.set_detail(absl::StrCat(phase, ": ", r.detail()));
     }

@@ -50,7 +50,9 @@ absl::StatusOr<std::vector<std::string>> NormalizeKselftestTargets(
 // kernel was reused) and uploaded. The result carries the KernelBuild: the kernel's artifacts plus,
 // with targets, exactly one artifact of kind kKselftestKind (archives the stored build has for
 // other target sets are left out). A kselftest that does not build fails the step (FAIL) with the
-// target and the last lines of make's output as the detail.
+// target and the last lines of make's output as the detail; so does, before make, an option a
+// config fragment asks for that the final .config does not have, with the option, the values
+// asked and got, and the Kconfig lines that decide it.
 kfleet::v1::CommandResult RunKernelBuild(const kfleet::v1::KernelBuildStep& step,
                                          const KernelStepContext& ctx);
 

@@ -1,6 +1,7 @@
 #include "agent/kernel/kernel_steps.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -21,7 +22,9 @@ namespace v1 = kfleet::v1;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// A kernel tree with every make target kfleet-kernel.sh runs, each done in moments.
+// A kernel tree with every make target kfleet-kernel.sh runs, each done in moments. Its
+// olddefconfig drops WANTED (as if a dependency were unmet) and FAKE_TYPO (as if no Kconfig file
+// defined it).
 constexpr char kFakeKernelMakefile[] =
     "O ?= .\n"
     ".PHONY: all tinyconfig olddefconfig image_name headers_install\n"
@@ -33,7 +36,7 @@ constexpr char kFakeKernelMakefile[] =
     "tinyconfig:\n"
     "\tprintf 'CONFIG_FAKE=y\\n' > $(O)/.config\n"
     "olddefconfig:\n"
-    "\t@true\n"
+    "\tsed -i -e '/^CONFIG_WANTED=/d' -e '/^CONFIG_FAKE_TYPO=/d' $(O)/.config\n"
     "image_name:\n"
     "\t@echo arch/x86/boot/bzImage\n"
     "headers_install:\n"
@@ -53,6 +56,33 @@ constexpr char kFakeSelftestsMakefile[] =
     "\t@: > $(INSTALL_PATH)/kselftest-list.txt\n"
     "\t@for t in $(TARGETS); do mkdir -p $(INSTALL_PATH)/$$t; cp $(BUILD)/$$t/prog "
     "$(INSTALL_PATH)/$$t/; echo \"$$t:prog\" >> $(INSTALL_PATH)/kselftest-list.txt; done\n";
+
+// merge_config.sh -m -O DIR BASE FRAGMENT...: the fragments appended to BASE.
+constexpr char kFakeMergeConfig[] =
+    "#!/bin/sh\n"
+    "shift 3\n"
+    "base=$1\n"
+    "shift\n"
+    "cat \"$@\" >> \"$base\"\n";
+
+// WANTED, which the fake olddefconfig drops: inside `if TESTING_MENU`, depending on FAKE, and
+// selected by SELECTOR (in another file).
+constexpr char kFakeKconfigDebug[] =
+    "menu \"Kernel hacking\"\n"
+    "menuconfig TESTING_MENU\n"
+    "\tbool \"Runtime testing\"\n"
+    "if TESTING_MENU\n"
+    "config WANTED\n"
+    "\ttristate \"Wanted test module\"\n"
+    "\tdepends on FAKE\n"
+    "\thelp\n"
+    "\t  depends on NOT_A_DEPENDENCY (help text)\n"
+    "endif # TESTING_MENU\n"
+    "endmenu\n";
+constexpr char kFakeKconfigDrivers[] =
+    "config SELECTOR\n"
+    "\tbool \"Selects WANTED\"\n"
+    "\tselect WANTED if FAKE\n";
 
 constexpr char kFakeTargetMakefile[] =
     "all:\n"
@@ -103,6 +133,10 @@ class KernelBuildTest : public ::testing::Test {
     Write(tree + "/Makefile", kFakeKernelMakefile);
     Write(tree + "/arch/x86/Kconfig", "");
     Write(tree + "/scripts/kconfig/Makefile", "");
+    Write(tree + "/scripts/kconfig/merge_config.sh", kFakeMergeConfig);
+    EXPECT_EQ(::chmod((tree + "/scripts/kconfig/merge_config.sh").c_str(), 0755), 0);
+    Write(tree + "/lib/Kconfig.debug", kFakeKconfigDebug);
+    Write(tree + "/drivers/Kconfig", kFakeKconfigDrivers);
     std::string sel = tree + "/tools/testing/selftests";
     Write(sel + "/Makefile", kFakeSelftestsMakefile);
     Write(sel + "/alpha/Makefile", kFakeTargetMakefile);
@@ -287,6 +321,104 @@ TEST_F(KernelBuildTest, UnknownOrBadTargetFails) {
   EXPECT_EQ(bad.verdict(), v1::FAIL);
   EXPECT_THAT(bad.detail(), HasSubstr("../../etc"));
   EXPECT_TRUE(phases_.empty());
+}
+
+// Validates that an option a fragment asks for and the final .config lacks fails the build at
+// its config, before make, with the option, the values asked and got, and the Kconfig lines that
+// decide it (the enclosing `if`, its `depends on`, who selects it), each symbol with its value.
+TEST_F(KernelBuildTest, FragmentOptionDroppedByOlddefconfigFails) {
+  std::string tree = FakeTree();
+  std::string fragment = root_ + "/wanted.config";
+  Write(fragment, "CONFIG_FAKE=y\nCONFIG_WANTED=y\n# CONFIG_ABSENT is not set\n");
+  v1::KernelBuildStep step = Step(tree, {});
+  step.mutable_source()->set_config("tinyconfig+" + fragment);
+  v1::CommandResult r = Build(step, "c-1");
+  EXPECT_EQ(r.verdict(), v1::FAIL);
+  EXPECT_THAT(phases_, ElementsAre("prepare"));
+  EXPECT_FALSE(r.has_kernel());
+  EXPECT_EQ(r.detail(),
+            "kernel.config: 1 option a fragment asks for has another value in the final .config "
+            "(olddefconfig drops, without a word, an option whose dependencies are not met): add "
+            "its dependencies to a fragment, or drop it\n"
+            "  CONFIG_WANTED: asked y (wanted.config), got n (not in .config)\n"
+            "    lib/Kconfig.debug:5: config WANTED\n"
+            "    lib/Kconfig.debug:4: inside if TESTING_MENU   [TESTING_MENU=n]\n"
+            "    lib/Kconfig.debug:7: depends on FAKE   [FAKE=y]\n"
+            "    drivers/Kconfig:3: selected by SELECTOR   [SELECTOR=n] if FAKE   [FAKE=y]");
+  // The build log says it too.
+  EXPECT_THAT(log_.text(), HasSubstr("CONFIG_WANTED: asked y (wanted.config), got n"));
+}
+
+// Validates that fragments whose options all hold in the final .config pass the check ("is not
+// set" and an absent option both count as n), and that an option no Kconfig file defines is
+// named as such.
+TEST_F(KernelBuildTest, FragmentCheckPassesWhatHoldsAndNamesUnknownOptions) {
+  std::string tree = FakeTree();
+  std::string fragment = root_ + "/ok.config";
+  Write(fragment, "CONFIG_FAKE=y\n# CONFIG_ABSENT is not set\n");
+  v1::KernelBuildStep step = Step(tree, {});
+  step.mutable_source()->set_config("tinyconfig+" + fragment);
+  v1::CommandResult ok = Build(step, "c-1");
+  EXPECT_EQ(ok.verdict(), v1::PASS) << ok.detail();
+  EXPECT_THAT(log_.text(), HasSubstr("every option the fragments ask for is in .config"));
+
+  std::string typo = root_ + "/typo.config";
+  Write(typo, "CONFIG_FAKE_TYPO=m\n");
+  step.mutable_source()->set_config("tinyconfig+" + fragment + "+" + typo);
+  v1::CommandResult bad = Build(step, "c-2");
+  EXPECT_EQ(bad.verdict(), v1::FAIL);
+  EXPECT_THAT(bad.detail(), HasSubstr("  CONFIG_FAKE_TYPO: asked m (typo.config), got n (not in "
+                                      ".config)\n    no Kconfig file of the tree defines it"));
+}
+
+// A clean kernel tree to run the slow tests against: KFLEET_REAL_KERNEL_TREE, else the one
+// scripts/lib.sh kfleet_kernel_source unpacks, if it is there; "" if neither.
+std::string RealTree() {
+  const char* tree = getenv("KFLEET_REAL_KERNEL_TREE");
+  std::string path = tree != nullptr && *tree != '\0' ? tree : "/var/cache/kfleet/linux-source-6.1";
+  if (::access((path + "/scripts/kconfig/merge_config.sh").c_str(), X_OK) != 0) return "";
+  return path;
+}
+
+// Validates on Debian's linux-source-6.1, config only (the kernel is served as stored, so make
+// never runs): tinyconfig+kfleet-guest plus a fragment asking CONFIG_TEST_FIRMWARE=y fails,
+// naming the `if RUNTIME_TESTING_MENU` that tinyconfig leaves off; with RUNTIME_TESTING_MENU=y
+// added, the same config passes.
+TEST_F(KernelBuildTest, RealTreeReportsUnmetDependency) {
+  std::string tree = RealTree();
+  if (tree.empty()) {
+    GTEST_SKIP() << "no kernel tree: set KFLEET_REAL_KERNEL_TREE (scripts/lib.sh "
+                    "kfleet_kernel_source unpacks one into /var/cache/kfleet/linux-source-6.1)";
+  }
+  v1::KernelBuild stored;
+  stored.set_release("6.1.0-stored");
+  v1::Artifact* kernel = stored.add_artifacts();
+  kernel->set_name("vmlinuz");
+  kernel->set_kind("kernel");
+  store_.ServeAnyIdentity(stored);
+  std::string fw = root_ + "/fw.config";
+  Write(fw, "CONFIG_TEST_FIRMWARE=y\nCONFIG_FW_LOADER=y\nCONFIG_FW_LOADER_USER_HELPER=y\n");
+  v1::KernelBuildStep step = Step(tree, {});
+  step.mutable_source()->set_config("tinyconfig+kfleet-guest+" + fw);
+  v1::CommandResult r = Build(step, "c-1");
+  EXPECT_EQ(r.verdict(), v1::FAIL) << log_.text();
+  EXPECT_THAT(phases_, ElementsAre("prepare"));
+  EXPECT_THAT(r.detail(), HasSubstr("1 option a fragment asks for has another value"));
+  EXPECT_THAT(r.detail(),
+              HasSubstr("  CONFIG_TEST_FIRMWARE: asked y (fw.config), got n (not in .config)\n"));
+  EXPECT_THAT(r.detail(),
+              ::testing::ContainsRegex("lib/Kconfig.debug:[0-9]+: inside if RUNTIME_TESTING_MENU   "
+                                       "\\[RUNTIME_TESTING_MENU=n\\]"));
+  EXPECT_THAT(r.detail(),
+              ::testing::ContainsRegex(
+                  "lib/Kconfig.debug:[0-9]+: depends on FW_LOADER   \\[FW_LOADER=y\\]"));
+
+  Write(fw,
+        "CONFIG_RUNTIME_TESTING_MENU=y\nCONFIG_TEST_FIRMWARE=y\nCONFIG_FW_LOADER=y\n"
+        "CONFIG_FW_LOADER_USER_HELPER=y\n");
+  v1::CommandResult fixed = Build(step, "c-2");
+  EXPECT_EQ(fixed.verdict(), v1::PASS) << fixed.detail() << "\n" << log_.text();
+  EXPECT_THAT(phases_, ElementsAre("prepare"));
 }
 
 // Validates, against the real selftests of Debian's linux-source-6.1 (with the kernel served as

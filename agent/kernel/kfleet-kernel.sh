@@ -3,7 +3,8 @@
 # carries this script inside its binary and writes it to its work directory; each phase runs as
 # one process of the step, so its output is the step's log and cancel and timeout end it.
 #
-#   kfleet-kernel prepare   source and config; writes the build identity and release
+#   kfleet-kernel prepare   source and config (every option the fragments ask for must be in the
+#                           final .config); writes the build identity and release
 #   kfleet-kernel make      builds and packs the artifacts (vmlinuz, modules.tar.gz, config, ...)
 #   kfleet-kernel kselftest builds and installs kselftest targets of the tree, packed as one archive
 #   kfleet-kernel install   installs a downloaded build: modules, /boot, initramfs, grub one-shot
@@ -51,6 +52,190 @@ make_k() { make -C "$src" O="$out" CC="$CC_CMD" KBUILD_BUILD_USER=kfleet "$@"; }
 load() {
   # shellcheck disable=SC1090,SC1091 # written by `prepare`
   . "${KF_STATE:?}"
+}
+
+# The tree's Kconfig files that count on this machine: all but those of other architectures.
+kconfig_files() {
+  local arch
+  case "$(uname -m)" in
+    x86_64 | i?86) arch=x86 ;;
+    aarch64) arch=arm64 ;;
+    *) arch=$(uname -m) ;;
+  esac
+  find "$src" \( -path "$src/arch" -o -path "$src/tools" -o -path "$src/Documentation" \) -prune \
+    -o -name 'Kconfig*' -type f -print
+  [ ! -f "$src/arch/Kconfig" ] || printf '%s\n' "$src/arch/Kconfig"
+  [ ! -d "$src/arch/$arch" ] || find "$src/arch/$arch" -name 'Kconfig*' -type f
+}
+
+# kconfig_why CONFIG NAME...: for each NAME (without CONFIG_), lines "NAME<tab>TEXT" saying what
+# decides its value: its `config` entry's `depends on` and conditional prompts, the `if` blocks
+# and menus around it, and the entries that `select` it; each symbol such a line names is shown
+# with its value in CONFIG. A name no Kconfig file defines gets one line saying so.
+kconfig_why() {
+  local config=$1
+  shift
+  # Paths relative to the tree, for shorter lines.
+  kconfig_files | LC_ALL=C sort | sed "s|^$src/||" | tr '\n' '\0' | (
+    # shellcheck disable=SC2016 # an awk program
+    cd "$src" && xargs -0 awk -v names="$*" -v cfg="$config" '
+      function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t]+$/, "", s); return s }
+      # EXPR followed by the value in the final .config of each symbol it names.
+      function valued(expr,   rest, sym, out, seen) {
+        out = ""; rest = expr
+        while (match(rest, /[A-Za-z0-9_]+/)) {
+          sym = substr(rest, RSTART, RLENGTH)
+          rest = substr(rest, RSTART + RLENGTH)
+          if (sym !~ /^[A-Z0-9_]+$/ || sym !~ /[A-Z]/ || (sym in seen)) continue
+          seen[sym] = 1
+          out = out (out == "" ? "" : " ") sym "=" ((sym in value) ? value[sym] : "n")
+        }
+        return out == "" ? expr : expr "   [" out "]"
+      }
+      function say(name, text) {
+        if (++said[name] <= 12) print name "\t" text
+      }
+      function at() { return FILENAME ":" FNR ": " }
+      BEGIN {
+        n = split(names, list, " ")
+        for (i = 1; i <= n; i++) wanted[list[i]] = 1
+        while ((getline line < cfg) > 0) {
+          if (line ~ /^CONFIG_[A-Za-z0-9_]+=/) {
+            eq = index(line, "=")
+            value[substr(line, 8, eq - 8)] = substr(line, eq + 1)
+          }
+        }
+        close(cfg)
+      }
+      FNR == 1 { nif = 0; nmenu = 0; entry = ""; owner = ""; menuhead = 0 }
+      {
+        line = $0
+        word = trim(line); sub(/[ \t].*/, "", word)
+      }
+      # Blocks: `if` and `menu` start a line (help text is indented).
+      /^if[ \t]/ {
+        ifs[++nif] = at() "inside if " valued(trim(substr(line, 3)))
+        entry = ""; owner = ""; menuhead = 0
+        next
+      }
+      /^endif/ { if (nif > 0) nif--; entry = ""; owner = ""; next }
+      /^menu[ \t]/ { menus[++nmenu] = ""; menuhead = 1; entry = ""; owner = ""; next }
+      /^endmenu/ { if (nmenu > 0) nmenu--; menuhead = 0; entry = ""; owner = ""; next }
+      word == "config" || word == "menuconfig" {
+        split(trim(line), f, /[ \t]+/)
+        owner = f[2]; entry = ""; menuhead = 0
+        if (owner in wanted) {
+          entry = owner; found[owner] = 1
+          say(owner, at() trim(line))
+          for (i = 1; i <= nif; i++) say(owner, ifs[i])
+          for (i = 1; i <= nmenu; i++) if (menus[i] != "") say(owner, menus[i])
+        }
+        next
+      }
+      word == "choice" || word == "endchoice" || word == "comment" || word == "source" ||
+      word == "help" || word == "---help---" {
+        entry = ""; owner = ""; menuhead = 0
+        next
+      }
+      menuhead && (word == "depends" || word == "visible") {
+        menus[nmenu] = at() "in a menu that " valued(trim(line))
+        next
+      }
+      entry != "" && word == "depends" { say(entry, at() valued(trim(line))) }
+      entry != "" && match(line, /"[ \t]+if[ \t]/) {
+        say(entry, at() "its prompt only if " valued(trim(substr(line, RSTART + RLENGTH))))
+      }
+      owner != "" && word == "select" {
+        split(trim(line), f, /[ \t]+/)
+        if ((f[2] in wanted) && ++selects[f[2]] <= 4) {
+          cond = trim(substr(trim(line), length(f[1]) + length(f[2]) + 2))
+          if (cond != "") cond = " " valued(cond)
+          selecter[f[2], selects[f[2]]] = at() "selected by " valued(owner) cond
+        }
+      }
+      # After the entry itself, those that select it.
+      END {
+        for (i = 1; i <= n; i++) {
+          for (k = 1; k <= selects[list[i]] && k <= 4; k++) say(list[i], selecter[list[i], k])
+          if (selects[list[i]] > 4) say(list[i], "... selected by " (selects[list[i]] - 4) " more")
+          if (!(list[i] in found)) {
+            print list[i] "\tno Kconfig file of the tree defines it " \
+              "(misspelt, or not in this kernel version)"
+          }
+        }
+      }'
+  )
+}
+
+# check_fragments CONFIG FRAGMENT...: every option the fragments ask for (the last fragment to
+# ask wins, as in merge_config.sh) must have that value in the final CONFIG, where
+# "# CONFIG_X is not set" and an absent option are both n. olddefconfig drops what it cannot
+# have without a word; this dies naming each such option, the value asked and got, and what
+# decides it in Kconfig.
+check_fragments() {
+  local config=$1
+  shift
+  local mismatches
+  mismatches=$(awk -v cfg="$config" '
+    function val(line, name) {
+      sub(/[ \t\r]+$/, "", line)
+      if (line ~ /^# CONFIG_[A-Za-z0-9_]+ is not set$/) {
+        split(line, f, " "); name = f[2]; v = "n"
+      } else if (line ~ /^CONFIG_[A-Za-z0-9_]+=/) {
+        name = substr(line, 1, index(line, "=") - 1); v = substr(line, index(line, "=") + 1)
+      } else {
+        return ""
+      }
+      return name
+    }
+    FILENAME == cfg { name = val($0); if (name != "") got[name] = v; next }
+    {
+      name = val($0)
+      if (name == "") next
+      if (!(name in asked)) order[++n] = name
+      asked[name] = v; from[name] = FILENAME
+    }
+    END {
+      for (i = 1; i <= n; i++) {
+        name = order[i]
+        g = (name in got) ? got[name] : "n"
+        if (asked[name] == "n" && g == "n") continue
+        if (asked[name] == g) continue
+        shown = (name in got) ? (g == "n" ? "n (is not set)" : g) : "n (not in .config)"
+        print name "\t" asked[name] "\t" shown "\t" from[name]
+      }
+    }' "$@" "$config")
+  [ -n "$mismatches" ] || {
+    say "config: every option the fragments ask for is in .config"
+    return 0
+  }
+  local count names why report name asked got from line shown=0
+  count=$(printf '%s\n' "$mismatches" | wc -l)
+  # At most 5 explained: the reason has to fit in the step's detail.
+  names=$(printf '%s\n' "$mismatches" | head -5 | cut -f1 | sed 's/^CONFIG_//' | tr '\n' ' ')
+  # shellcheck disable=SC2086 # one word per name
+  why=$(kconfig_why "$config" $names)
+  if [ "$count" = 1 ]; then
+    report="kernel.config: 1 option a fragment asks for has another value in the final .config"
+  else
+    report="kernel.config: $count options the fragments ask for have another value in the"
+    report+=" final .config"
+  fi
+  report+=" (olddefconfig drops, without a word, an option whose dependencies are not met):"
+  report+=" add its dependencies to a fragment, or drop it"
+  while IFS=$'\t' read -r name asked got from; do
+    shown=$((shown + 1))
+    if [ "$shown" -gt 5 ]; then
+      report+=$'\n'"  and $((count - 5)) more: "
+      report+=$(printf '%s\n' "$mismatches" | tail -n +6 | cut -f1 | head -20 | paste -sd ' ' -)
+      break
+    fi
+    report+=$'\n'"  $name: asked $asked (${from##*/}), got $got"
+    while IFS= read -r line; do
+      report+=$'\n'"    $line"
+    done < <(printf '%s\n' "$why" | awk -F'\t' -v n="${name#CONFIG_}" '$1 == n { print $2 }')
+  done <<<"$mismatches"
+  die "$report"
 }
 
 prepare() {
@@ -153,6 +338,7 @@ prepare() {
     "$src/scripts/config" --file "$out/.config" --set-str LOCALVERSION "$KF_LOCALVERSION"
   fi
   make_k -s olddefconfig || die "make olddefconfig failed"
+  [ ${#frags[@]} -eq 0 ] || check_fragments "$out/.config" "${frags[@]}"
 
   local cc_version identity
   cc_version=$(gcc --version | head -1)

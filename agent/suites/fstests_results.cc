@@ -221,7 +221,8 @@ FstestsResults ReadFstestsXmlResults(const std::string& result_base) {
   }
   if (!found) {
     all.status = absl::NotFoundError(absl::StrCat(
-        "no result.xml in ", result_base, " or its section directories (run check with -R xunit)"));
+        "no result.xml in ", result_base,
+        " or its section directories: check wrote none (it stopped before its first test)"));
   }
   return all;
 }
@@ -415,6 +416,39 @@ std::vector<std::string> FstestsFailureFiles(const std::string& result_base,
     }
   }
   return files;
+}
+
+std::string FstestsDetailWithArtifacts(
+    absl::string_view detail, absl::string_view result_base,
+    const std::function<std::string(absl::string_view relative)>& name_of,
+    const std::function<std::string(absl::string_view name)>& how_to_get) {
+  if (result_base.empty()) return std::string(detail);
+  const std::string prefix = absl::StrCat(result_base, "/");
+  std::string out;
+  size_t at = 0;
+  while (true) {
+    size_t found = detail.find(prefix, at);
+    if (found == absl::string_view::npos) break;
+    size_t end = detail.find_first_of(" \t\n)'\"", found + prefix.size());
+    if (end == absl::string_view::npos) end = detail.size();
+    absl::string_view rel = detail.substr(found + prefix.size(), end - found - prefix.size());
+    if (rel.empty() || !IsSafeRelative(rel)) {
+      out.append(detail.data() + at, found + prefix.size() - at);
+      at = found + prefix.size();
+      continue;
+    }
+    out.append(detail.data() + at, found - at);
+    const std::string name = name_of(rel);
+    const bool see = absl::EndsWith(out, "(see ") && end < detail.size() && detail[end] == ')';
+    if (see) {
+      absl::StrAppend(&out, "artifact ", name, ": ", how_to_get(name));
+    } else {
+      out += name;
+    }
+    at = end;
+  }
+  out.append(detail.data() + at, detail.size() - at);
+  return out;
 }
 
 }  // namespace kfleet::agent

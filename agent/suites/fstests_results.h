@@ -7,6 +7,7 @@
 #ifndef KFLEET_AGENT_SUITES_FSTESTS_RESULTS_H_
 #define KFLEET_AGENT_SUITES_FSTESTS_RESULTS_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,8 @@ struct FstestsResults {
 FstestsResults ParseFstestsXml(absl::string_view xml);
 
 // Reads RESULT_BASE/result.xml and every RESULT_BASE/<section>/result.xml. NotFound if there is
-// none; the first problem otherwise, after the results of every file.
+// none (check stopped before its first test); the first problem otherwise, after the results of
+// every file.
 FstestsResults ReadFstestsXmlResults(const std::string& result_base);
 
 // Parses check's stdout as it arrives, or a check.log. A test is reported when its outcome is
@@ -81,6 +83,15 @@ std::vector<TestResult> ParseFstestsOutput(absl::string_view text);
 // Names that would leave RESULT_BASE ("..", absolute) are skipped.
 std::vector<std::string> FstestsFailureFiles(const std::string& result_base,
                                              const std::vector<TestResult>& results);
+
+// `detail` with each file check names under `result_base` (in the agent's work directory, gone
+// once the command ended) named as the stored artifact instead: `name_of(relative path)`. Where
+// check says "(see PATH)", the artifact is followed by `how_to_get(name)`, the command that
+// fetches it.
+std::string FstestsDetailWithArtifacts(
+    absl::string_view detail, absl::string_view result_base,
+    const std::function<std::string(absl::string_view relative)>& name_of,
+    const std::function<std::string(absl::string_view name)>& how_to_get);
 
 }  // namespace kfleet::agent
 

@@ -234,5 +234,24 @@ TEST(FstestsFilesTest, ListsFailedTestsFiles) {
   EXPECT_THAT(FstestsFailureFiles(base + "/xfs_reflink", {evil}), IsEmpty());
 }
 
+// Validates that the files check names under RESULT_BASE become artifact names, "(see PATH)"
+// gains the command that fetches it, and paths elsewhere (the tree) or leaving RESULT_BASE stay.
+TEST(FstestsDetailTest, NamesArtifactsInsteadOfWorkFiles) {
+  auto name_of = [](absl::string_view rel) { return absl::StrCat("run1+", rel); };
+  auto get = [](absl::string_view name) { return absl::StrCat("get ", name); };
+  EXPECT_EQ(FstestsDetailWithArtifacts(
+                "- output mismatch (see /w/results/xfs/generic/002.out.bad)\n"
+                "+++ /w/results/xfs/generic/002.out.bad\t2026\n"
+                "(Run 'diff -u /src/tests/generic/002.out /w/results/xfs/generic/002.out.bad')\n"
+                "/w/results/../etc/passwd /w/resultsX/a",
+                "/w/results", name_of, get),
+            "- output mismatch (see artifact run1+xfs/generic/002.out.bad: get "
+            "run1+xfs/generic/002.out.bad)\n"
+            "+++ run1+xfs/generic/002.out.bad\t2026\n"
+            "(Run 'diff -u /src/tests/generic/002.out run1+xfs/generic/002.out.bad')\n"
+            "/w/results/../etc/passwd /w/resultsX/a");
+  EXPECT_EQ(FstestsDetailWithArtifacts("no files", "/w/results", name_of, get), "no files");
+}
+
 }  // namespace
 }  // namespace kfleet::agent

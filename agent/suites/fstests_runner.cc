@@ -1,10 +1,13 @@
 // The fstests suite: a local.config of one section (FSTYP and the step's config; test and scratch
-// devices default to loop devices over sparse files), then ./check -s SECTION in the tree with
-// RESULT_BASE in the work directory. check's stdout streams through FstestsOutputParser;
-// result.xml and check.log, read at the end, add the tests stdout did not show.
+// devices default to loop devices over sparse files, and a TEST_DEV kfleet provides gets a file
+// system first), then ./check -s SECTION in the tree with RESULT_BASE in the work directory.
+// check's stdout streams through FstestsOutputParser; result.xml and check.log, read at the end,
+// add the tests stdout did not show. Stored files are named run<N>+<path under RESULT_BASE>, and a
+// failure's detail names them instead of the work directory, which goes with the command.
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -17,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "agent/suites/fstests_results.h"
 #include "agent/suites/loop_device.h"
@@ -113,6 +117,43 @@ void AddListed(absl::string_view output, v1::CommandResult* r) {
   }
 }
 
+// check's stdout through FstestsOutputParser, keeping its last lines: when check stops before its
+// first test, they are its own error (a mount that failed, a missing tool).
+class CheckOutput {
+ public:
+  std::vector<TestResult> Feed(absl::string_view chunk) {
+    absl::string_view line = absl::StripAsciiWhitespace(chunk);
+    if (!line.empty()) {
+      tail_.emplace_back(line.substr(0, 512));
+      if (tail_.size() > kTailLines) tail_.pop_front();
+    }
+    return parser_.Feed(chunk);
+  }
+  std::vector<TestResult> Finish() { return parser_.Finish(); }
+  std::string Tail() const { return absl::StrJoin(tail_, "\n"); }
+
+ private:
+  static constexpr size_t kTailLines = 12;
+  FstestsOutputParser parser_;
+  std::deque<std::string> tail_;
+};
+
+// The result when check stopped before its first test: its own words first (the cause), then
+// the fix.
+v1::CommandResult CheckStopped(const v1::CommandResult& phase, const std::string& stdout_tail,
+                               const std::string& stderr_tail) {
+  std::string said = stdout_tail;
+  if (!stderr_tail.empty()) absl::StrAppend(&said, said.empty() ? "" : "\n", stderr_tail);
+  std::string detail =
+      absl::StrCat("fstests check stopped before its first test (", phase.detail(), ")");
+  if (!said.empty()) absl::StrAppend(&detail, ":\n", said);
+  absl::StrAppend(&detail,
+                  "\nfix what check says above (devices, mounts, tools, users), then run again");
+  v1::CommandResult r = InfraError(std::move(detail));
+  r.set_exit_code(phase.exit_code());
+  return r;
+}
+
 }  // namespace
 
 v1::CommandResult RunFstestsSuite(const v1::TestStep& step, const TestStepContext& ctx) {
@@ -161,6 +202,7 @@ v1::CommandResult RunFstestsSuite(const v1::TestStep& step, const TestStepContex
   }
   // Loop devices live until this function returns, after check ended and its mounts are gone.
   std::vector<LoopDevice> loops;
+  const bool fresh_test_dev = config.count("TEST_DEV") == 0;
   const uint64_t loop_mib = o.loop_size_mib() == 0 ? kDefaultLoopMib : o.loop_size_mib();
   for (const char* dev : {"TEST_DEV", "SCRATCH_DEV"}) {
     if (config.count(dev) > 0) continue;
@@ -183,6 +225,24 @@ v1::CommandResult RunFstestsSuite(const v1::TestStep& step, const TestStepContex
     config[dev] = loop->path();
     loops.push_back(*std::move(loop));
     config.emplace("RECREATE_TEST_DEV", "true");  // a new device holds no file system yet
+  }
+  if (fresh_test_dev) {
+    // check mounts TEST_DEV (to learn its file system) before it recreates it: a device that
+    // holds none yet stops it at once with "wrong fs type".
+    absl::StatusOr<std::vector<std::string>> argv = MkfsArgv(o.fstype(), config["TEST_DEV"]);
+    if (!argv.ok()) return InfraError(std::string(argv.status().message()));
+    RunSpec mkfs;
+    mkfs.argv = *std::move(argv);
+    mkfs.env.insert(step.env().begin(), step.env().end());
+    Say(ctx, absl::StrCat("a new file system on TEST_DEV: ", absl::StrJoin(mkfs.argv, " ")));
+    PhaseOutput out = RunHelper(ctx, mkfs);
+    if (out.result.verdict() != v1::PASS) {
+      return HelperFailure(
+          absl::StrCat("mkfs of TEST_DEV ", config["TEST_DEV"]), out,
+          absl::StrCat("install ", mkfs.argv[0], " (xfsprogs for xfs, e2fsprogs for ext4), or ",
+                       "set TEST_DEV in the step's fstests config to a device that holds a file "
+                       "system"));
+    }
   }
   std::string local = absl::StrCat("[", section, "]\n");
   if (!o.fstype().empty()) absl::StrAppend(&local, "FSTYP=", o.fstype(), "\n");
@@ -230,25 +290,76 @@ v1::CommandResult RunFstestsSuite(const v1::TestStep& step, const TestStepContex
   }
 
   TestReporter reporter(step, kFstestsSuite, section, ctx);
+  const uint32_t run = step.run() == 0 ? 1 : step.run();
+  // Each stored file carries the run in its name: a re-run's files do not take the names of the
+  // first run's.
+  auto artifact_name = [run](absl::string_view relative) {
+    return ArtifactNameFor(absl::StrCat("run", run, "/", relative));
+  };
+  auto how_to_get = [&ctx](absl::string_view name) {
+    return absl::StrCat("kctl artifacts get ", ctx.command_id, " ", name);
+  };
   std::vector<TestResult> failed;  // for their files
+  // check prints no time for a failed test; result.xml has it, but only from the next test's
+  // start (check rewrites the file then) or, for the last one, from the section's end. A failure
+  // whose time is not there yet waits for the end of check.
+  std::vector<TestResult> waiting;
+  bool streaming = true;
+  auto fill_times = [&](std::vector<TestResult>& batch) {
+    FstestsResults xml;
+    bool read = false;
+    for (TestResult& r : batch) {
+      // A skip's time says nothing; it would only cost a read of the file per skip.
+      if (r.duration_ms >= 0 || r.status == TestStatus::kSkip) continue;
+      if (!read) xml = ReadFstestsXmlResults(results);
+      read = true;
+      for (const TestResult& x : xml.results) {
+        if (x.name == r.name) r.duration_ms = x.duration_ms;
+      }
+    }
+  };
   auto report = [&](std::vector<TestResult> batch) {
-    for (TestResult& r : batch) r.section = section;
+    std::vector<TestResult> now;
+    for (TestResult& r : batch) {
+      r.section = section;
+      if (r.status == TestStatus::kFail || r.status == TestStatus::kError) {
+        r.detail = FstestsDetailWithArtifacts(r.detail, results, artifact_name, how_to_get);
+      }
+      now.push_back(std::move(r));
+    }
+    fill_times(now);
+    batch.clear();
+    for (TestResult& r : now) {
+      bool late = streaming && r.duration_ms < 0 &&
+                  (r.status == TestStatus::kFail || r.status == TestStatus::kError) &&
+                  !reporter.Reported(r.name);
+      (late ? waiting : batch).push_back(std::move(r));
+    }
     ReportKeepingFailures(reporter, std::move(batch), &failed);
   };
-  FstestsOutputParser parser;
+  CheckOutput parser;
   PhaseOutput phase = RunParsedPhase(ctx, spec, parser, reporter, report);
+  streaming = false;
   // A cancelled check leaves its file systems mounted: unmount them before the loop devices go.
   for (const char* mnt : {"SCRATCH_MNT", "TEST_DIR"}) ::umount2(config[mnt].c_str(), MNT_DETACH);
 
+  report(std::exchange(waiting, {}));
   FstestsResults xml = ReadFstestsXmlResults(results);
-  if (!xml.status.ok()) Say(ctx, absl::StrCat("fstests result.xml: ", xml.status.message()));
+  if (!xml.status.ok() && (reporter.total() > 0 || !absl::IsNotFound(xml.status))) {
+    Say(ctx, absl::StrCat("fstests result.xml: ", xml.status.message()));
+  }
   report(std::move(xml.results));
   std::vector<std::string> files;
+  // check.log: RESULT_BASE/check.log holds every section's summary, the section's own copy the
+  // same again; one is stored.
+  bool have_log = false;
   for (const std::string& dir : {results, absl::StrCat(results, "/", section)}) {
     for (const char* name : {"result.xml", "check.log"}) {
       std::string path = absl::StrCat(dir, "/", name);
       if (!std::filesystem::is_regular_file(path)) continue;
       if (absl::string_view(name) == "check.log") {
+        if (have_log) continue;
+        have_log = true;
         absl::StatusOr<std::string> log = ReadFile(path, 16 << 20);
         if (log.ok()) report(ParseFstestsOutput(*log));
       }
@@ -256,9 +367,19 @@ v1::CommandResult RunFstestsSuite(const v1::TestStep& step, const TestStepContex
     }
   }
   for (std::string& f : FstestsFailureFiles(results, failed)) files.push_back(std::move(f));
-  UploadResultFiles(ctx, results, files);
+  for (const std::string& path : files) {
+    absl::string_view rel = path;
+    if (!absl::ConsumePrefix(&rel, results) || !absl::ConsumePrefix(&rel, "/")) continue;
+    UploadResultFile(ctx, path, artifact_name(rel));
+  }
   v1::CommandResult total;
   AddUsage(phase.result, &total);
+  if (reporter.total() == 0 && phase.result.verdict() == v1::FAIL) {
+    v1::CommandResult r = CheckStopped(phase.result, parser.Tail(), phase.stderr_tail);
+    AddUsage(phase.result, &r);
+    r.set_wall_ms(absl::ToInt64Milliseconds(absl::Now() - start));
+    return r;
+  }
   return StepResult(phase.result, total, reporter,
                     "fstests ran no test: check the groups, tests and expunge list",
                     phase.stderr_tail, start);

@@ -40,14 +40,26 @@ struct Selection {
   std::vector<std::string> tests;  // COLLECTION:TEST
 };
 
+// The runnable test behind a result's name: a subtest ("kcmp:kcmp_test/#1",
+// "seccomp:seccomp_bpf/TRAP.dfl") runs as the test that prints it ("kcmp:kcmp_test"), since the
+// runner knows only whole programs. A collection may hold "/" ("filesystems/binderfs"), a test's
+// own name never does (the runner names it by its basename).
+std::string Runnable(absl::string_view name) {
+  const size_t colon = name.find(':');
+  if (colon == absl::string_view::npos) return std::string(name);
+  return std::string(name.substr(0, name.find('/', colon)));
+}
+
 Selection Select(const v1::TestStep& step) {
   Selection s;
   if (step.tests().empty()) {
     s.collections.assign(step.kselftest().targets().begin(), step.kselftest().targets().end());
     return s;
   }
-  for (const std::string& t : step.tests()) {
-    (absl::StrContains(t, ':') ? s.tests : s.collections).push_back(t);
+  for (const std::string& name : step.tests()) {
+    std::string t = Runnable(name);
+    std::vector<std::string>& list = absl::StrContains(t, ':') ? s.tests : s.collections;
+    if (std::find(list.begin(), list.end(), t) == list.end()) list.push_back(std::move(t));
   }
   return s;
 }

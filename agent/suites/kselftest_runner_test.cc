@@ -18,6 +18,7 @@ namespace v1 = kfleet::v1;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 const std::string kTestdata = KFLEET_SUITES_TESTDATA;
 constexpr char kLinuxTree[] = "/var/cache/kfleet/linux-source-6.1";
@@ -64,6 +65,37 @@ TEST(KselftestRunnerTest, DirModeSingleTest) {
   EXPECT_EQ(r.verdict(), v1::PASS) << r.detail();
   ASSERT_THAT(Summary(h.results()), ElementsAre("TEST_PASS demo:pass.sh"));
   EXPECT_EQ(h.results()[0].run(), 3u);
+}
+
+// Validates that a test whose output announces a plan and then reports in another form (kcmp_test
+// of Linux 6.1: "PASS:" lines and kselftest.h's counters) passes as the runner's own line says,
+// with no errors for the plan's numbers.
+TEST(KselftestRunnerTest, PlanWithoutTestLinesPasses) {
+  StepHarness h;
+  v1::TestStep step = DirStep();
+  step.mutable_kselftest()->add_targets("counters");
+  v1::CommandResult r = h.Run(step);
+  EXPECT_EQ(r.verdict(), v1::PASS) << r.detail();
+  EXPECT_THAT(Summary(h.results()), ElementsAre("TEST_PASS counters:plan_only.sh"));
+  EXPECT_EQ(r.tests().passed(), 1u);
+  EXPECT_EQ(r.tests().errors(), 0u);
+}
+
+// Validates that a re-run of failed subtests runs the tests that print them, each once
+// (run_kselftest.sh -t knows no subtests and rejects their names).
+TEST(KselftestRunnerTest, RerunOfSubtestRunsItsTest) {
+  StepHarness h;
+  v1::TestStep step = DirStep();
+  step.add_tests("counters:plan_only.sh/#1");
+  step.add_tests("counters:plan_only.sh/#2");
+  step.add_tests("demo:fail.sh/global.frobnicate");
+  step.add_tests("demo:fail.sh");
+  step.set_run(2);
+  v1::CommandResult r = h.Run(step);
+  EXPECT_EQ(r.verdict(), v1::FAIL) << r.detail();
+  EXPECT_THAT(Summary(h.results()),
+              ElementsAre("TEST_PASS counters:plan_only.sh", "TEST_FAIL demo:fail.sh"));
+  EXPECT_THAT(h.log(), Not(HasSubstr("No such test")));
 }
 
 // Validates that list_only lists the selected collections' tests and runs none.

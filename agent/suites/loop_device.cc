@@ -9,6 +9,8 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 
@@ -67,6 +69,26 @@ LoopDevice::~LoopDevice() {
   if (path_.empty()) return;
   Fd dev{::open(path_.c_str(), O_RDWR | O_CLOEXEC)};
   if (dev.fd >= 0) ::ioctl(dev.fd, LOOP_CLR_FD, 0);
+}
+
+absl::StatusOr<std::vector<std::string>> MkfsArgv(absl::string_view fstype,
+                                                  const std::string& device) {
+  if (fstype.empty()) fstype = "xfs";
+  for (char c : fstype) {
+    if (!absl::ascii_isalnum(c) && c != '_') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fstype \"", fstype, "\" cannot name a mkfs program: use [A-Za-z0-9_]"));
+    }
+  }
+  std::vector<std::string> argv = {absl::StrCat("mkfs.", fstype)};
+  // Each mkfs has its own flag to overwrite an existing file system without asking.
+  if (fstype == "xfs" || fstype == "btrfs" || fstype == "f2fs") {
+    argv.insert(argv.end(), {"-f", "-q"});
+  } else if (absl::StartsWith(fstype, "ext")) {
+    argv.insert(argv.end(), {"-F", "-q"});
+  }
+  argv.push_back(device);
+  return argv;
 }
 
 }  // namespace kfleet::agent

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/artifact_client.h"
@@ -47,6 +48,30 @@ std::string Bounded(std::string text, size_t max) {
   return text;
 }
 
+// "NAME: REASON" for a skipped test: the first line of its detail and, when there are more (a
+// suite's own words, then the test's output), the last one, shortened. A bare "# SKIP" directive
+// gives "skip", which is no reason.
+std::string SkipReason(absl::string_view name, absl::string_view detail) {
+  constexpr size_t kMaxReasonBytes = 200;
+  std::vector<absl::string_view> lines;
+  for (absl::string_view line : absl::StrSplit(detail, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty()) lines.push_back(line);
+  }
+  std::string reason;
+  if (!lines.empty() && !absl::EqualsIgnoreCase(lines.front(), "skip")) {
+    reason = std::string(lines.front());
+    if (lines.size() > 1) absl::StrAppend(&reason, ": ", lines.back());
+  } else if (lines.size() > 1) {
+    reason = std::string(lines.back());
+  }
+  if (reason.empty()) return absl::StrCat(name, ": no reason given, see the step's log");
+  if (reason.size() > kMaxReasonBytes) {
+    reason = absl::StrCat(Bounded(std::move(reason), kMaxReasonBytes), "...");
+  }
+  return absl::StrCat(name, ": ", reason);
+}
+
 }  // namespace
 
 TestReporter::TestReporter(const v1::TestStep& step, std::string suite, std::string section,
@@ -54,7 +79,8 @@ TestReporter::TestReporter(const v1::TestStep& step, std::string suite, std::str
     : ctx_(ctx),
       suite_(std::move(suite)),
       section_(std::move(section)),
-      run_(step.run() == 0 ? 1 : step.run()) {}
+      run_(step.run() == 0 ? 1 : step.run()),
+      skips_ok_(step.skips_ok() || step.shard() > 0 || run_ > 1) {}
 
 bool TestReporter::Report(TestResult result) {
   v1::TestResult out;
@@ -82,6 +108,9 @@ bool TestReporter::Report(TestResult result) {
     if ((result.status == TestStatus::kFail || result.status == TestStatus::kError) &&
         failed_.size() < kNamedFailures) {
       failed_.push_back(result.name);
+    }
+    if (result.status == TestStatus::kSkip && first_skip_.empty()) {
+      first_skip_ = SkipReason(result.name, result.detail);
     }
     out.set_suite(suite_);
     out.set_section(section_);
@@ -117,8 +146,18 @@ void TestReporter::Summarize(v1::CommandResult* result) const {
   const uint32_t bad = counts_.failed() + counts_.errors();
   const size_t total = names_.size();
   if (bad == 0) {
-    result->set_verdict(v1::PASS);
-    result->set_detail(absl::StrCat(counts_.passed(), " passed, ", counts_.skipped(), " skipped"));
+    std::string counted =
+        absl::StrCat(counts_.passed(), " passed, ", counts_.skipped(), " skipped");
+    if (counts_.passed() > 0 || skips_ok_) {
+      result->set_verdict(v1::PASS);
+      result->set_detail(std::move(counted));
+      return;
+    }
+    result->set_verdict(v1::NOTHING_RAN);
+    result->set_detail(total == 0
+                           ? "nothing ran: no test was reported"
+                           : absl::StrCat("nothing ran: ", counted, " (", first_skip_,
+                                          "); skips_ok: true in the step makes this a pass"));
     return;
   }
   result->set_verdict(v1::FAIL);

@@ -44,8 +44,11 @@ class TestReporter {
   // cancelled or timed out while they ran.
   void SetInterrupted(std::string why);
 
-  // The verdict of the tests reported: PASS if none failed or erred, else FAIL with a detail
-  // naming the first of them; sets `tests`.
+  // The verdict of the tests reported, and `tests`: FAIL if any failed or erred, with a detail
+  // naming the first of them; NOTHING_RAN if none passed ("nothing ran: 0 passed, 3 skipped
+  // (NAME: the first skip's reason)"); else PASS. A step with skips_ok passes with no test passed,
+  // and so do a sharded step's commands (the controller judges the step as a whole) and re-runs
+  // (run 2 on: only run 1 decides whether anything ran).
   void Summarize(kfleet::v1::CommandResult* result) const;
 
  private:
@@ -53,10 +56,12 @@ class TestReporter {
   const std::string suite_;
   const std::string section_;
   const uint32_t run_;
+  const bool skips_ok_;
   mutable absl::Mutex mu_;
   absl::flat_hash_set<std::string> names_ ABSL_GUARDED_BY(mu_);
   kfleet::v1::TestCounts counts_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> failed_ ABSL_GUARDED_BY(mu_);  // the first few failed or erred
+  std::string first_skip_ ABSL_GUARDED_BY(mu_);           // "NAME: reason" of the first skip
   std::string interrupted_ ABSL_GUARDED_BY(mu_);
 };
 

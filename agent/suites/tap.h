@@ -21,10 +21,20 @@
 // come from the runner's description "selftests: COLLECTION: TEST" ("COLLECTION:TEST"),
 // otherwise the description itself. A nested test is named PARENT/SUB, where SUB is its
 // description, else the name of the last kselftest_harness "#  RUN   fixture.test ..." line, else
-// "#N". A nested result is returned as soon as its parent's name is known, from the runner's
-// "# selftests: C: T" header or a TAP 14 "# Subtest: NAME" line; without either it is held until
-// the parent's own test line, and returned just before the parent. Every result's section is the
-// collection of the last runner header or top-level test line ("" for plain TAP).
+// "#N"; a name already given in the same nested stream gets " #N" after it (" #N.K" if that is
+// taken too). A nested test line equal to an earlier one of its stream, number included, is a
+// forked child's copy of the test's stdout buffer and no result. A nested result is returned as
+// soon as its parent's name is known, from the runner's "# selftests: C: T" header or a TAP 14
+// "# Subtest: NAME" line; without either it is held until the parent's own test line, and
+// returned just before the parent. Every result's section is the collection of the last runner
+// header or top-level test line ("" for plain TAP).
+//
+// The parent's own test line is authoritative (for kselftest: the runner's verdict from the
+// test's exit code). A failed or errored nested result, and every result after it in its stream,
+// is held until that line; then the passed and skipped ones are returned, just before the parent,
+// and the failed and errored ones only when the parent failed or erred too. Under an ok (or
+// skipped) parent those are dropped, and the parent's detail says "ok, though its output said
+// not ok for N subtests".
 //
 // Statuses: "ok" -> kPass; "not ok" -> kFail; "# SKIP" -> kSkip (either way), detail the reason
 // or "skip"; "# XFAIL" -> kPass, detail "xfail[: reason]"; "ok # TODO" -> kPass and
@@ -39,9 +49,12 @@
 // line, or "Bail out!"), every number of its plan without a test line becomes a kError result
 // named "#N" (at top level "COLLECTION:#N" when a header named the collection) with detail
 // "not run: plan said N" or "bail out: REASON"; past 1000 of them, one result "#K..#N" stands for
-// the rest. A test whose "# selftests:" header or "# Subtest:" line was seen, or whose nested
-// output was, but whose own test line never came becomes a kError with detail
-// "no result: output ended" (at Finish: a crash or a cut log) or "no result line".
+// the rest. A nested stream reports missing tests only when it printed at least one test line
+// (a plan followed by output in another form, such as kselftest.h's "PASS:" lines with its
+// counters, misses nothing) and, like any nested failure, only under a failed parent. A test
+// whose "# selftests:" header or "# Subtest:" line was seen, or whose nested output was, but
+// whose own test line never came becomes a kError with detail "no result: output ended" (at
+// Finish: a crash or a cut log) or "no result line".
 //
 // Durations: see FeedLine(line, now).
 //
@@ -57,6 +70,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -98,7 +112,8 @@ class TapParser {
     bool open = false;  // a version, plan or test line of this stream has been seen
     int64_t plan = -1;  // N of "1..N"; -1 before the plan
     int64_t last_number = 0;
-    absl::flat_hash_set<int64_t> seen;  // test numbers seen, at most kMaxTapResults
+    // Test numbers seen, at most kMaxTapResults, with a hash of the rest of their line.
+    absl::flat_hash_map<int64_t, size_t> seen;
     // The test one level up that prints this stream, once a header or "# Subtest:" named it.
     bool announced = false;
     std::string parent_rel;  // its name relative to its own level
@@ -107,8 +122,10 @@ class TapParser {
     std::string section;      // depth 0: the collection of the runner's last header
     std::string run_name;     // the last kselftest_harness "RUN" name at this level
     absl::Time mark = absl::InfinitePast();  // when the next test at this level started
-    std::string recent;               // the tail of the output since this level's last test line
-    std::vector<TestResult> pending;  // named relative to this level, until the parent is known
+    std::string recent;                 // the tail of the output since this level's last test line
+    std::vector<TestResult> pending;    // named relative to this level, until the parent is known
+    std::vector<TestResult> doubtful;   // failed and erred, named so too, until the parent's line
+    absl::flat_hash_set<size_t> names;  // hashes of the names given at this level (nested only)
   };
 
   void Feed(absl::string_view line);
@@ -117,13 +134,16 @@ class TapParser {
   void FeedTestLine(int depth, bool ok, absl::string_view rest);
   void Announce(int depth, absl::string_view rel);
   void RestartStream(int depth, absl::string_view why);
-  std::vector<TestResult> CloseLevel(int depth, absl::string_view why);
+  std::string UniqueName(int depth, std::string rel, int64_t number);
+  std::vector<TestResult> CloseLevel(int depth, absl::string_view why, bool parent_failed,
+                                     int64_t* overruled = nullptr);
   void CloseChildren(int depth, absl::string_view why);
   void SynthesizeParent(int depth, absl::string_view why);
   void EmitMissing(int depth, absl::string_view why);
-  void MarkSeen(int depth, int64_t number);
+  void MarkSeen(int depth, int64_t number, size_t line_hash = 0);
   void ReleaseHeld();
   void Emit(int depth, TestResult result);
+  void EmitNow(int depth, TestResult result);
   void Output(TestResult result);
   bool Active(int depth) const;
   int OpenDepth() const;

@@ -42,8 +42,10 @@ struct TestStepContext {
   std::string disk_dir = "/dev/disk/by-id";
 };
 
-// Runs `step` and returns the command's result: PASS when no test failed or erred, FAIL
-// otherwise (detail "2 of 40 tests failed: generic/001, generic/002"), INFRA_ERROR when the suite
+// Runs `step` and returns the command's result: PASS when no test failed or erred and one passed
+// (or the step has skips_ok), FAIL when one failed or erred (detail "2 of 40 tests failed:
+// generic/001, generic/002"), NOTHING_RAN when every test was skipped (detail "nothing ran: 0
+// passed, 3 skipped (NAME: the first skip's reason)..."), INFRA_ERROR when the suite
 // could not run (detail names the problem and the fix), CANCELLED or TIMEOUT as run_phase ended.
 // `tests` holds the counts of what was reported; with list_only, `listed_tests` the tests the step
 // would run (none is run or reported). Blocking.

@@ -1,5 +1,7 @@
 #include "agent/suites/test_runner.h"
 
+#include <sys/stat.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -7,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/suites/fake_artifact_store.h"
 #include "agent/suites/step_harness.h"
+#include "agent/suites/suite_run.h"
 #include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -57,6 +60,79 @@ TEST(ExecRunnerTest, OneCommandPerTest) {
   }
   EXPECT_EQ(r.verdict(), v1::FAIL);
   EXPECT_EQ(r.detail(), "1 of 3 tests failed: bad");
+}
+
+// Validates that a step whose tests were all skipped ends NOTHING_RAN, its detail counting them
+// and giving the first skip's reason (the suite's words and the test's last line of stderr); that
+// skips_ok makes it a pass; and that one test passing is enough.
+TEST(ExecRunnerTest, AllSkippedIsNothingRan) {
+  const std::vector<std::string> argv = {
+      "sh", "-c",
+      "case {test} in ok) exit 0;; *) echo 'test_firmware module not found' >&2; exit 4;; esac"};
+  StepHarness h;
+  v1::CommandResult r = h.Run(ExecStep(argv, {"fw_a", "fw_b", "fw_c"}));
+  EXPECT_EQ(r.verdict(), v1::NOTHING_RAN);
+  EXPECT_EQ(r.detail(),
+            "nothing ran: 0 passed, 3 skipped (fw_a: skipped (exit 4): test_firmware module not "
+            "found); skips_ok: true in the step makes this a pass");
+  EXPECT_EQ(r.tests().skipped(), 3u);
+  EXPECT_EQ(r.tests().passed(), 0u);
+
+  StepHarness ok;
+  v1::TestStep step = ExecStep(argv, {"fw_a", "fw_b", "fw_c"});
+  step.set_skips_ok(true);
+  r = ok.Run(step);
+  EXPECT_EQ(r.verdict(), v1::PASS) << r.detail();
+  EXPECT_EQ(r.detail(), "0 passed, 3 skipped");
+
+  StepHarness one;
+  r = one.Run(ExecStep(argv, {"fw_a", "ok"}));
+  EXPECT_EQ(r.verdict(), v1::PASS) << r.detail();
+  EXPECT_EQ(r.detail(), "1 passed, 1 skipped");
+}
+
+// Validates the reporter's verdicts on skips alone: a bare TAP "# SKIP" has no reason to give;
+// nothing reported ran nothing; a sharded step's command and a re-run pass (the controller judges
+// those), and a failure among skips is still FAIL.
+TEST(TestReporterTest, SkipsAloneAndTheirReasons) {
+  TestStepContext ctx;
+  v1::TestStep step;
+  step.set_suite("kselftest");
+  auto summarize = [&](const v1::TestStep& s, std::vector<TestResult> results) {
+    TestReporter reporter(s, "kselftest", "", ctx);
+    for (TestResult& t : results) reporter.Report(std::move(t));
+    v1::CommandResult r;
+    reporter.Summarize(&r);
+    return r;
+  };
+  const TestResult bare{"", "", "firmware:fw_run_tests.sh", TestStatus::kSkip, -1, "skip"};
+  v1::CommandResult r = summarize(step, {bare});
+  EXPECT_EQ(r.verdict(), v1::NOTHING_RAN);
+  EXPECT_EQ(r.detail(),
+            "nothing ran: 0 passed, 1 skipped (firmware:fw_run_tests.sh: no reason given, see "
+            "the step's log); skips_ok: true in the step makes this a pass");
+
+  r = summarize(step, {});
+  EXPECT_EQ(r.verdict(), v1::NOTHING_RAN);
+  EXPECT_EQ(r.detail(), "nothing ran: no test was reported");
+
+  const TestResult why{"", "", "timers:t", TestStatus::kSkip, -1, std::string(300, 'x')};
+  r = summarize(step, {why, bare});
+  EXPECT_EQ(r.detail(),
+            absl::StrCat("nothing ran: 0 passed, 2 skipped (timers:t: ", std::string(200, 'x'),
+                         "...); skips_ok: true in the step makes this a pass"));
+
+  v1::TestStep sharded = step;
+  sharded.set_shard(2);
+  EXPECT_EQ(summarize(sharded, {bare}).verdict(), v1::PASS);
+  v1::TestStep rerun = step;
+  rerun.set_run(2);
+  EXPECT_EQ(summarize(rerun, {bare}).verdict(), v1::PASS);
+
+  const TestResult failed{"", "", "size:get_size", TestStatus::kFail, -1, "exit 1"};
+  r = summarize(step, {bare, failed});
+  EXPECT_EQ(r.verdict(), v1::FAIL);
+  EXPECT_EQ(r.detail(), "1 of 2 tests failed: size:get_size");
 }
 
 // Validates that each test's command sees its name in TEST_NAME.
@@ -146,19 +222,22 @@ TEST(FstestsRunnerTest, RunStreamsResults) {
   v1::CommandResult r = h.Run(step, store.stub());
   std::vector<v1::TestResult> results = h.results();
   EXPECT_THAT(Summary(results),
-              ElementsAre("TEST_PASS generic/001", "TEST_SKIP generic/002", "TEST_FAIL generic/003",
-                          "TEST_SKIP generic/006", "TEST_PASS generic/005"))
+              ElementsAre("TEST_PASS generic/001", "TEST_SKIP generic/002", "TEST_SKIP generic/006",
+                          "TEST_PASS generic/005", "TEST_FAIL generic/003"))
       << h.log();
   EXPECT_THAT(Origins(results), Each("fstests xfs_4k"));
   EXPECT_EQ(results[0].duration_ms(), 1000);
   EXPECT_THAT(results[1].detail(), HasSubstr("SCRATCH_LOGDEV"));
-  EXPECT_THAT(results[2].detail(), HasSubstr("output mismatch"));
-  EXPECT_EQ(results[3].detail(), "expunged");
+  EXPECT_EQ(results[2].detail(), "expunged");
+  // The failure waits for its time, which result.xml gives at the end.
+  EXPECT_THAT(results[4].detail(), HasSubstr("output mismatch"));
+  EXPECT_EQ(results[4].duration_ms(), 12000);
   EXPECT_EQ(r.verdict(), v1::FAIL);
   EXPECT_EQ(r.detail(), "1 of 5 tests failed: generic/003");
-  EXPECT_THAT(Keys(store.uploads()),
-              UnorderedElementsAre("xfs_4k+result.xml", "xfs_4k+check.log",
-                                   "xfs_4k+generic+003.out.bad", "xfs_4k+generic+003.full"));
+  EXPECT_THAT(
+      Keys(store.uploads()),
+      UnorderedElementsAre("run1+xfs_4k+result.xml", "run1+check.log",
+                           "run1+xfs_4k+generic+003.out.bad", "run1+xfs_4k+generic+003.full"));
   absl::StatusOr<std::string> config = ReadFile(h.top() + "/work/local.config");
   ASSERT_TRUE(config.ok());
   EXPECT_THAT(*config, HasSubstr("[xfs_4k]\nFSTYP=xfs\n"));
@@ -178,6 +257,11 @@ TEST(FstestsRunnerTest, ExtraDisksAreTheDevices) {
   v1::TestStep step = FstestsStep({"generic/001"});
   step.mutable_fstests()->mutable_config()->erase("TEST_DEV");
   step.mutable_fstests()->mutable_config()->erase("SCRATCH_DEV");
+  // A stand-in for mkfs.xfs: the empty files are no block devices.
+  ASSERT_TRUE(MakeDirs(h.top() + "/bin").ok());
+  ASSERT_TRUE(WriteFileAtomic(h.top() + "/bin/mkfs.xfs", "#!/bin/sh\nexit 0\n").ok());
+  ASSERT_EQ(::chmod((h.top() + "/bin/mkfs.xfs").c_str(), 0755), 0);
+  (*step.mutable_env())["PATH"] = h.top() + "/bin:/usr/bin:/bin";
   h.Run(step);
   absl::StatusOr<std::string> config = ReadFile(h.top() + "/work/local.config");
   ASSERT_TRUE(config.ok()) << h.log();

@@ -1,6 +1,10 @@
 #include "controller/store/sqlite_store.h"
 
+#include <cstdint>
+#include <map>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -167,6 +171,10 @@ ALTER TABLE events ADD COLUMN kmsg_seq INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX events_by_record ON events(boot_id, kmsg_seq)
   WHERE kmsg_seq > 0 AND boot_id != '';
 )sql",
+      // Events name the watched systemd unit they belong to (kfleet-agent --watch-units).
+      R"sql(
+ALTER TABLE events ADD COLUMN unit TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *kMigrations;
 }
@@ -214,15 +222,40 @@ CommandInfo CommandFromRow(const Stmt& s) {
   return c;
 }
 
+// Whether a sharded test step ran nothing: its commands (each a few of its tests, run 1) passed
+// with every test skipped, and the step does not say skips are expected. Each command passes
+// on its own (TestReporter::Summarize); only the step as a whole can tell.
+bool ShardedStepRanNothing(const std::vector<CommandInfo>& commands) {
+  std::map<int32_t, std::pair<uint64_t, uint64_t>> counts;  // step index -> (ran, skipped)
+  for (const CommandInfo& c : commands) {
+    const v1::TestStep& t = c.step().test();
+    if (!c.step().has_test() || t.shard() == 0 || t.list_only() || t.run() > 1 || t.skips_ok() ||
+        c.state() != v1::COMMAND_FINISHED) {
+      continue;
+    }
+    const v1::TestCounts& n = c.result().tests();
+    std::pair<uint64_t, uint64_t>& step = counts[c.step_index()];
+    step.first += n.passed() + n.failed() + n.errors();
+    step.second += n.skipped();
+  }
+  for (const auto& [index, step] : counts) {
+    if (step.first == 0 && step.second > 0) return true;
+  }
+  return false;
+}
+
 // The job's verdict from its commands: a cancelled job is CANCELLED; otherwise the most telling
-// failure wins, so one failing host is never hidden behind others that passed.
+// failure wins, so one failing host is never hidden behind others that passed; then NOTHING_RAN
+// for a test step that only skipped, so that it never reads as a pass.
 v1::Verdict JobVerdict(bool cancel_requested, const std::vector<CommandInfo>& commands) {
   if (cancel_requested) return v1::CANCELLED;
-  for (v1::Verdict v : {v1::FAIL, v1::BOOT_FAILED, v1::TIMEOUT, v1::INFRA_ERROR, v1::CANCELLED}) {
+  for (v1::Verdict v :
+       {v1::FAIL, v1::BOOT_FAILED, v1::TIMEOUT, v1::INFRA_ERROR, v1::CANCELLED, v1::NOTHING_RAN}) {
     for (const CommandInfo& c : commands) {
       if (c.state() == v1::COMMAND_FINISHED && c.result().verdict() == v) return v;
     }
   }
+  if (ShardedStepRanNothing(commands)) return v1::NOTHING_RAN;
   return v1::PASS;
 }
 
@@ -676,10 +709,12 @@ WHERE id = ?6)sql"));
       .Bind(6, command_id);
   RETURN_IF_ERROR(up.Run());
   RETURN_IF_ERROR(ScheduleRunEndedLocked(command_id, fin.result()));
-  // Failed tests do not stop a host's later steps (more suites, say); anything else does.
+  // Failed or skipped tests do not stop a host's later steps (more suites, say); anything else
+  // does.
   v1::Verdict verdict = fin.result().verdict();
-  bool go_on =
-      (verdict == v1::PASS || (step.has_test() && verdict == v1::FAIL)) && !cancel_requested;
+  bool go_on = (verdict == v1::PASS ||
+                (step.has_test() && (verdict == v1::FAIL || verdict == v1::NOTHING_RAN))) &&
+               !cancel_requested;
   bool handled = false;
   if (step.has_test()) {
     ASSIGN_OR_RETURN(handled, TestCommandEnded(command_id, job_id, spec, host_id, step_index, step,

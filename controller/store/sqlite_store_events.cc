@@ -16,7 +16,7 @@ namespace {
 
 constexpr char kEventColumns[] =
     "host_id, host_name, time_ms, kind, message, command_id, oom, detail, id, before_agent, "
-    "boot_id, kmsg_seq";
+    "boot_id, kmsg_seq, unit";
 
 v1::Event EventFromRow(const Stmt& s) {
   v1::Event e;
@@ -32,13 +32,14 @@ v1::Event EventFromRow(const Stmt& s) {
   e.set_before_agent(s.Int(9) != 0);
   e.set_boot_id(s.Text(10));
   e.set_kmsg_seq(static_cast<uint64_t>(s.Int(11)));
+  e.set_unit(s.Text(12));
   return e;
 }
 
-// What a copy of a kernel record tells: the command it hit, else that it is news, else only
-// history. The copy that tells more is kept.
+// What a copy of a kernel record tells: the command or watched unit it hit, else that it is news,
+// else only history. The copy that tells more is kept.
 int Weight(const v1::Event& e) {
-  if (!e.command_id().empty()) return 2;
+  if (!e.command_id().empty() || !e.unit().empty()) return 2;
   return e.before_agent() ? 0 : 1;
 }
 
@@ -47,9 +48,9 @@ int Weight(const v1::Event& e) {
 absl::Status SqliteStore::AddEventLocked(const v1::Event& e) {
   ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), R"sql(
 INSERT INTO events (host_id, host_name, time_ms, kind, message, command_id, oom, detail,
-                    before_agent, boot_id, kmsg_seq)
+                    before_agent, boot_id, kmsg_seq, unit)
 VALUES (?1, COALESCE((SELECT name FROM hosts WHERE id = ?1), ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-        ?11))sql"));
+        ?11, ?12))sql"));
   s.Bind(1, e.host_id())
       .Bind(2, e.host_name())
       .Bind(3, e.time_unix_ms())
@@ -59,7 +60,8 @@ VALUES (?1, COALESCE((SELECT name FROM hosts WHERE id = ?1), ?2), ?3, ?4, ?5, ?6
       .Bind(8, e.detail())
       .Bind(9, int64_t{e.before_agent() ? 1 : 0})
       .Bind(10, e.boot_id())
-      .Bind(11, static_cast<int64_t>(e.kmsg_seq()));
+      .Bind(11, static_cast<int64_t>(e.kmsg_seq()))
+      .Bind(12, e.unit());
   if (e.has_oom()) s.BindBlob(7, e.oom().SerializeAsString());
   return s.Run();
 }
@@ -88,6 +90,7 @@ absl::Status SqliteStore::AddKernelEventLocked(const std::string& host_id, const
   e.set_before_agent(k.before_agent());
   e.set_boot_id(k.boot_id());
   e.set_kmsg_seq(k.kmsg_seq());
+  e.set_unit(k.unit());
   if (!e.command_id().empty()) {
     // An agent names only its own commands; one that names another host's (an older agent on a
     // machine it shares with another) is not believed: such a copy would win over the owner's.

@@ -118,6 +118,32 @@ TEST_F(KernelEventStoreTest, TheOwnersCopyReplacesAnUnattributedOne) {
   EXPECT_EQ(events[0].id(), clash.reported.id());
 }
 
+// Validates that the watched unit an event belongs to is stored, and that a copy naming the unit
+// tells more than one that names nothing (the host agent watches the unit, the local builder
+// beside it does not).
+TEST_F(KernelEventStoreTest, TheWatchedUnitIsKeptAndWins) {
+  EXPECT_EQ(Apply("h-local-builder", Copy("h-local-builder", 9, "")).events.size(), 1u);
+  v1::SequencedItem mine = Copy("h-u1", 9, "");
+  mine.mutable_kernel_event()->set_unit("mbsync@archive.service");
+  ApplyOutcome owner = Apply("h-u1", mine);
+  ASSERT_EQ(owner.event_clashes.size(), 1u);
+  EXPECT_TRUE(owner.event_clashes[0].replaced);
+
+  v1::SequencedItem failed;
+  failed.set_seq(++seqs_["h-u1"]);
+  failed.mutable_kernel_event()->set_kind("unit_failed");
+  failed.mutable_kernel_event()->set_unit("mbsync@archive.service");
+  failed.mutable_kernel_event()->set_message("mbsync@archive.service failed: oom-kill");
+  EXPECT_EQ(Apply("h-u1", failed).events.size(), 1u);
+
+  std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 2u);
+  for (const v1::Event& e : events) {
+    EXPECT_EQ(e.host_id(), "h-u1");
+    EXPECT_EQ(e.unit(), "mbsync@archive.service");
+  }
+}
+
 // Validates the other order: the owner's copy first, the builder's unattributed copy dropped.
 TEST_F(KernelEventStoreTest, AnUnattributedCopyAfterTheOwnersIsDropped) {
   EXPECT_EQ(Apply("h-u1", Copy("h-u1", 7, u1_command_)).events.size(), 1u);

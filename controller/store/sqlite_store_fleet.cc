@@ -205,6 +205,11 @@ WHERE c.host_id = '' AND c.state = 1 ORDER BY c.created_ms, c.id)sql"));
         // What the step needs of its host (direct boot or not) is known only now.
         ASSIGN_OR_RETURN(std::optional<v1::KernelBuild> build, JobBuild(w.command.job_id()));
         *w.command.mutable_step() = FillStep(w.spec, w.step_index, build ? &*build : nullptr, &*it);
+        // FillStep starts again from the job's spec: the test step's expunges (expunge_from) are
+        // added again, as for a command whose host was named.
+        if (w.command.step().has_test()) {
+          ASSIGN_OR_RETURN(*w.command.mutable_step(), PrepareTestStep(w.command.step()));
+        }
         if (w.command.step().has_test() && w.command.step().test().shard() > 0) {
           // A host for a sharded test step: it joins the step's queue instead.
           ASSIGN_OR_RETURN(Stmt drop,

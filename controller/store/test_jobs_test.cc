@@ -54,7 +54,12 @@ class TestJobsTest : public ::testing::Test {
                       v1::Verdict verdict = v1::VERDICT_UNSPECIFIED) {
     std::vector<v1::SequencedItem> items;
     bool failed = false;
+    v1::TestCounts counts;  // as the agent counts them in its result
     for (const auto& [name, status, ms] : results) {
+      counts.set_passed(counts.passed() + (status == v1::TEST_PASS));
+      counts.set_failed(counts.failed() + (status == v1::TEST_FAIL));
+      counts.set_skipped(counts.skipped() + (status == v1::TEST_SKIP));
+      counts.set_errors(counts.errors() + (status == v1::TEST_ERROR));
       v1::SequencedItem& item = items.emplace_back();
       item.set_seq(++seq_[host]);
       v1::TestResultReport* r = item.mutable_test_result();
@@ -74,6 +79,7 @@ class TestJobsTest : public ::testing::Test {
                                                               ? verdict
                                                           : failed ? v1::FAIL
                                                                    : v1::PASS);
+    *fin.mutable_finished()->mutable_result()->mutable_tests() = counts;
     auto out = store_->ApplySequenced(host, items, 2000);
     EXPECT_TRUE(out.ok()) << out.status();
     return out.ok() ? *out : ApplyOutcome();
@@ -134,6 +140,53 @@ TEST_F(TestJobsTest, FailuresAreRerunOnTheSameHost) {
   EXPECT_EQ(job->tests().skipped(), 1u);
   EXPECT_EQ(job->tests().reruns(), 2u);
   EXPECT_EQ(job->tests().eta_ms(), 0);
+}
+
+// Validates that a test step that ran nothing (every test skipped) does not stop the host's later
+// steps, and makes the job NOTHING_RAN unless a later one failed, which wins.
+TEST_F(TestJobsTest, NothingRanGoesOnAndEndsTheJobNothingRan) {
+  Register("h1");
+  for (v1::TestStatus second : {v1::TEST_PASS, v1::TEST_FAIL}) {
+    v1::JobSpec spec = ExecTests({"h1"}, {"fw"}, 0, 0);
+    *spec.add_steps() = spec.steps(0);
+    auto created = store_->CreateJob(spec, {"h1"}, "t", 1000, "");
+    ASSERT_TRUE(created.ok()) << created.status();
+    ApplyOutcome out =
+        Report("h1", created->second[0].command, {{"fw", v1::TEST_SKIP, 0}}, v1::NOTHING_RAN);
+    ASSERT_EQ(out.dispatch.size(), 1u);  // the second test step
+    EXPECT_NE(out.dispatch[0].command.command_id(), created->second[0].command.command_id());
+    out = Report("h1", out.dispatch[0].command, {{"fw", second, 10}});
+    ASSERT_EQ(out.finished_jobs.size(), 1u);
+    auto job = store_->GetJob(created->first.id());
+    ASSERT_TRUE(job.ok());
+    EXPECT_EQ(job->verdict(), second == v1::TEST_FAIL ? v1::FAIL : v1::NOTHING_RAN)
+        << v1::TestStatus_Name(second);
+  }
+}
+
+// Validates that a sharded step whose tests were all skipped ends the job NOTHING_RAN, though
+// each of its commands (one test each) passed, and PASS when the step has skips_ok.
+TEST_F(TestJobsTest, ShardedStepThatOnlySkippedRanNothing) {
+  Register("h1");
+  for (bool skips_ok : {false, true}) {
+    v1::JobSpec spec = ExecTests({"h1"}, {"a", "b"}, 1, 0);
+    spec.mutable_steps(0)->mutable_test()->set_skips_ok(skips_ok);
+    auto created = store_->CreateJob(spec, {"h1"}, "t", 1000, "");
+    ASSERT_TRUE(created.ok()) << created.status();
+    v1::Command cmd = created->second[0].command;
+    for (int i = 0; i < 2; ++i) {
+      ApplyOutcome out = Report("h1", cmd, {{cmd.step().test().tests(0), v1::TEST_SKIP, 0}});
+      if (i == 0) {
+        ASSERT_EQ(out.dispatch.size(), 1u);
+        cmd = out.dispatch[0].command;
+      } else {
+        ASSERT_EQ(out.finished_jobs.size(), 1u);
+      }
+    }
+    auto job = store_->GetJob(created->first.id());
+    ASSERT_TRUE(job.ok());
+    EXPECT_EQ(job->verdict(), skips_ok ? v1::PASS : v1::NOTHING_RAN) << skips_ok;
+  }
 }
 
 // Validates that a resent batch stores each result once, and that the outcome names each result
@@ -351,6 +404,45 @@ TEST_F(TestJobsTest, ShardedStepWithoutTestsListsFirst) {
   auto job = store_->GetJob(created->first.id());
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->tests().total(), 3u);
+}
+
+// Validates that a job choosing its host by labels (hosts: {labels, count}) gets the same
+// expunges as one naming it: the command waits for a host and, once given one, still carries the
+// section's expunge list.
+TEST_F(TestJobsTest, ExpungesReachCommandsOfLabelChosenHosts) {
+  v1::ExpungeFile f;
+  f.set_kernel("6.1.0");
+  f.set_fs("xfs");
+  f.set_section("xfs_crc");
+  f.set_content("generic/475\n");
+  v1::ExpungeEntry a;
+  a.set_test("generic/475");
+  ASSERT_TRUE(store_->PutExpunges({f}, {{a}}, false).ok());
+  v1::JobSpec spec;
+  (*spec.mutable_hosts()->mutable_labels())["pool"] = "local";
+  spec.mutable_hosts()->set_count(1);
+  v1::TestStep* t = spec.add_steps()->mutable_test();
+  t->set_suite("fstests");
+  t->set_section("xfs_crc");
+  t->mutable_fstests()->set_tree("/src/fstests");
+  t->mutable_fstests()->set_expunge_from("6.1.0/xfs");
+  t->mutable_fstests()->add_expunge("generic/001");
+  auto created = store_->CreateJob(spec, {}, "t", 1000, "");
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->second.empty());  // no host yet
+  Register("h1");
+  auto dispatched = store_->AssignWaiting(2000);
+  ASSERT_TRUE(dispatched.ok()) << dispatched.status();
+  ASSERT_EQ(dispatched->size(), 1u);
+  const v1::Command& cmd = (*dispatched)[0].command;
+  EXPECT_EQ(std::vector<std::string>(cmd.step().test().fstests().expunge().begin(),
+                                     cmd.step().test().fstests().expunge().end()),
+            (std::vector<std::string>{"generic/001", "generic/475"}));
+  // The stored command (what a reconnecting agent is sent again) has them too.
+  auto job = store_->GetJob(created->first.id());
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->commands_size(), 1);
+  EXPECT_EQ(job->commands(0).step().test().fstests().expunge_size(), 2);
 }
 
 // Validates expunge lists: stored content comes back byte for byte, an fstests step with
