@@ -313,8 +313,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
       if (p->unit_tracker && e.has_oom() && !e.before_agent()) {
         const std::string& memcg =
             e.oom().task_memcg().empty() ? e.oom().oom_memcg() : e.oom().task_memcg();
+        const v1::OomKill& o = e.oom();
+        const uint64_t victim_kb = o.anon_rss_kb() + o.file_rss_kb() + o.shmem_rss_kb();
         e.set_unit(p->unit_tracker->AttributeOomKill(
-            memcg, static_cast<uint64_t>(e.time_unix_ms()) * 1000));
+            memcg, static_cast<uint64_t>(e.time_unix_ms()) * 1000, victim_kb << 10));
       }
       LogInfo(absl::StrCat("kernel", e.before_agent() ? " (before the agent started)" : "", ": ",
                            e.kind(), ": ", e.message(),

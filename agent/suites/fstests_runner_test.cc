@@ -11,6 +11,7 @@
 #include "agent/suites/fake_artifact_store.h"
 #include "agent/suites/loop_device.h"
 #include "agent/suites/step_harness.h"
+#include "agent/suites/suite_test_util.h"
 #include "agent/suites/test_runner.h"
 #include "common/files.h"
 #include "gmock/gmock.h"
@@ -28,11 +29,7 @@ using ::testing::UnorderedElementsAre;
 
 const std::string kTestdata = KFLEET_SUITES_TESTDATA;
 
-std::vector<std::string> Keys(const std::map<std::string, std::string>& m) {
-  std::vector<std::string> keys;
-  for (const auto& [k, v] : m) keys.push_back(k);
-  return keys;
-}
+using testing_util::Keys;
 
 void WriteScript(const std::string& path, const std::string& text) {
   ASSERT_TRUE(WriteFileAtomic(path, text).ok());

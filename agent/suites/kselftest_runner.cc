@@ -1,8 +1,10 @@
 // The kselftest suite: installed tests (run_kselftest.sh in kselftest.dir, or unpacked from the
-// job's kselftest archive), or a kernel source tree (make -C tools/testing/selftests run_tests).
+// job's kselftest archive), or a kernel source tree, whose collections are built and installed
+// (make -C tools/testing/selftests install) and then run as installed tests.
 // Its TAP output streams through TapParser. The kselftest runner exits 0 even when tests fail:
 // only the parsed results judge the step.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -24,6 +26,7 @@
 #include "common/artifact_client.h"
 #include "common/duration.h"
 #include "common/files.h"
+#include "common/sha256.h"
 
 namespace kfleet::agent {
 namespace {
@@ -164,29 +167,94 @@ absl::StatusOr<std::string> Unpack(const v1::TestStep& step, const TestStepConte
   return dir;
 }
 
-// Installs the selected collections of `tree` into the work dir (for a listing or single tests,
-// which only run_kselftest.sh does); the install directory or the step's result.
+// The collections of `sel` that kselftest-list.txt of the installed tests in `dir` lists no test
+// of: they failed to build (the kselftest Makefile goes on with the others) or have no test to
+// run. run_kselftest.sh -c would stop at the first of them without running anything.
+std::vector<std::string> NotInstalled(const std::string& dir, const Selection& sel) {
+  absl::StatusOr<std::string> list = ReadFile(dir + "/kselftest-list.txt");
+  std::set<std::string> listed;
+  if (list.ok()) {
+    for (absl::string_view line : absl::StrSplit(*list, '\n', absl::SkipEmpty())) {
+      listed.insert(std::string(line.substr(0, line.find(':'))));
+    }
+  }
+  std::vector<std::string> missing;
+  for (const std::string& c : Collections(sel)) {
+    if (listed.count(c) == 0) missing.push_back(c);
+  }
+  return missing;
+}
+
+// Builds the collections `sel` needs from the tree whose selftests are `selftests` and installs
+// them into the work dir (make install, as CI and kdevops do); the install directory or the
+// step's result. Installed, a test's scripts find the programs built beside them: under
+// `make run_tests` with O= they run from the source tree and do not (futex's run.sh, rseq's
+// run_param_test.sh). The objects (O=) are kept in the cache per tree, so a later step on it, a
+// re-run above all, compiles only what changed; flock makes the steps that build one tree wait
+// for each other. Each step installs into its own work dir and runs from there.
 absl::StatusOr<std::string> Install(const v1::TestStep& step, const TestStepContext& ctx,
                                     const std::string& selftests, const Selection& sel,
                                     v1::CommandResult* failed) {
-  const std::string install = ctx.work_dir + "/install";
+  std::error_code ec;
+  std::filesystem::path tree = std::filesystem::canonical(step.kselftest().tree(), ec);
+  if (ec) tree = step.kselftest().tree();
+  absl::StatusOr<Sha256> hasher = Sha256::Create();
+  if (!hasher.ok()) {
+    *failed = InfraError(std::string(hasher.status().message()));
+    return hasher.status();
+  }
+  hasher->Update(tree.string());
+  absl::StatusOr<std::string> key = hasher->FinishHex();
+  if (!key.ok()) {
+    *failed = InfraError(std::string(key.status().message()));
+    return key.status();
+  }
+  const std::string cache = ctx.cache_dir.empty() ? ctx.work_dir + "/cache" : ctx.cache_dir;
+  const std::string build = absl::StrCat(cache, "/kselftest-", key->substr(0, 16));
+  if (absl::Status s = MakeDirs(build); !s.ok()) {
+    *failed = InfraError(absl::StrCat("kselftest build directory ", build, ": ", s.message()));
+    return s;
+  }
+  const std::string install = ctx.work_dir + "/kselftest";
+  std::vector<std::string> collections = Collections(sel);
+  Say(ctx, absl::StrCat("building kselftests ",
+                        collections.empty() ? "(all)" : absl::StrJoin(collections, " "), " of ",
+                        tree.string(), " in ", build, ", installing into ", install));
   RunSpec spec;
-  spec.argv = {"make",
+  spec.argv = {"flock",
+               build + "/lock",
+               "make",
                "-C",
                selftests,
-               absl::StrCat("O=", ctx.work_dir, "/build"),
-               absl::StrCat("INSTALL_PATH=", install),
-               "install"};
-  std::vector<std::string> collections = Collections(sel);
+               absl::StrCat("-j", std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN))),
+               absl::StrCat("O=", build, "/out"),
+               absl::StrCat("INSTALL_PATH=", install)};
   if (!collections.empty()) {
     spec.argv.push_back(absl::StrCat("TARGETS=", absl::StrJoin(collections, " ")));
   }
+  spec.argv.push_back("install");
+  spec.dir = ctx.work_dir;
   spec.env = Env(step);
   PhaseOutput out = RunHelper(ctx, spec);
   if (out.result.verdict() != v1::PASS) {
-    *failed = HelperFailure("building and installing kselftests", out,
-                            "check the tree and the collections' names");
+    *failed = HelperFailure("building and installing kselftests (make install)", out,
+                            "check the tree and the collections' names, and that make, rsync and "
+                            "flock are installed");
     return absl::InternalError("install failed");
+  }
+  if (!IsExecutableFile(install + "/" + kRunner)) {
+    *failed = InfraError(absl::StrCat("make install of the kselftests of ", tree.string(),
+                                      " made no ", kRunner, " in ", install,
+                                      ": check the tree's tools/testing/selftests/Makefile"));
+    return absl::NotFoundError("no runner");
+  }
+  if (std::vector<std::string> missing = NotInstalled(install, sel); !missing.empty()) {
+    *failed = InfraError(absl::StrCat(
+        "kselftest.tree ", tree.string(), ": make install installed no tests of ",
+        absl::StrJoin(missing, ", "),
+        " (none in kselftest-list.txt): the collection failed to build (make's output is in the "
+        "log) or lists no test to run; fix its build or leave it out of the step"));
+    return absl::NotFoundError("collection not installed");
   }
   return install;
 }
@@ -240,19 +308,10 @@ v1::CommandResult RunKselftestSuite(const v1::TestStep& step, const TestStepCont
                                      " is not a kernel source tree (no tools/testing/selftests/"
                                      "Makefile): point it at one"));
     }
-    if (step.list_only() || !sel.tests.empty()) {
-      v1::CommandResult failed;
-      absl::StatusOr<std::string> installed = Install(step, ctx, selftests, sel, &failed);
-      if (!installed.ok()) return failed;
-      dir = *installed;
-    } else {
-      spec.argv = {"make", "-C", selftests, absl::StrCat("O=", ctx.work_dir, "/build")};
-      if (!sel.collections.empty()) {
-        spec.argv.push_back(absl::StrCat("TARGETS=", absl::StrJoin(sel.collections, " ")));
-      }
-      spec.argv.push_back("run_tests");
-      spec.dir = ctx.work_dir;
-    }
+    v1::CommandResult failed;
+    absl::StatusOr<std::string> installed = Install(step, ctx, selftests, sel, &failed);
+    if (!installed.ok()) return failed;
+    dir = *installed;
   } else {
     return InfraError(
         "kselftest step needs kselftest.dir (installed tests with run_kselftest.sh), "
@@ -260,12 +319,10 @@ v1::CommandResult RunKselftestSuite(const v1::TestStep& step, const TestStepCont
         "kernel_build");
   }
   if (step.list_only()) return List(step, ctx, dir, sel);
-  if (!dir.empty()) {
-    spec.argv = {dir + "/" + kRunner};
-    for (const std::string& c : sel.collections) spec.argv.insert(spec.argv.end(), {"-c", c});
-    for (const std::string& t : sel.tests) spec.argv.insert(spec.argv.end(), {"-t", t});
-    spec.dir = dir;
-  }
+  spec.argv = {dir + "/" + kRunner};
+  for (const std::string& c : sel.collections) spec.argv.insert(spec.argv.end(), {"-c", c});
+  for (const std::string& t : sel.tests) spec.argv.insert(spec.argv.end(), {"-t", t});
+  spec.dir = dir;
 
   TestReporter reporter(step, "kselftest", step.section(), ctx);
   TapParser parser("kselftest");

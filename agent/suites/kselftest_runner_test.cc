@@ -1,9 +1,11 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "agent/suites/fake_artifact_store.h"
 #include "agent/suites/step_harness.h"
 #include "agent/suites/test_runner.h"
@@ -15,9 +17,11 @@ namespace kfleet::agent {
 namespace {
 
 namespace v1 = kfleet::v1;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
 using ::testing::Not;
 
 const std::string kTestdata = KFLEET_SUITES_TESTDATA;
@@ -196,21 +200,181 @@ TEST(KselftestRunnerTest, ArchiveMissingIsInfraError) {
   EXPECT_THAT(h.results(), IsEmpty());
 }
 
-// Validates tree mode against the real kselftest `size` collection of Linux 6.1: make run_tests
-// builds and runs get_size, whose real TAP gives a passing size:get_size.
+// A kernel tree under `top` whose tools/testing/selftests/Makefile stands in for the real one:
+// only `install`, which "builds" each of TARGETS under O= (kselftest/TARGET, noting in the record
+// when it was there already, and failing when another make builds there at the same time) and
+// installs testdata/kselftest's runner with those of its collections into INSTALL_PATH. Each
+// make appends its command line to top/make.record.
+std::string FakeTree(const std::string& top) {
+  const std::string tree = top + "/linux";
+  const std::string selftests = tree + "/tools/testing/selftests";
+  EXPECT_TRUE(MakeDirs(selftests).ok());
+  const std::string src = kTestdata + "/kselftest";
+  const std::string record = top + "/make.record";
+  const std::string makefile = absl::StrCat(
+      "TARGETS ?= demo counters slow\n", "install:\n",
+      "\t@echo \"make $(MAKECMDGOALS) O=$(O) INSTALL_PATH=$(INSTALL_PATH) TARGETS=$(TARGETS)\" >> ",
+      record, "\n", "\t@mkdir -p $(O)/kselftest $(INSTALL_PATH)\n",
+      "\t@mkdir $(O)/building || { echo \"another make builds in $(O)\" >&2; exit 2; }\n",
+      "\t@for t in $(TARGETS); do [ ! -e $(O)/kselftest/$$t ] || echo \"reused $$t\" >> ", record,
+      "; touch $(O)/kselftest/$$t; done\n", "\t@sleep 0.3; rmdir $(O)/building\n", "\t@cp ", src,
+      "/run_kselftest.sh $(INSTALL_PATH)/\n", "\t@: > $(INSTALL_PATH)/kselftest-list.txt\n",
+      "\t@for t in $(TARGETS); do [ ! -d ", src, "/$$t ] || { cp -r ", src,
+      "/$$t $(INSTALL_PATH)/; grep \"^$$t:\" ", src,
+      "/kselftest-list.txt >> $(INSTALL_PATH)/kselftest-list.txt; }; done\n");
+  EXPECT_TRUE(WriteFileAtomic(selftests + "/Makefile", makefile).ok());
+  return tree;
+}
+
+// The command lines FakeTree's Makefile recorded, and its "reused TARGET" lines.
+std::vector<std::string> MakeRecord(const std::string& top) {
+  absl::StatusOr<std::string> text = ReadFile(top + "/make.record");
+  if (!text.ok()) return {};
+  return absl::StrSplit(*text, '\n', absl::SkipEmpty());
+}
+
+v1::TestStep TreeStep(const std::string& tree) {
+  v1::TestStep step;
+  step.set_suite("kselftest");
+  step.mutable_kselftest()->set_tree(tree);
+  return step;
+}
+
+// Validates that tree mode builds the collections with make install, objects in the cache and
+// the installed tests in the command's work dir, and runs the installed run_kselftest.sh -c.
+TEST(KselftestRunnerTest, TreeModeInstallsAndRunsInstalledTests) {
+  StepHarness h;
+  v1::TestStep step = TreeStep(FakeTree(h.top()));
+  step.mutable_kselftest()->add_targets("demo");
+  v1::CommandResult r = h.Run(step);
+  EXPECT_EQ(r.verdict(), v1::FAIL) << r.detail() << h.log();
+  EXPECT_THAT(Summary(h.results()), ElementsAre("TEST_PASS demo:pass.sh", "TEST_FAIL demo:fail.sh",
+                                                "TEST_SKIP demo:skip.sh"));
+  EXPECT_THAT(MakeRecord(h.top()), ElementsAre(MatchesRegex(absl::StrCat(
+                                       "make install O=", h.top(),
+                                       "/cache/kselftest-[0-9a-f]{16}/out INSTALL_PATH=", h.top(),
+                                       "/work/kselftest TARGETS=demo"))));
+}
+
+// Validates that a re-run of a subtest builds only its test's collection, in the build directory
+// of the first run, whose objects it finds there, and runs the test that prints the subtest.
+TEST(KselftestRunnerTest, TreeModeRerunReusesBuild) {
+  StepHarness h;
+  const std::string tree = FakeTree(h.top());
+  v1::TestStep first = TreeStep(tree);
+  first.mutable_kselftest()->add_targets("demo");
+  first.mutable_kselftest()->add_targets("counters");
+  h.Run(first);
+  v1::TestStep rerun = TreeStep(tree);
+  rerun.add_tests("demo:fail.sh/global.frobnicate");
+  rerun.set_run(2);
+  v1::CommandResult r = h.Run(rerun);
+  EXPECT_EQ(r.verdict(), v1::FAIL) << r.detail() << h.log();
+  std::vector<v1::TestResult> results = h.results();
+  ASSERT_FALSE(results.empty());
+  EXPECT_EQ(results.back().name(), "demo:fail.sh");
+  EXPECT_EQ(results.back().run(), 2u);
+  std::vector<std::string> record = MakeRecord(h.top());
+  ASSERT_EQ(record.size(), 3u) << h.log();
+  EXPECT_THAT(record[0], HasSubstr(" TARGETS=counters demo"));
+  EXPECT_THAT(record[1], HasSubstr(" TARGETS=demo"));
+  EXPECT_EQ(record[2], "reused demo");
+  const std::string out0 = record[0].substr(0, record[0].find(" INSTALL_PATH="));
+  EXPECT_EQ(record[1].substr(0, record[1].find(" INSTALL_PATH=")), out0);
+}
+
+// Validates that steps on one tree that run at the same time, each in its own work dir, build
+// one after the other in the shared build directory and both run their tests.
+TEST(KselftestRunnerTest, TreeModeConcurrentStepsBuildInTurn) {
+  StepHarness h;
+  v1::TestStep step = TreeStep(FakeTree(h.top()));
+  step.add_tests("demo:pass.sh");
+  TestStepContext a = h.Context();
+  TestStepContext b = h.Context();
+  a.work_dir = h.top() + "/work-a";
+  b.work_dir = h.top() + "/work-b";
+  v1::CommandResult ra, rb;
+  std::thread ta([&] { ra = RunTestStep(step, a); });
+  std::thread tb([&] { rb = RunTestStep(step, b); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(ra.verdict(), v1::PASS) << ra.detail() << h.log();
+  EXPECT_EQ(rb.verdict(), v1::PASS) << rb.detail() << h.log();
+  EXPECT_THAT(Summary(h.results()),
+              ElementsAre("TEST_PASS demo:pass.sh", "TEST_PASS demo:pass.sh"));
+  EXPECT_THAT(MakeRecord(h.top()), Contains("reused demo"));
+}
+
+// Validates that list_only in tree mode lists what the installed runner lists for the targets.
+TEST(KselftestRunnerTest, TreeModeListOnly) {
+  StepHarness h;
+  v1::TestStep step = TreeStep(FakeTree(h.top()));
+  step.mutable_kselftest()->add_targets("demo");
+  step.set_list_only(true);
+  v1::CommandResult r = h.Run(step);
+  EXPECT_EQ(r.verdict(), v1::PASS) << r.detail() << h.log();
+  EXPECT_THAT(r.listed_tests(), ElementsAre("demo:pass.sh", "demo:fail.sh", "demo:skip.sh"));
+  EXPECT_THAT(h.results(), IsEmpty());
+}
+
+// Validates that a target that installs no tests (it did not build) is an infrastructure error
+// that names it, and nothing runs.
+TEST(KselftestRunnerTest, TreeModeTargetNotInstalledIsInfraError) {
+  StepHarness h;
+  v1::TestStep step = TreeStep(FakeTree(h.top()));
+  step.mutable_kselftest()->add_targets("demo");
+  step.mutable_kselftest()->add_targets("nosuch");
+  v1::CommandResult r = h.Run(step);
+  EXPECT_EQ(r.verdict(), v1::INFRA_ERROR);
+  EXPECT_THAT(r.detail(), HasSubstr("make install installed no tests of nosuch ("));
+  EXPECT_THAT(h.results(), IsEmpty());
+}
+
+// Validates that a make install that fails is an infrastructure error with make's own words.
+TEST(KselftestRunnerTest, TreeModeInstallFailureIsInfraError) {
+  StepHarness h;
+  const std::string tree = FakeTree(h.top());
+  ASSERT_TRUE(WriteFileAtomic(tree + "/tools/testing/selftests/Makefile",
+                              "install:\n\t@echo 'demo.c: syntax error' >&2; exit 2\n")
+                  .ok());
+  v1::TestStep step = TreeStep(tree);
+  step.mutable_kselftest()->add_targets("demo");
+  v1::CommandResult r = h.Run(step);
+  EXPECT_EQ(r.verdict(), v1::INFRA_ERROR);
+  EXPECT_THAT(r.detail(), HasSubstr("building and installing kselftests (make install) failed"));
+  EXPECT_THAT(r.detail(), HasSubstr("demo.c: syntax error"));
+}
+
+// Validates tree mode against the real kselftest `size` collection of Linux 6.1: make install
+// builds get_size, whose real TAP gives a passing size:get_size.
 TEST(KselftestRunnerTest, RealTreeSize) {
   if (!std::filesystem::exists(std::string(kLinuxTree) + "/tools/testing/selftests/size")) {
     GTEST_SKIP() << kLinuxTree << " is missing: scripts/lib.sh unpacks Debian's linux-source-6.1";
   }
   StepHarness h;
-  v1::TestStep step;
-  step.set_suite("kselftest");
-  step.mutable_kselftest()->set_tree(kLinuxTree);
+  v1::TestStep step = TreeStep(kLinuxTree);
   step.mutable_kselftest()->add_targets("size");
   v1::CommandResult r = h.Run(step);
   EXPECT_EQ(r.verdict(), v1::PASS) << r.detail() << "\n" << h.log();
   std::vector<std::string> summary = Summary(h.results());
-  EXPECT_THAT(summary, testing::Contains("TEST_PASS size:get_size")) << h.log();
+  EXPECT_THAT(summary, Contains("TEST_PASS size:get_size")) << h.log();
+}
+
+// Validates that the scripts of a real Linux 6.1 collection find the programs built for them:
+// mount's run_*.sh call ./unprivileged-remount-test and ./nosymfollow-test, which `make
+// run_tests` with O= leaves out of their reach (exit 127).
+TEST(KselftestRunnerTest, RealTreeScriptsFindTheirPrograms) {
+  if (!std::filesystem::exists(std::string(kLinuxTree) + "/tools/testing/selftests/mount")) {
+    GTEST_SKIP() << kLinuxTree << " is missing: scripts/lib.sh unpacks Debian's linux-source-6.1";
+  }
+  StepHarness h;
+  v1::TestStep step = TreeStep(kLinuxTree);
+  step.mutable_kselftest()->add_targets("mount");
+  v1::CommandResult r = h.Run(step);
+  EXPECT_EQ(r.verdict(), v1::PASS) << r.detail() << "\n" << h.log();
+  EXPECT_THAT(Summary(h.results()), ElementsAre("TEST_PASS mount:run_unprivileged_remount.sh",
+                                                "TEST_PASS mount:run_nosymfollow.sh"))
+      << h.log();
 }
 
 }  // namespace

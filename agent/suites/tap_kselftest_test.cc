@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "agent/suites/suite_test_util.h"
 #include "agent/suites/tap.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -44,19 +45,7 @@ std::vector<std::string> Fixtures() {
   return paths;
 }
 
-const char* StatusName(TestStatus status) {
-  switch (status) {
-    case TestStatus::kPass:
-      return "PASS";
-    case TestStatus::kFail:
-      return "FAIL";
-    case TestStatus::kSkip:
-      return "SKIP";
-    case TestStatus::kError:
-      return "ERROR";
-  }
-  return "?";
-}
+using testing_util::StatusName;
 
 // kselftest.h's "# Totals: pass:P fail:F xfail:X xpass:XP skip:S error:E" of one test.
 struct Totals {
@@ -64,7 +53,7 @@ struct Totals {
 };
 
 // What kselftest printed about one test of the runner: its verdict line, its own counters (the
-// last Totals line of its output) and how many TAP test lines its output had.
+// Totals lines of its output, summed) and how many TAP test lines its output had.
 struct Printed {
   std::string name;     // COLLECTION:TEST
   std::string verdict;  // "PASS", "FAIL" or "SKIP", from the runner's line
@@ -94,9 +83,14 @@ std::vector<Printed> ReadPrinted(const std::string& text) {
       printed.push_back(current);
       current = Printed();
     } else if (std::regex_search(line, m, kTotals)) {
+      // A script that runs several programs (futex's run.sh) prints one Totals line for each.
       current.has_totals = true;
-      current.totals = {std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]),
-                        std::stoi(m[4]), std::stoi(m[5]), std::stoi(m[6])};
+      current.totals.pass += std::stoi(m[1]);
+      current.totals.fail += std::stoi(m[2]);
+      current.totals.xfail += std::stoi(m[3]);
+      current.totals.xpass += std::stoi(m[4]);
+      current.totals.skip += std::stoi(m[5]);
+      current.totals.error += std::stoi(m[6]);
     } else if (std::regex_search(line, m, kNested)) {
       ++current.test_lines;
     }
@@ -105,7 +99,7 @@ std::vector<Printed> ReadPrinted(const std::string& text) {
 }
 
 // Validates, for every fixture, that the tests kfleet reports are the runner's, each with the
-// runner's verdict, and that a test's subtests, when reported, count as its own Totals line does:
+// runner's verdict, and that a test's subtests, when reported, count as its own Totals lines do:
 // passes (with xfails) and skips always, failures and errors only under a failed test. A test
 // whose output has no TAP test line has no subtests; a passing test has no failed ones.
 TEST(KselftestFixturesTest, AgreeWithKselftest) {

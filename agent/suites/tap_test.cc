@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "agent/suites/suite_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -29,19 +30,7 @@ std::string Load(const std::string& name) {
   return text.str();
 }
 
-const char* StatusName(TestStatus status) {
-  switch (status) {
-    case TestStatus::kPass:
-      return "PASS";
-    case TestStatus::kFail:
-      return "FAIL";
-    case TestStatus::kSkip:
-      return "SKIP";
-    case TestStatus::kError:
-      return "ERROR";
-  }
-  return "?";
-}
+using testing_util::StatusName;
 
 // "STATUS name" per result, in order.
 std::vector<std::string> Summary(const std::vector<TestResult>& results) {

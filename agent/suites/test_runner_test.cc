@@ -10,6 +10,7 @@
 #include "agent/suites/fake_artifact_store.h"
 #include "agent/suites/step_harness.h"
 #include "agent/suites/suite_run.h"
+#include "agent/suites/suite_test_util.h"
 #include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -26,11 +27,7 @@ using ::testing::UnorderedElementsAre;
 
 const std::string kTestdata = KFLEET_SUITES_TESTDATA;
 
-std::vector<std::string> Keys(const std::map<std::string, std::string>& m) {
-  std::vector<std::string> keys;
-  for (const auto& [k, v] : m) keys.push_back(k);
-  return keys;
-}
+using testing_util::Keys;
 
 v1::TestStep ExecStep(std::vector<std::string> argv, std::vector<std::string> tests) {
   v1::TestStep step;

@@ -109,7 +109,8 @@ void UnitTracker::ObserveMemory(absl::string_view unit, uint64_t bytes) {
   it->second.run_peak_bytes = std::max(it->second.run_peak_bytes, bytes);
 }
 
-std::string UnitTracker::AttributeOomKill(absl::string_view cgroup_path, uint64_t time_us) {
+std::string UnitTracker::AttributeOomKill(absl::string_view cgroup_path, uint64_t time_us,
+                                          uint64_t victim_bytes) {
   if (cgroup_path.empty()) return "";
   absl::MutexLock lock(&mu_);
   for (auto& [name, u] : units_) {
@@ -124,8 +125,8 @@ std::string UnitTracker::AttributeOomKill(absl::string_view cgroup_path, uint64_
     }
     if (!inside) continue;
     ++u.oom_kills;
-    u.recent_kills_us.push_back(time_us);
-    if (u.recent_kills_us.size() > kRecentKills) u.recent_kills_us.erase(u.recent_kills_us.begin());
+    u.recent_kills.emplace_back(time_us, victim_bytes);
+    if (u.recent_kills.size() > kRecentKills) u.recent_kills.erase(u.recent_kills.begin());
     return name;
   }
   return "";
@@ -146,8 +147,11 @@ std::vector<UnitRun> UnitTracker::TakeSettledRuns(uint64_t now_us) {
     if (u != units_.end()) {
       // The kernel's report comes a little before systemd sees the death, and its time is the
       // kernel's: a second's slack either side.
-      for (uint64_t t : u->second.recent_kills_us) {
-        if (t + 1'000'000 >= run.started_us && t <= run.ended_us + 1'000'000) ++run.oom_kills;
+      for (const auto& [t, victim_bytes] : u->second.recent_kills) {
+        if (t + 1'000'000 >= run.started_us && t <= run.ended_us + 1'000'000) {
+          ++run.oom_kills;
+          run.peak_memory_bytes = std::max(run.peak_memory_bytes, victim_bytes);
+        }
       }
       if (run.oom_kills > 0) run.result = "oom-kill";
       ++u->second.runs_by_result[run.result];

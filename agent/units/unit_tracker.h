@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -68,8 +69,11 @@ class UnitTracker {
   // A memory.peak (or memory.current) reading of a running unit's cgroup.
   void ObserveMemory(absl::string_view unit, uint64_t bytes);
   // The watched unit whose cgroup holds `cgroup_path` (a memcg path from an OOM report), or "".
-  // The kill, at `time_us` (CLOCK_REALTIME), is counted to the unit and to the run it fell in.
-  std::string AttributeOomKill(absl::string_view cgroup_path, uint64_t time_us);
+  // The kill, at `time_us` (CLOCK_REALTIME), is counted to the unit and to the run it fell in;
+  // the victim's RSS (`victim_bytes`) is a floor of that run's memory peak, which a run killed
+  // between two memory readings would otherwise miss.
+  std::string AttributeOomKill(absl::string_view cgroup_path, uint64_t time_us,
+                               uint64_t victim_bytes = 0);
   // The runs that ended at least kSettleUs before `now_us`, oldest first: counted now, with
   // result "oom-kill" when an OOM kill fell in the run (systemd may say "signal").
   std::vector<UnitRun> TakeSettledRuns(uint64_t now_us);
@@ -93,7 +97,8 @@ class UnitTracker {
     std::optional<UnitRun> last_run;
     std::map<std::string, uint64_t> runs_by_result;
     uint64_t oom_kills = 0;
-    std::vector<uint64_t> recent_kills_us;  // the last few kills' times, to place them in runs
+    // The last few kills (time, victim's RSS), to place them in runs.
+    std::vector<std::pair<uint64_t, uint64_t>> recent_kills;
   };
 
   const size_t max_units_;

@@ -100,7 +100,8 @@ TEST(UnitTrackerTest, AnOomKillInTheUnitsCgroupMakesItsRunAnOomKill) {
   // Not ours: another unit's cgroup, a prefix that is not a parent.
   EXPECT_EQ(t.AttributeOomKill("/system.slice/other.service", start + kSecond), "");
   EXPECT_EQ(t.AttributeOomKill(std::string(kCgroup) + "x", start + kSecond), "");
-  EXPECT_EQ(t.AttributeOomKill(std::string(kCgroup) + "/child", start + kSecond), kUnit);
+  t.ObserveMemory(kUnit, 1 << 20);  // read early in the run, before it grew
+  EXPECT_EQ(t.AttributeOomKill(std::string(kCgroup) + "/child", start + kSecond, 23 << 20), kUnit);
   // systemd saw SIGKILL and says "signal"; the kernel's report says why.
   uint64_t end = start + 2 * kSecond;
   t.Observe(Snap("failed", "signal", start, end, 9));
@@ -108,12 +109,13 @@ TEST(UnitTrackerTest, AnOomKillInTheUnitsCgroupMakesItsRunAnOomKill) {
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].result, "oom-kill");
   EXPECT_EQ(runs[0].oom_kills, 1u);
+  EXPECT_EQ(runs[0].peak_memory_bytes, 23u << 20) << "at least what the victim held";
   v1::KernelEvent e = UnitFailedEvent(runs[0]);
   EXPECT_EQ(e.kind(), "unit_failed");
   EXPECT_EQ(e.unit(), kUnit);
   EXPECT_EQ(e.time_unix_ms(), static_cast<int64_t>(end / 1000));
   EXPECT_THAT(e.message(), HasSubstr("mbsync@small.service failed: oom-kill (1 OOM kill) after "
-                                     "2.0s"));
+                                     "2.0s, memory peak 23.0 MiB"));
   auto m = ByKey(t.Samples());
   EXPECT_EQ(m["kfleet_unit_oom_kills_total{unit=mbsync@small.service}"], 1);
   EXPECT_EQ(m["kfleet_unit_runs_total{result=oom-kill,unit=mbsync@small.service}"], 1);

@@ -23,7 +23,7 @@ struct UnitWatcherOptions {
   // systemd runs as PID 1 if this exists (what sd_booted(3) tests).
   std::string systemd_run_dir = "/run/systemd/system";
   std::string cgroup_root = "/sys/fs/cgroup";
-  absl::Duration memory_interval = absl::Milliseconds(500);
+  absl::Duration memory_interval = absl::Milliseconds(250);
 };
 
 struct UnitWatcherHooks {
