@@ -175,6 +175,10 @@ CREATE UNIQUE INDEX events_by_record ON events(boot_id, kmsg_seq)
       R"sql(
 ALTER TABLE events ADD COLUMN unit TEXT NOT NULL DEFAULT '';
 )sql",
+      // Whether a job still has an open command, asked at every command's end.
+      R"sql(
+CREATE INDEX commands_by_job_state ON commands(job_id, state);
+)sql",
   };
   return *kMigrations;
 }
@@ -606,6 +610,14 @@ absl::StatusOr<bool> SqliteStore::MaybeFinishJob(const std::string& job_id, int6
   ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row || st.Int(0) == v1::JOB_DONE) return false;
   bool cancel_requested = st.Int(1) != 0;
+  // Asked at every command's end: the index answers whether one is still open without reading
+  // the job's commands, which are loaded only when the job is done (a job of N commands would
+  // otherwise cost O(N^2) as its results arrive).
+  ASSIGN_OR_RETURN(Stmt open, Stmt::Prepare(db_.get(), R"sql(
+SELECT 1 FROM commands WHERE job_id = ?1 AND state NOT IN (?2, ?3) LIMIT 1)sql"));
+  open.Bind(1, job_id).Bind(2, int64_t{v1::COMMAND_FINISHED}).Bind(3, int64_t{v1::COMMAND_SKIPPED});
+  ASSIGN_OR_RETURN(bool still_open, open.Step());
+  if (still_open) return false;
   ASSIGN_OR_RETURN(std::vector<CommandInfo> commands, LoadCommands("c.job_id = ?1", job_id));
   for (const CommandInfo& c : commands) {
     if (!IsTerminal(c.state())) return false;
