@@ -80,10 +80,11 @@ bool ScheduleApplies(const v1::Schedule& schedule, const v1::Host& host) {
   return true;
 }
 
-absl::StatusOr<std::vector<v1::Host>> LoadHostLabels(sqlite3* db) {
+absl::StatusOr<std::vector<v1::Host>> LoadHostLabels(sqlite3* db, const std::string& only_id) {
   ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db,
-                                         "SELECT id, name, state, meta FROM hosts ORDER BY "
-                                         "name"));
+                                         "SELECT id, name, state, meta FROM hosts WHERE ?1 = '' "
+                                         "OR id = ?1 ORDER BY name"));
+  s.Bind(1, only_id);
   std::vector<v1::Host> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());

@@ -31,8 +31,10 @@ absl::StatusOr<std::vector<ScheduleRow>> LoadLiveSchedules(sqlite3* db);
 // Whether the schedule's selector takes the host: its name is listed, or it carries the labels.
 bool ScheduleApplies(const kfleet::v1::Schedule& schedule, const kfleet::v1::Host& host);
 
-// Every host record with its labels (id, name, state, labels only), by name.
-absl::StatusOr<std::vector<kfleet::v1::Host>> LoadHostLabels(sqlite3* db);
+// Every host record with its labels (id, name, state, labels only), by name; with `only_id`, that
+// host's alone (none if it does not exist).
+absl::StatusOr<std::vector<kfleet::v1::Host>> LoadHostLabels(sqlite3* db,
+                                                             const std::string& only_id = "");
 
 // Fills schedule.hosts: the hosts it applies to now and those that ran it, each with its stored
 // runs and last run. `hosts` is LoadHostLabels'.

@@ -208,7 +208,8 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::ScheduleHostIds(const std:
 absl::StatusOr<v1::ScheduleSet> SqliteStore::ScheduleSetFor(const std::string& host_id) {
   absl::MutexLock lock(&mu_);
   return InTransaction([&]() -> absl::StatusOr<v1::ScheduleSet> {
-    ASSIGN_OR_RETURN(std::vector<v1::Host> hosts, LoadHostLabels(db_.get()));
+    // One host's row, not the fleet's: every Hello asks (twice).
+    ASSIGN_OR_RETURN(std::vector<v1::Host> hosts, LoadHostLabels(db_.get(), host_id));
     const v1::Host* host = nullptr;
     for (const v1::Host& h : hosts) {
       if (h.id() == host_id) host = &h;
