@@ -55,7 +55,7 @@ absl::Status SetFlag(const FlagEntry& entry, const std::string& value, absl::str
   if (flag == nullptr) {
     return absl::InternalError(absl::StrCat(where, ": not a registered flag"));
   }
-  if (entry.value_name == "DURATION" && value != "0") {
+  if (entry.value_name == "DURATION" && !IsZeroDuration(value)) {
     absl::StatusOr<absl::Duration> d = ParseDuration(value);
     if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", d.status().message()));
   }

@@ -16,6 +16,12 @@ absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
   return d;
 }
 
+bool IsZeroDuration(absl::string_view text) {
+  absl::Duration d;
+  return text == "0" ||
+         (text.size() <= 32 && absl::ParseDuration(text, &d) && d == absl::ZeroDuration());
+}
+
 std::string ShortDuration(absl::Duration d) {
   if (d < absl::Seconds(1)) return absl::StrCat(absl::ToInt64Milliseconds(d), "ms");
   int64_t s = absl::ToInt64Seconds(d);

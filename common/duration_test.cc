@@ -23,6 +23,15 @@ TEST(DurationTest, RefusesBadInputWithHint) {
   }
 }
 
+// Validates what "0: never" flags accept: zero in any unit, nothing else.
+TEST(DurationTest, ZeroInAnyUnit) {
+  for (const char* zero : {"0", "0s", "0ms", "0h"}) EXPECT_TRUE(IsZeroDuration(zero)) << zero;
+  for (const char* other :
+       {"", "1s", "-0.5s", "never", "0x", "00000000000000000000000000000000000s"}) {
+    EXPECT_FALSE(IsZeroDuration(other)) << other;
+  }
+}
+
 TEST(DurationTest, FormatsShort) {
   EXPECT_EQ(ShortDuration(absl::Milliseconds(250)), "250ms");
   EXPECT_EQ(ShortDuration(absl::Milliseconds(2500)), "2.5s");

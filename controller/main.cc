@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/marshalling.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/daemon_flags.h"
 #include "common/duration.h"
 #include "common/flag_names.h"
@@ -200,8 +201,10 @@ int main(int argc, char** argv) {
   options.heartbeat = *heartbeat;
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   const std::string interval_flag = absl::GetFlag(FLAGS_metrics_interval);
-  absl::StatusOr<absl::Duration> metrics_interval =
-      interval_flag == "0" ? absl::ZeroDuration() : kfleet::ParseDuration(interval_flag);
+  // 0 in any unit ("0", "0s", "0ms") turns sampling off, as --help says.
+  absl::StatusOr<absl::Duration> metrics_interval = kfleet::IsZeroDuration(interval_flag)
+                                                        ? absl::ZeroDuration()
+                                                        : kfleet::ParseDuration(interval_flag);
   if (!metrics_interval.ok()) {
     std::fprintf(stderr, "kfleet-controller: --metrics-interval: %s\n",
                  std::string(metrics_interval.status().message()).c_str());
