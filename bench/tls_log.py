@@ -30,36 +30,11 @@ import sys
 import tempfile
 import time
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-BUILD_DIR = os.environ.get("KFLEET_BUILD_DIR") or os.path.join(os.path.dirname(BENCH_DIR), "build")
-CONTROLLER_BIN = os.path.join(BUILD_DIR, "controller", "kfleet-controller")
-AGENT_BIN = os.path.join(BUILD_DIR, "agent", "kfleet-agent")
-KCTL_BIN = os.path.join(BUILD_DIR, "cli", "kctl")
+from benchlib import (AGENT_BIN, CONTROLLER_BIN, HOST, KCTL_BIN, STOP_GRACE_S, free_port,
+                      wait_for)
 
-HOST = "127.0.0.1"
-STOP_GRACE_S = 5.0
-START_TIMEOUT_S = 30.0
 EXEC_TIMEOUT_S = 600.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, what, timeout=START_TIMEOUT_S):
-    """Polls predicate() every 0.1 s until it is truthy; raises naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def cpu_seconds(pid):

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -16,12 +15,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace kfleet::agent {
@@ -191,10 +192,9 @@ absl::StatusOr<std::vector<std::string>> ListUnits(sd_bus* bus,
 // memory.peak of a cgroup (cgroup v2, Linux 5.19 and later), else memory.current. 0 if neither.
 uint64_t ReadMemory(const std::string& root, const std::string& cgroup) {
   for (const char* file : {"/memory.peak", "/memory.current"}) {
-    std::ifstream in(absl::StrCat(root, cgroup, file));
-    std::string text;
+    absl::StatusOr<std::string> text = ReadFile(absl::StrCat(root, cgroup, file), 64);
     uint64_t value = 0;
-    if (in && std::getline(in, text) && absl::SimpleAtoi(text, &value)) return value;
+    if (text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &value)) return value;
   }
   return 0;
 }
